@@ -1,0 +1,46 @@
+# horde's build entry points. `make demo` and `make test` work on a fresh machine with
+# Python 3.11 and make: each creates .venv and installs what it needs first.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+TYPECHECK_TREE := build/typecheck
+
+.PHONY: demo test lint format clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
+	touch $(VENV)/.installed $@
+
+demo: $(VENV)/.installed
+	$(BIN)/horde demo
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest --cov --cov-branch --cov-report=term:skip-covered
+
+# mypy cannot follow setuptools' package-dir mapping, so it checks a copy laid out as
+# the installed package is (horde/, horde/master, horde/worker, horde/protocol).
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	rm -rf $(TYPECHECK_TREE) && mkdir -p $(TYPECHECK_TREE)
+	cp -r horde $(TYPECHECK_TREE)/horde
+	cp -r master $(TYPECHECK_TREE)/horde/master
+	cp -r worker $(TYPECHECK_TREE)/horde/worker
+	cp -r protocol $(TYPECHECK_TREE)/horde/protocol
+	cd $(TYPECHECK_TREE) && ../../$(BIN)/mypy --config-file ../../pyproject.toml -p horde
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -1,0 +1,97 @@
+"""Encode messages to bytes and decode bytes to messages, defensively.
+
+The frame is Locust's: a msgpack array ``[type, data, node_id]``, map keys may be
+integers, and datetimes travel as ``{"__datetime__": True, "as_str": ...}``.
+:func:`decode_upstream` (what a master reads) and :func:`decode_downstream` (what a
+worker reads) turn *any* byte string into a message or raise :class:`ProtocolError`;
+they never raise anything else, so one bad frame cannot stop a receive loop.
+
+Imports: the standard library, msgpack and :mod:`horde.protocol`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import msgpack
+
+from horde.protocol.errors import ProtocolError
+from horde.protocol.messages import DOWNSTREAM, UPSTREAM, Message, UnknownMessage
+
+#: Frames larger than this are refused before they are parsed (bytes).
+DEFAULT_MAX_FRAME = 16 * 1024 * 1024
+_DATETIME_FORMAT = "%Y%m%dT%H:%M:%S.%f"
+
+AnyMessage = Message | UnknownMessage
+
+
+def _encode_hook(obj: object) -> object:
+    if isinstance(obj, dt.datetime):
+        return {"__datetime__": True, "as_str": obj.strftime(_DATETIME_FORMAT)}
+    if isinstance(obj, tuple | frozenset | set):
+        return list(obj)
+    raise TypeError(f"cannot encode {type(obj).__name__}")
+
+
+def _decode_hook(obj: dict[Any, Any]) -> object:
+    if obj.get("__datetime__") is True and isinstance(obj.get("as_str"), str):
+        return dt.datetime.strptime(obj["as_str"], _DATETIME_FORMAT)
+    return obj
+
+
+def encode(message: AnyMessage) -> bytes:
+    """Serialise ``message`` as Locust's ``[type, data, node_id]`` msgpack array."""
+    return encode_raw(message.type, message.to_data(), message.node_id)
+
+
+def encode_raw(message_type: str, data: object, node_id: str) -> bytes:
+    """Serialise a raw envelope; used for custom messages and by tests of hostile input."""
+    packed = msgpack.packb((message_type, data, node_id), default=_encode_hook)
+    assert isinstance(packed, bytes)
+    return packed
+
+
+def unpack_envelope(raw: object, *, max_size: int = DEFAULT_MAX_FRAME) -> tuple[str, Any, str]:
+    """Return ``(type, data, node_id)`` from a frame, or raise :class:`ProtocolError`."""
+    if not isinstance(raw, bytes | bytearray | memoryview):
+        raise ProtocolError(f"frame must be bytes, got {type(raw).__name__}", reason="type")
+    if len(raw) > max_size:
+        raise ProtocolError(f"frame of {len(raw)} bytes exceeds {max_size}", reason="size")
+    try:
+        envelope = msgpack.unpackb(
+            raw, raw=False, strict_map_key=False, object_hook=_decode_hook, use_list=True
+        )
+    except Exception as exc:  # msgpack raises many types (ExtraData, ValueError, ...)
+        raise ProtocolError(f"not msgpack: {type(exc).__name__}: {exc}", reason="msgpack") from None
+    if not isinstance(envelope, list) or len(envelope) != 3:
+        raise ProtocolError("frame is not a [type, data, node_id] array", reason="shape")
+    message_type, data, node_id = envelope
+    if not isinstance(message_type, str) or not isinstance(node_id, str):
+        raise ProtocolError("frame type and node_id must be strings", reason="shape")
+    return message_type, data, node_id
+
+
+def _decode(raw: object, table: dict[str, type[Message]], max_size: int) -> AnyMessage:
+    message_type, data, node_id = unpack_envelope(raw, max_size=max_size)
+    cls = table.get(message_type)
+    if cls is None:
+        return UnknownMessage(message_type, data, node_id)
+    try:
+        return cls.from_data(data, node_id)
+    except ProtocolError:
+        raise
+    except Exception as exc:  # a validator bug must still not escape as another type
+        raise ProtocolError(
+            f"invalid {message_type} payload: {type(exc).__name__}: {exc}", reason="field"
+        ) from None
+
+
+def decode_upstream(raw: object, *, max_size: int = DEFAULT_MAX_FRAME) -> AnyMessage:
+    """Decode a frame a worker sent to a master."""
+    return _decode(raw, UPSTREAM, max_size)
+
+
+def decode_downstream(raw: object, *, max_size: int = DEFAULT_MAX_FRAME) -> AnyMessage:
+    """Decode a frame a master sent to a worker."""
+    return _decode(raw, DOWNSTREAM, max_size)
