@@ -68,7 +68,10 @@ def as_float(value: object, what: str) -> float:
     """Return ``value`` as a finite float (integers are accepted)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ProtocolError(f"{what} must be a number, got {type(value).__name__}", reason="type")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ProtocolError(f"{what} is out of range", reason="type") from None
     if not math.isfinite(number):
         raise ProtocolError(f"{what} must be finite, got {number}", reason="type")
     return number

@@ -1,0 +1,102 @@
+"""The stats part of Locust's ``GET /stats/requests`` document, built from merged stats.
+
+Responsibility: turn :class:`~horde.master.stats.MergedStats` into the JSON-ready dict
+Locust's web UI and API clients read: the same keys, with response times in ms as floats
+that keep microsecond precision (Locust rounds to whole ms). Pure: ``now`` is an argument.
+
+Imports: the standard library and :mod:`horde.master.stats` only.
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+from typing import Any
+
+from horde.master.stats import MergedEntry, MergedStats
+
+__all__ = [
+    "MAX_ROWS",
+    "PERCENTILES",
+    "PERCENTILES_TO_CHART",
+    "PERCENTILES_TO_STATISTICS",
+    "entry_row",
+    "error_rows",
+    "stats_report",
+]
+
+PERCENTILES = (0.5, 0.66, 0.75, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0)
+"""Percentiles shown in the summary tables (Locust's ``PERCENTILES_TO_REPORT``)."""
+PERCENTILES_TO_STATISTICS = (0.95, 0.99)
+"""Percentiles each ``/stats/requests`` row carries."""
+PERCENTILES_TO_CHART = (0.5, 0.95)
+"""Percentiles of ``current_response_time_percentiles`` (the UI's chart)."""
+MAX_ROWS = 500
+"""Most entries (and errors) one document lists, as Locust's UI does."""
+
+
+def _ms(value: float) -> float:
+    """Round a time in ms to microsecond precision."""
+    return round(value, 3)
+
+
+def entry_row(entry: MergedEntry, now: float) -> dict[str, Any]:
+    """Return one row of ``stats`` with Locust's keys, in Locust's order."""
+    median, *stat_ps = entry.percentiles_ms((0.5, *PERCENTILES_TO_STATISTICS))
+    row: dict[str, Any] = {
+        "method": entry.method,
+        "name": entry.name,
+        "num_requests": entry.num_requests,
+        "num_failures": entry.num_failures,
+        "min_response_time": _ms(entry.min_response_time_ms or 0.0),
+        "max_response_time": _ms(entry.max_response_time_ms),
+        "current_rps": entry.current_rps(now),
+        "current_fail_per_sec": entry.current_fail_per_sec(now),
+        "avg_response_time": _ms(entry.avg_response_time_ms),
+        "median_response_time": _ms(median),
+        "total_rps": entry.total_rps(now),
+        "total_fail_per_sec": entry.total_fail_per_sec(now),
+    }
+    for p, value in zip(PERCENTILES_TO_STATISTICS, stat_ps, strict=True):
+        row[f"response_time_percentile_{p}"] = _ms(value)
+    row["avg_content_length"] = entry.avg_content_length
+    return row
+
+
+def error_rows(stats: MergedStats, limit: int = MAX_ROWS) -> list[dict[str, Any]]:
+    """Return up to ``limit`` errors in Locust's ``StatsError.serialize()`` form."""
+    return [
+        {
+            "name": e.name,
+            "method": e.method,
+            "error": e.error,
+            "occurrences": e.occurrences,
+            "first_seen": e.first_seen,
+            "last_seen": e.last_seen,
+        }
+        for e in islice(stats.errors(), limit)
+    ]
+
+
+def stats_report(stats: MergedStats, now: float) -> dict[str, Any]:
+    """Return the stats keys of ``/stats/requests``: rows, errors, rates, percentiles.
+
+    ``stats`` holds at most :data:`MAX_ROWS` entries sorted by (name, method), followed by
+    the ``Aggregated`` row. The caller adds ``state``, ``user_count`` and worker keys.
+    """
+    rows = [entry_row(e, now) for e in islice(stats.entries(), MAX_ROWS)]
+    total = stats.total
+    total_row = entry_row(total, now)
+    rows.append(total_row)
+    return {
+        "stats": rows,
+        "errors": error_rows(stats),
+        "total_rps": total_row["total_rps"],
+        "total_fail_per_sec": total_row["total_fail_per_sec"],
+        "fail_ratio": total.fail_ratio,
+        "current_rps": total_row["current_rps"],
+        "current_fail_per_sec": total_row["current_fail_per_sec"],
+        "current_response_time_percentiles": {
+            f"response_time_percentile_{p}": _ms(stats.current_percentile_ms(p, now))
+            for p in PERCENTILES_TO_CHART
+        },
+    }

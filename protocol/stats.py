@@ -1,0 +1,499 @@
+"""Stats payload types: horde's compact ``horde.stats`` delta and Locust's ``stats`` report.
+
+Responsibility: declare the stats payloads once, convert them to and from wire values
+(msgpack-ready dicts and lists) and validate what arrives. ``from_wire`` accepts any object
+and either returns a valid payload or raises :class:`ProtocolError`; it raises nothing else.
+Unknown keys of a dict payload are kept in ``extra`` (unknown trailing items of a list
+payload in ``extra`` too) and are written back by ``to_wire``. Also holds the Locust
+conversion rules: response-time bucketing and error keys.
+
+Imports: the standard library and :mod:`horde.protocol` (errors, fields, histogram) only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from math import isfinite
+from typing import Any, NamedTuple, NoReturn
+
+from horde.protocol.errors import ProtocolError
+from horde.protocol.fields import as_count, as_counts, as_map, as_str, extra_keys
+from horde.protocol.histogram import NUM_BUCKETS
+
+__all__ = [
+    "EntryDelta",
+    "ErrorDelta",
+    "HordeStatsDelta",
+    "LocustEntry",
+    "LocustError",
+    "LocustStatsReport",
+    "locust_bucket",
+    "locust_error_key",
+    "normalise_error",
+]
+
+_SEQ_TYPES = (list, tuple)
+_INT_ONLY = frozenset((int,))
+
+
+# --- validation helpers ------------------------------------------------------------------
+
+
+def _bad(what: str, value: object, reason: str = "type") -> NoReturn:
+    """Raise the ProtocolError for field ``what`` holding an unusable ``value``."""
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    raise ProtocolError(f"stats payload: bad {what}: {shown}", reason=reason)
+
+
+def _number(value: object, what: str) -> float:
+    """Return ``value`` unchanged if it is a finite non-negative int or float."""
+    if type(value) is int:
+        if value >= 0:
+            return value
+    elif type(value) is float and isfinite(value) and value >= 0:
+        return value
+    _bad(what, value)
+
+
+def _opt_number(value: object, what: str) -> float | None:
+    """Return ``value`` if it is None or a valid :func:`_number`."""
+    return None if value is None else _number(value, what)
+
+
+def _seq(value: object, what: str) -> list[Any] | tuple[Any, ...]:
+    """Return ``value`` if it is a list or tuple."""
+    if type(value) not in _SEQ_TYPES:
+        _bad(what, value, "shape")
+    return value  # type: ignore[return-value]  # checked just above
+
+
+def _int_counts(value: object, what: str) -> dict[int, int]:
+    """Return a copy of a ``{non-negative int: non-negative int}`` dict."""
+    raw = as_map(value, what)
+    if raw and not (
+        set(map(type, raw)) <= _INT_ONLY
+        and set(map(type, raw.values())) <= _INT_ONLY
+        and min(raw) >= 0
+        and min(raw.values()) >= 0
+    ):
+        _bad(what, raw)
+    return dict(raw)
+
+
+def _merge_extra(known: dict[str, Any], extra: dict[Any, Any]) -> dict[Any, Any]:
+    """Return ``known`` plus the ``extra`` items whose keys it does not already hold."""
+    for key, value in extra.items():
+        known.setdefault(key, value)
+    return known
+
+
+# --- Locust conversion rules -------------------------------------------------------------
+
+
+def locust_bucket(ms: float) -> int:
+    """Round a response time in ms to Locust's histogram key (banker's rounding, 2 digits)."""
+    if ms < 100:
+        return round(ms)
+    if ms < 1000:
+        return int(round(ms, -1))
+    if ms < 10000:
+        return int(round(ms, -2))
+    return int(round(ms, -3))
+
+
+def normalise_error(error: BaseException | str | None) -> str:
+    """Return the error text Locust keys on: ``repr`` with ``object at 0x...`` masked."""
+    text = error if isinstance(error, str) else repr(error)
+    start = text.find("object at 0x")
+    if start < 0:
+        return text
+    start += len("object at ")
+    end = text.find(">", start)
+    if end < 0:
+        return text
+    return text.replace(text[start:end], "0x....")
+
+
+def locust_error_key(method: str, name: str, error: str) -> str:
+    """Return Locust's error dict key for an already :func:`normalise_error`-ed ``error``."""
+    return hashlib.sha256(f"{method}.{name}.{error!r}".encode()).hexdigest()
+
+
+# --- horde.stats -------------------------------------------------------------------------
+
+
+class EntryDelta(NamedTuple):
+    """One interned request entry's activity since the previous delta (times in µs).
+
+    A NamedTuple rather than a frozen dataclass: the master builds ~170,000 of these a second
+    and tuple construction costs a quarter of a dataclass ``__init__``. Wire form: the list
+    ``[entry_id, num_requests, num_none_requests, num_failures, total_rt_us, min_rt_us|nil,
+    max_rt_us, total_content_length, buckets, per_sec, *extra]``. ``buckets`` is flat
+    ``[histogram idx, count, ...]``; ``per_sec`` is flat ``[unix_second, requests,
+    failures, ...]``.
+    """
+
+    entry_id: int
+    num_requests: int
+    num_none_requests: int
+    num_failures: int
+    total_rt_us: int
+    min_rt_us: int | None
+    max_rt_us: int
+    total_content_length: int
+    buckets: tuple[int, ...]
+    per_sec: tuple[int, ...]
+    extra: tuple[Any, ...] = ()
+
+    def to_wire(self) -> list[Any]:
+        """Return the compact wire list."""
+        return [*self[:8], list(self.buckets), list(self.per_sec), *self.extra]
+
+    @classmethod
+    def from_wire(cls, data: object) -> EntryDelta:
+        """Validate a wire list and return the entry; raise ProtocolError otherwise.
+
+        Beyond types and signs: the bucket counts must add up to ``num_requests -
+        num_none_requests`` (the master relies on it instead of summing them again), and
+        ``min_rt_us`` is None exactly when there is no timed request, and at most ``max_rt_us``.
+        """
+        if type(data) is not list and type(data) is not tuple:
+            _bad("entry", data, "shape")
+        if len(data) < 10:
+            _bad("entry", data, "shape")
+        eid, nreq, nnone, nfail, total, low, high, length, pairs, triples = data[:10]
+        if not (
+            type(eid) is int
+            and type(nreq) is int
+            and type(nnone) is int
+            and type(nfail) is int
+            and type(total) is int
+            and type(high) is int
+            and type(length) is int
+            and (low is None or (type(low) is int and low >= 0))
+            and min(eid, nreq, nnone, nfail, total, high, length) >= 0
+            and (type(pairs) is list or type(pairs) is tuple)
+            and (type(triples) is list or type(triples) is tuple)
+        ):
+            _bad("entry", data)
+        if len(pairs) & 1 or len(triples) % 3:
+            _bad("entry buckets/per_sec length", (len(pairs), len(triples)), "shape")
+        try:  # in C: a sum is an int only if every item is one; anything else raises or isn't
+            sums_are_ints = type(sum(pairs)) is int and type(sum(triples)) is int
+        except TypeError:
+            sums_are_ints = False
+        if not sums_are_ints:
+            _bad("entry buckets/per_sec", (pairs, triples))
+        if (low is None) is (nreq > nnone) or (low is not None and high < low):
+            _bad("entry min/max", (low, high, nreq, nnone), "field")
+        if pairs:
+            if min(pairs) < 0 or max(pairs[::2]) >= NUM_BUCKETS:
+                _bad("entry buckets", pairs, "field")
+            if sum(pairs[1::2]) != nreq - nnone:
+                _bad("entry bucket total", (sum(pairs[1::2]), nreq, nnone), "field")
+        elif nreq != nnone:
+            _bad("entry bucket total", (0, nreq, nnone), "field")
+        if triples and min(triples) < 0:
+            _bad("entry per_sec", triples, "field")
+        return tuple.__new__(
+            cls,
+            (
+                eid,
+                nreq,
+                nnone,
+                nfail,
+                total,
+                low,
+                high,
+                length,
+                tuple(pairs),
+                tuple(triples),
+                tuple(data[10:]),
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class ErrorDelta:
+    """Occurrences of one (method, name, error) since the previous delta.
+
+    Wire form: ``[method, name, error, occurrences, first_seen, last_seen, *extra]``.
+    """
+
+    method: str
+    name: str
+    error: str
+    occurrences: int
+    first_seen: float
+    last_seen: float
+    extra: tuple[Any, ...] = ()
+
+    def to_wire(self) -> list[Any]:
+        """Return the compact wire list."""
+        return [
+            self.method,
+            self.name,
+            self.error,
+            self.occurrences,
+            self.first_seen,
+            self.last_seen,
+            *self.extra,
+        ]
+
+    @classmethod
+    def from_wire(cls, data: object) -> ErrorDelta:
+        """Validate a wire list and return the error delta; raise ProtocolError otherwise."""
+        seq = _seq(data, "error")
+        if len(seq) < 6:
+            _bad("error", seq, "shape")
+        return cls(
+            as_str(seq[0], "error method"),
+            as_str(seq[1], "error name"),
+            as_str(seq[2], "error text"),
+            as_count(seq[3], "error occurrences"),
+            _number(seq[4], "error first_seen"),
+            _number(seq[5], "error last_seen"),
+            tuple(seq[6:]),
+        )
+
+
+def _name_def(data: object) -> tuple[int, str, str]:
+    """Validate one ``[entry_id, method, name]`` interning definition."""
+    seq = _seq(data, "name definition")
+    if len(seq) != 3:
+        _bad("name definition", seq, "shape")
+    return (as_count(seq[0], "entry id"), as_str(seq[1], "method"), as_str(seq[2], "name"))
+
+
+_HORDE_KEYS = frozenset(
+    (
+        "run_id",
+        "epoch",
+        "seq",
+        "sent_at",
+        "names",
+        "entries",
+        "errors",
+        "user_classes_count",
+        "user_count",
+    )
+)
+
+
+@dataclass(frozen=True)
+class HordeStatsDelta:
+    """A worker's stats delta (message type ``horde.stats``); the wire form is a dict.
+
+    ``names`` defines ``(entry_id, method, name)`` for ids the receiving master has not been
+    told about since the worker last reset its announcements; ``entries`` refer to ids only.
+    """
+
+    run_id: str
+    epoch: int
+    seq: int
+    sent_at: float
+    names: tuple[tuple[int, str, str], ...]
+    entries: tuple[EntryDelta, ...]
+    errors: tuple[ErrorDelta, ...]
+    user_classes_count: dict[str, int]
+    user_count: int
+    extra: dict[Any, Any] = field(default_factory=dict)
+
+    def to_wire(self) -> dict[Any, Any]:
+        """Return the wire dict (msgpack-ready)."""
+        known: dict[str, Any] = {
+            "run_id": self.run_id,
+            "epoch": self.epoch,
+            "seq": self.seq,
+            "sent_at": self.sent_at,
+            "names": [list(d) for d in self.names],
+            "entries": [e.to_wire() for e in self.entries],
+            "errors": [e.to_wire() for e in self.errors],
+            "user_classes_count": dict(self.user_classes_count),
+            "user_count": self.user_count,
+        }
+        return _merge_extra(known, self.extra)
+
+    @classmethod
+    def from_wire(cls, data: object) -> HordeStatsDelta:
+        """Validate a wire dict and return the delta; raise ProtocolError otherwise."""
+        raw = as_map(data, "horde.stats payload")
+        missing = _HORDE_KEYS.difference(raw)
+        if missing:
+            _bad("horde.stats keys (missing)", sorted(missing), "field")
+        entry = EntryDelta.from_wire
+        return cls(
+            run_id=as_str(raw["run_id"], "run_id"),
+            epoch=as_count(raw["epoch"], "epoch"),
+            seq=as_count(raw["seq"], "seq"),
+            sent_at=_number(raw["sent_at"], "sent_at"),
+            names=tuple([_name_def(d) for d in _seq(raw["names"], "names")]),
+            entries=tuple([entry(e) for e in _seq(raw["entries"], "entries")]),
+            errors=tuple([ErrorDelta.from_wire(e) for e in _seq(raw["errors"], "errors")]),
+            user_classes_count=as_counts(raw["user_classes_count"], "user_classes_count"),
+            user_count=as_count(raw["user_count"], "user_count"),
+            extra=extra_keys(raw, _HORDE_KEYS),
+        )
+
+
+# --- Locust "stats" ----------------------------------------------------------------------
+
+_Check = Callable[[object, str], Any]
+
+_ENTRY_FIELDS: tuple[tuple[str, _Check], ...] = (
+    ("name", as_str),
+    ("method", as_str),
+    ("last_request_timestamp", _opt_number),
+    ("start_time", _number),
+    ("num_requests", as_count),
+    ("num_none_requests", as_count),
+    ("num_failures", as_count),
+    ("total_response_time", _number),
+    ("max_response_time", _number),
+    ("min_response_time", _opt_number),
+    ("total_content_length", _number),
+    ("response_times", _int_counts),
+    ("num_reqs_per_sec", _int_counts),
+    ("num_fail_per_sec", _int_counts),
+)
+_ENTRY_KEYS = frozenset(k for k, _ in _ENTRY_FIELDS)
+
+
+def _fields_from_wire(
+    data: object, fields: tuple[tuple[str, _Check], ...], known: frozenset[str], what: str
+) -> dict[str, Any]:
+    """Validate the dict ``data`` field by field; keys not in ``known`` go under ``extra``."""
+    raw = as_map(data, what)
+    values: dict[str, Any] = {}
+    for key, check in fields:
+        if key not in raw:
+            _bad(f"{what} (missing {key!r})", sorted(map(repr, raw)), "field")
+        values[key] = check(raw[key], f"{what} {key}")
+    values["extra"] = extra_keys(raw, known)
+    return values
+
+
+@dataclass(frozen=True)
+class LocustEntry:
+    """One Locust ``StatsEntry.serialize()`` dict (times in ms, as Locust sends them)."""
+
+    name: str
+    method: str
+    last_request_timestamp: float | None
+    start_time: float
+    num_requests: int
+    num_none_requests: int
+    num_failures: int
+    total_response_time: float
+    max_response_time: float
+    min_response_time: float | None
+    total_content_length: float
+    response_times: dict[int, int]
+    num_reqs_per_sec: dict[int, int]
+    num_fail_per_sec: dict[int, int]
+    extra: dict[Any, Any] = field(default_factory=dict)
+
+    def to_wire(self) -> dict[Any, Any]:
+        """Return the dict in Locust's key order (int keys in the count dicts)."""
+        known = {key: getattr(self, key) for key, _ in _ENTRY_FIELDS}
+        for key in ("response_times", "num_reqs_per_sec", "num_fail_per_sec"):
+            known[key] = dict(known[key])
+        return _merge_extra(known, self.extra)
+
+    @classmethod
+    def from_wire(cls, data: object) -> LocustEntry:
+        """Validate a Locust stats entry dict; raise ProtocolError otherwise."""
+        return cls(**_fields_from_wire(data, _ENTRY_FIELDS, _ENTRY_KEYS, "locust entry"))
+
+
+_ERROR_FIELDS: tuple[tuple[str, _Check], ...] = (
+    ("name", as_str),
+    ("method", as_str),
+    ("error", as_str),
+    ("occurrences", as_count),
+)
+_ERROR_KEYS = frozenset(k for k, _ in _ERROR_FIELDS)
+
+
+@dataclass(frozen=True)
+class LocustError:
+    """One value of Locust's ``errors`` dict (``StatsError.serialize()``)."""
+
+    name: str
+    method: str
+    error: str
+    occurrences: int
+    first_seen: float | None = None
+    last_seen: float | None = None
+    extra: dict[Any, Any] = field(default_factory=dict)
+
+    def to_wire(self) -> dict[Any, Any]:
+        """Return the dict in Locust's key order."""
+        known: dict[str, Any] = {
+            "name": self.name,
+            "method": self.method,
+            "error": self.error,
+            "occurrences": self.occurrences,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+        }
+        return _merge_extra(known, self.extra)
+
+    @classmethod
+    def from_wire(cls, data: object) -> LocustError:
+        """Validate a Locust error dict (``first_seen``/``last_seen`` optional)."""
+        values = _fields_from_wire(data, _ERROR_FIELDS, _ERROR_KEYS, "locust error")
+        extra = values["extra"]
+        for key in ("first_seen", "last_seen"):
+            values[key] = _opt_number(extra.pop(key, None), f"locust error {key}")
+        return cls(**values)
+
+
+_REPORT_KEYS = frozenset(("stats", "stats_total", "errors", "user_classes_count", "user_count"))
+
+
+@dataclass(frozen=True)
+class LocustStatsReport:
+    """Locust's ``stats`` message data: a worker's delta since its previous report."""
+
+    stats: tuple[LocustEntry, ...]
+    stats_total: LocustEntry
+    errors: dict[str, LocustError]
+    user_classes_count: dict[str, int]
+    user_count: int
+    extra: dict[Any, Any] = field(default_factory=dict)
+
+    def to_wire(self) -> dict[Any, Any]:
+        """Return the dict Locust's master expects."""
+        known: dict[str, Any] = {
+            "stats": [e.to_wire() for e in self.stats],
+            "stats_total": self.stats_total.to_wire(),
+            "errors": {k: e.to_wire() for k, e in self.errors.items()},
+            "user_classes_count": dict(self.user_classes_count),
+            "user_count": self.user_count,
+        }
+        return _merge_extra(known, self.extra)
+
+    @classmethod
+    def from_wire(cls, data: object) -> LocustStatsReport:
+        """Validate Locust's stats data; raise ProtocolError otherwise."""
+        raw = as_map(data, "locust stats payload")
+        missing = _REPORT_KEYS.difference(raw)
+        if missing:
+            _bad("locust stats keys (missing)", sorted(missing), "field")
+        errors = {
+            as_str(key, "locust error key"): LocustError.from_wire(value)
+            for key, value in as_map(raw["errors"], "locust errors").items()
+        }
+        return cls(
+            stats=tuple([LocustEntry.from_wire(e) for e in _seq(raw["stats"], "locust stats")]),
+            stats_total=LocustEntry.from_wire(raw["stats_total"]),
+            errors=errors,
+            user_classes_count=as_counts(raw["user_classes_count"], "user_classes_count"),
+            user_count=as_count(raw["user_count"], "user_count"),
+            extra=extra_keys(raw, _REPORT_KEYS),
+        )
