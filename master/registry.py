@@ -1,0 +1,244 @@
+"""Worker registry: who is connected, in what state, and who has gone silent.
+
+Responsibility: the master's worker records and liveness policy. Handlers call
+:meth:`Registry.register`, :meth:`Registry.heartbeat` and friends with the master clock's
+``now``; a loop calls :meth:`Registry.sweep` with ``now`` and reacts to the
+:class:`WorkerMissing` events it returns. A worker is missing once it has been silent for
+more than ``liveness * interval`` seconds (Locust's ``HEARTBEAT_LIVENESS`` x
+``HEARTBEAT_INTERVAL``, 3 x 1 s). Nothing here does I/O, sleeps or reads a clock.
+
+Imports: the standard library only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+DEFAULT_HEARTBEAT_INTERVAL = 1.0  # seconds between worker heartbeats (Locust HEARTBEAT_INTERVAL)
+DEFAULT_HEARTBEAT_LIVENESS = 3  # missed intervals before a worker is missing (HEARTBEAT_LIVENESS)
+
+
+class WorkerState(StrEnum):
+    """A worker's state; the values are Locust's strings.
+
+    Locust workers also report ``"cleanup"`` (stopping their users); it parses as
+    :attr:`STOPPING`, so ``WorkerState("cleanup") is WorkerState.STOPPING``.
+    """
+
+    READY = "ready"
+    SPAWNING = "spawning"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    MISSING = "missing"
+
+    @classmethod
+    def _missing_(cls, value: object) -> WorkerState | None:
+        if value == "cleanup":
+            return cls.STOPPING
+        return None
+
+
+ACTIVE_STATES = frozenset({WorkerState.READY, WorkerState.SPAWNING, WorkerState.RUNNING})
+
+
+@dataclass(slots=True)
+class WorkerRecord:
+    """What the master knows about one worker; times are on the master's clock."""
+
+    id: str
+    index: int
+    state: WorkerState
+    last_heartbeat: float
+    connected_at: float
+    cpu_usage: float = 0.0
+    memory_usage: int = 0
+    user_count: int = 0
+    user_classes_count: dict[str, int] = field(default_factory=dict)
+    loop_lag: float | None = None
+    is_horde: bool = False
+    version: str = ""
+
+    @property
+    def host(self) -> str:
+        """The worker's host: its id up to the first ``_`` (Locust's convention)."""
+        return self.id.split("_")[0]
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatResult:
+    """Outcome of a heartbeat: whether the worker is known and whether it came back.
+
+    Unknown workers get no reply in Locust; ``revived`` is True when the worker had been
+    marked missing, so the caller may re-add it to dispatch.
+    """
+
+    known: bool
+    revived: bool = False
+    record: WorkerRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerMissing:
+    """Event: a worker went silent for longer than the liveness timeout."""
+
+    worker_id: str
+    index: int
+    previous_state: WorkerState
+    last_heartbeat: float
+    silent_for: float
+
+
+class Registry:
+    """The master's worker records, ack indexes and liveness sweep.
+
+    Indexes are 0-based, handed out in first-registration order, and stable for the
+    registry's lifetime, even across :meth:`remove` and re-registration (Locust's ack
+    index). Methods on an unknown worker return None rather than raising, since messages
+    from unknown workers are routine.
+    """
+
+    def __init__(
+        self,
+        interval: float = DEFAULT_HEARTBEAT_INTERVAL,
+        liveness: int = DEFAULT_HEARTBEAT_LIVENESS,
+    ) -> None:
+        if isinstance(interval, bool) or not math.isfinite(interval) or interval <= 0:
+            raise ValueError(f"interval must be a finite number > 0, got {interval!r}")
+        if not isinstance(liveness, int) or isinstance(liveness, bool) or liveness < 1:
+            raise ValueError(f"liveness must be an integer >= 1, got {liveness!r}")
+        self.interval = interval
+        self.liveness = liveness
+        self._records: dict[str, WorkerRecord] = {}
+        self._indexes: dict[str, int] = {}
+
+    @property
+    def timeout(self) -> float:
+        """Seconds of silence after which a worker is missing: ``liveness * interval``."""
+        return self.liveness * self.interval
+
+    def register(
+        self, worker_id: str, now: float, *, is_horde: bool = False, version: str = ""
+    ) -> WorkerRecord:
+        """Record a ``client_ready``: a fresh, ready record that keeps the worker's index.
+
+        As in Locust, a re-registering worker starts over: its user counts and usage
+        figures are reset.
+        """
+        index = self._indexes.setdefault(worker_id, len(self._indexes))
+        record = WorkerRecord(
+            id=worker_id,
+            index=index,
+            state=WorkerState.READY,
+            last_heartbeat=now,
+            connected_at=now,
+            is_horde=is_horde,
+            version=version,
+        )
+        self._records[worker_id] = record
+        return record
+
+    def heartbeat(
+        self,
+        worker_id: str,
+        now: float,
+        *,
+        state: WorkerState | str,
+        cpu: float,
+        memory: int,
+        user_count: int | None = None,
+        loop_lag: float | None = None,
+    ) -> HeartbeatResult:
+        """Record a heartbeat: refresh the clock, overwrite the reported state and usage.
+
+        ``state`` may be a Locust string (``ValueError`` if it is not a known state).
+        """
+        record = self._records.get(worker_id)
+        if record is None:
+            return HeartbeatResult(known=False)
+        new_state = WorkerState(state)
+        revived = record.state is WorkerState.MISSING
+        record.last_heartbeat = now
+        record.state = new_state
+        record.cpu_usage = cpu
+        record.memory_usage = memory
+        if user_count is not None:
+            record.user_count = user_count
+        if loop_lag is not None:
+            record.loop_lag = loop_lag
+        return HeartbeatResult(known=True, revived=revived, record=record)
+
+    def update_users(
+        self, worker_id: str, user_classes_count: Mapping[str, int], user_count: int | None = None
+    ) -> WorkerRecord | None:
+        """Record the users a worker reports (``user_count`` defaults to the sum)."""
+        record = self._records.get(worker_id)
+        if record is None:
+            return None
+        record.user_classes_count = dict(user_classes_count)
+        record.user_count = sum(user_classes_count.values()) if user_count is None else user_count
+        return record
+
+    def set_state(self, worker_id: str, state: WorkerState | str) -> WorkerRecord | None:
+        """Set a worker's state (e.g. after ``spawning`` or ``client_stopped``)."""
+        record = self._records.get(worker_id)
+        if record is not None:
+            record.state = WorkerState(state)
+        return record
+
+    def remove(self, worker_id: str) -> WorkerRecord | None:
+        """Forget a worker (its index stays reserved); returns its last record."""
+        return self._records.pop(worker_id, None)
+
+    def get(self, worker_id: str) -> WorkerRecord | None:
+        """The worker's record, or None."""
+        return self._records.get(worker_id)
+
+    def __contains__(self, worker_id: object) -> bool:
+        return worker_id in self._records
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def all(self) -> list[WorkerRecord]:
+        """Every record, in index order."""
+        return sorted(self._records.values(), key=lambda record: record.index)
+
+    def active(self) -> list[WorkerRecord]:
+        """Records the dispatcher may use (ready, spawning, running), in index order."""
+        return [record for record in self.all() if record.state in ACTIVE_STATES]
+
+    def counts_by_state(self) -> dict[WorkerState, int]:
+        """How many workers are in each state; every state is listed, zeros included."""
+        counts = dict.fromkeys(WorkerState, 0)
+        for record in self._records.values():
+            counts[record.state] += 1
+        return counts
+
+    def sweep(self, now: float) -> list[WorkerMissing]:
+        """Mark workers silent for more than :attr:`timeout` as missing; one event each.
+
+        A missing worker's reported users are cleared (as Locust does), since they no
+        longer count; later sweeps ignore it until a heartbeat revives it.
+        """
+        events = []
+        for record in self.all():
+            silent_for = now - record.last_heartbeat
+            if record.state is WorkerState.MISSING or silent_for <= self.timeout:
+                continue
+            events.append(
+                WorkerMissing(
+                    worker_id=record.id,
+                    index=record.index,
+                    previous_state=record.state,
+                    last_heartbeat=record.last_heartbeat,
+                    silent_for=silent_for,
+                )
+            )
+            record.state = WorkerState.MISSING
+            record.user_classes_count = {}
+            record.user_count = 0
+        return events
