@@ -1,0 +1,77 @@
+"""The master's settings: one frozen object built by the entry point.
+
+Nothing below the CLI reads ``os.environ``; every timing and limit the master uses is a
+field here, with its default named as a constant.
+
+Imports: the standard library and horde.protocol.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from horde.protocol.codec import DEFAULT_MAX_FRAME
+from horde.protocol.errors import ConfigError
+
+DEFAULT_BIND = "tcp://*:5557"
+DEFAULT_WEB_HOST = "127.0.0.1"
+DEFAULT_WEB_PORT = 8089
+DEFAULT_HEARTBEAT_INTERVAL = 1.0
+DEFAULT_HEARTBEAT_LIVENESS = 3
+DEFAULT_SWEEP_INTERVAL = 0.25
+DEFAULT_MAX_USERS = 1_000_000
+DEFAULT_REPORT_CACHE = 0.5
+DEFAULT_STOP_WAIT = 10.0
+#: ZMTP heartbeats: ping idle connections this often and drop them after the timeout.
+DEFAULT_ZMTP_HEARTBEAT_IVL = 1.0
+DEFAULT_ZMTP_HEARTBEAT_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class MasterSettings:
+    """Everything a master needs to know, validated once."""
+
+    bind: str = DEFAULT_BIND
+    web_host: str = DEFAULT_WEB_HOST
+    web_port: int | None = DEFAULT_WEB_PORT
+    heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
+    heartbeat_liveness: int = DEFAULT_HEARTBEAT_LIVENESS
+    sweep_interval: float = DEFAULT_SWEEP_INTERVAL
+    max_frame: int = DEFAULT_MAX_FRAME
+    max_users: int = DEFAULT_MAX_USERS
+    report_cache: float = DEFAULT_REPORT_CACHE
+    stop_wait: float = DEFAULT_STOP_WAIT
+    zmtp_heartbeat_ivl: float = DEFAULT_ZMTP_HEARTBEAT_IVL
+    zmtp_heartbeat_timeout: float = DEFAULT_ZMTP_HEARTBEAT_TIMEOUT
+    stop_timeout: float | None = None
+    host: str = ""
+    headless: bool = False
+    users: int | None = None
+    spawn_rate: float = 1.0
+    run_time: float | None = None
+    expect_workers: int = 1
+    expect_workers_max_wait: float | None = None
+    print_stats: float = 3.0
+    exit_code_on_error: int = 1
+
+    def __post_init__(self) -> None:
+        _positive("heartbeat_interval", self.heartbeat_interval)
+        _positive("sweep_interval", self.sweep_interval)
+        _positive("spawn_rate", self.spawn_rate)
+        _positive("print_stats", self.print_stats)
+        if self.heartbeat_liveness < 1:
+            raise ConfigError(f"heartbeat_liveness must be >= 1, got {self.heartbeat_liveness}")
+        if self.expect_workers < 1:
+            raise ConfigError(f"expect_workers must be >= 1, got {self.expect_workers}")
+        if self.users is not None and not 0 <= self.users <= self.max_users:
+            raise ConfigError(f"users must be between 0 and {self.max_users}, got {self.users}")
+        if self.run_time is not None:
+            _positive("run_time", self.run_time)
+        if self.web_port is not None and not 0 <= self.web_port <= 65535:
+            raise ConfigError(f"web_port must be a TCP port, got {self.web_port}")
+
+
+def _positive(name: str, value: float) -> None:
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{name} must be a positive number, got {value}")

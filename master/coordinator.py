@@ -1,0 +1,461 @@
+"""The master's brain: the run state machine and one short handler per message type.
+
+The coordinator owns the worker registry, the merged stats, the current distribution of
+users and the ramp. It never sleeps and never touches a socket: it sends through an
+injected ``send(identity, message)`` callable and every entry point takes ``now``. The
+loops (:mod:`horde.master.loops`) feed it frames and clock ticks; the HTTP shim calls its
+commands. Cross-cutting reactions are written once: a worker lost for any reason goes
+through :meth:`Coordinator._lose_worker`.
+
+Imports: the standard library, structlog and horde.master / horde.protocol.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import structlog
+
+from horde.master.config import MasterSettings
+from horde.master.dispatch import (
+    UserClassSpec,
+    class_targets,
+    distribute,
+    worker_order,
+)
+from horde.master.exceptions import ExceptionBook
+from horde.master.ramp import RampPlan
+from horde.master.ratelimit import LogThrottle
+from horde.master.registry import Registry, WorkerState
+from horde.master.stats import MergedStats
+from horde.protocol import messages as m
+from horde.protocol.codec import AnyMessage
+
+log = structlog.get_logger("horde.master")
+
+Send = Callable[[str, AnyMessage], None]
+MAX_LOG_LINES = 500
+
+
+class RunState(StrEnum):
+    """The state of the test, as Locust names it."""
+
+    READY = "ready"
+    SPAWNING = "spawning"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+ACTIVE_RUN = (RunState.SPAWNING, RunState.RUNNING)
+
+
+@dataclass(frozen=True, slots=True)
+class SwarmRequest:
+    """A validated request to start or change a test."""
+
+    user_count: int
+    spawn_rate: float
+    host: str = ""
+    run_time: float | None = None
+
+
+class CommandError(ValueError):
+    """A control command that cannot be carried out; ``field`` names the culprit."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class Coordinator:
+    """Run state, registry, distribution and stats of one master."""
+
+    def __init__(
+        self,
+        settings: MasterSettings,
+        user_classes: Sequence[UserClassSpec],
+        send: Send,
+        *,
+        scripts: Sequence[m.ScriptFile] = (),
+        new_run_id: Callable[[], str] = lambda: uuid.uuid4().hex[:12],
+        started_at: float = 0.0,
+    ) -> None:
+        self.settings = settings
+        self.user_classes = list(user_classes)
+        self.scripts = tuple(scripts)
+        self._send_raw = send
+        self._new_run_id = new_run_id
+        self.registry = Registry(settings.heartbeat_interval, settings.heartbeat_liveness)
+        self.stats = MergedStats(started_at=started_at)
+        self.exceptions = ExceptionBook()
+        self.state = RunState.READY
+        self.run_id = ""
+        self.epoch = 0
+        self.host = settings.host
+        self.target_total = 0
+        self.applied_total = 0
+        self.distribution: dict[str, dict[str, int]] = {}
+        self.ramp: RampPlan | None = None
+        self.deadline: float | None = None
+        self.stop_deadline: float | None = None
+        self.awaiting_stop: set[str] = set()
+        self.counters: dict[str, int] = {}
+        self.worker_logs: dict[str, deque[str]] = {}
+        self._sent: dict[str, tuple[Mapping[str, int], str]] = {}
+        self._spawn_ts = 0.0
+        self._throttle = LogThrottle()
+        self._handlers: dict[type, Callable[[str, Any, float], None]] = {
+            m.ClientReady: self._on_client_ready,
+            m.WorkerHeartbeat: self._on_heartbeat,
+            m.Spawning: self._on_spawning,
+            m.WorkerSpawningComplete: self._on_spawning_complete,
+            m.LocustStats: self._on_locust_stats,
+            m.HordeStats: self._on_horde_stats,
+            m.ClientStopped: self._on_client_stopped,
+            m.WorkerQuit: self._on_quit,
+            m.ExceptionReport: self._on_exception,
+            m.LocustfileRequest: self._on_locustfile,
+            m.Logs: self._on_logs,
+        }
+
+    # --- commands ------------------------------------------------------------------------
+
+    def start(self, request: SwarmRequest, now: float) -> None:
+        """Start a test, or change the user count of the running one."""
+        self._validate(request)
+        if not self.registry.active():
+            raise CommandError("no worker is connected yet; start a worker first")
+        if self.state not in ACTIVE_RUN:
+            self._new_run(now)
+        if request.host:
+            self.host = request.host
+        self.target_total = request.user_count
+        self.ramp = RampPlan(self.applied_total, request.user_count, request.spawn_rate, now)
+        self.deadline = now + request.run_time if request.run_time else None
+        self.state = RunState.SPAWNING
+        log.info(
+            "swarm",
+            run_id=self.run_id,
+            users=request.user_count,
+            spawn_rate=request.spawn_rate,
+            host=self.host,
+            run_time=request.run_time,
+        )
+        self.tick(now)
+
+    def stop(self, now: float) -> None:
+        """Stop the test: every worker stops its users and reports its final stats."""
+        if self.state not in ACTIVE_RUN:
+            return
+        self.ramp = None
+        self.deadline = None
+        self.distribution = {}
+        self._sent = {}
+        self.applied_total = self.target_total = 0
+        self.awaiting_stop = set()
+        for record in self.registry.all():
+            if record.state is not WorkerState.MISSING:
+                self._send(record.id, m.Stop(record.id))
+                self.awaiting_stop.add(record.id)
+        self.stop_deadline = now + self.settings.stop_wait + (self.settings.stop_timeout or 0)
+        self.state = RunState.STOPPING
+        log.info("stopping", run_id=self.run_id, workers=len(self.awaiting_stop))
+        self._check_stopped(now)
+
+    def quit(self) -> None:
+        """Tell every worker to exit."""
+        for record in self.registry.all():
+            self._send(record.id, m.Quit(record.id))
+
+    def reset_stats(self, now: float) -> None:
+        """Start a new stats epoch: figures restart from zero, a running test goes on."""
+        self.epoch += 1
+        self.stats.reset(now)
+        self.exceptions.clear()
+        if self.run_id:
+            for record in self.registry.all():
+                if record.is_horde:
+                    self._send(record.id, m.HordeEpoch(record.id, self.run_id, self.epoch))
+        log.info("stats reset", run_id=self.run_id, epoch=self.epoch)
+
+    def _validate(self, request: SwarmRequest) -> None:
+        if not 0 <= request.user_count <= self.settings.max_users:
+            raise CommandError(
+                f"user_count must be between 0 and {self.settings.max_users}, "
+                f"got {request.user_count}",
+                "user_count",
+            )
+        if not (math.isfinite(request.spawn_rate) and request.spawn_rate > 0):
+            raise CommandError(
+                f"spawn_rate must be a positive number, got {request.spawn_rate}", "spawn_rate"
+            )
+        if request.run_time is not None and not (
+            math.isfinite(request.run_time) and request.run_time > 0
+        ):
+            raise CommandError(f"run_time must be positive, got {request.run_time}", "run_time")
+
+    def _new_run(self, now: float) -> None:
+        self.run_id = self._new_run_id()
+        self.epoch = 0
+        self.stats.reset(now)
+        self.exceptions.clear()
+        self.distribution = {}
+        self._sent = {}
+        self.applied_total = 0
+
+    # --- time ----------------------------------------------------------------------------
+
+    def tick(self, now: float) -> float:
+        """Advance the ramp, the run-time deadline and the stop; return seconds to sleep."""
+        wait = self.settings.sweep_interval
+        if self.state is RunState.SPAWNING and self.ramp is not None:
+            step = self.ramp.next_step(now)
+            while step is not None:
+                self._apply_total(step.total, now)
+                step = self.ramp.next_step(now)
+            if self.ramp.done:
+                self.ramp = None
+                self.state = RunState.RUNNING
+                for record in self.registry.active():
+                    self._send(record.id, m.MasterSpawningComplete(record.id, self.applied_total))
+                log.info("spawning complete", users=self.applied_total)
+            else:
+                wait = min(wait, max(0.0, self.ramp.next_at - now))
+        if self.deadline is not None and self.state in ACTIVE_RUN:
+            if now >= self.deadline:
+                log.info("run time reached, stopping")
+                self.stop(now)
+            else:
+                wait = min(wait, self.deadline - now)
+        if self.state is RunState.STOPPING:
+            self._check_stopped(now)
+        return wait
+
+    def sweep(self, now: float) -> None:
+        """Mark workers whose heartbeats stopped as missing and move their users."""
+        for event in self.registry.sweep(now):
+            self._count("worker_missing")
+            log.warning("worker missing", worker=event.worker_id, silent_for=event.silent_for)
+            self._lose_worker(event.worker_id, now)
+
+    # --- messages ------------------------------------------------------------------------
+
+    def handle(self, identity: str, message: AnyMessage, now: float) -> None:
+        """React to one decoded message from the worker whose socket is ``identity``."""
+        handler = self._handlers.get(type(message))
+        if handler is None:
+            self._count("unknown_type")
+            if self._throttle.allow(f"type:{message.type}", now) is not None:
+                log.warning("unknown message type", type=message.type, worker=identity)
+            return
+        if not isinstance(message, m.ClientReady | m.LocustfileRequest) and (
+            identity not in self.registry
+        ):
+            self._on_stranger(identity, message, now)
+            return
+        handler(identity, message, now)
+
+    def count_malformed(self, identity: str, reason: str, detail: str, now: float) -> None:
+        """Count and (rate-limited) log a frame that failed to decode."""
+        self._count(f"malformed_{reason}")
+        suppressed = self._throttle.allow(f"malformed:{reason}", now)
+        if suppressed is not None:
+            log.warning(
+                "malformed frame dropped",
+                worker=identity,
+                reason=reason,
+                detail=detail[:200],
+                suppressed=suppressed,
+            )
+
+    def _on_stranger(self, identity: str, message: AnyMessage, now: float) -> None:
+        # A worker we do not know (we restarted, or it was removed) is asked to register.
+        self._count("unknown_worker")
+        if isinstance(message, m.WorkerHeartbeat):
+            self._send(identity, m.Reconnect(identity))
+        elif isinstance(message, m.LocustStats | m.HordeStats):
+            self._merge_stats(identity, message, now, known=False)
+
+    def _on_client_ready(self, identity: str, message: m.ClientReady, now: float) -> None:
+        if identity in self.registry and identity in self.distribution:
+            self._lose_worker(identity, now, keep_record=True)
+        record = self.registry.register(
+            identity,
+            now,
+            is_horde=message.horde_version is not None,
+            version=str(message.version),
+        )
+        self.stats.forget_worker(identity)
+        self._sent.pop(identity, None)
+        horde = m.PROTOCOL_VERSION if record.is_horde else None
+        self._send(identity, m.Ack(identity, index=record.index, horde=horde))
+        log.info(
+            "worker ready",
+            worker=identity,
+            index=record.index,
+            horde=record.is_horde,
+            workers=len(self.registry.active()),
+        )
+        if self.state in ACTIVE_RUN:
+            self._apply_total(self.applied_total, now)
+
+    def _on_heartbeat(self, identity: str, message: m.WorkerHeartbeat, now: float) -> None:
+        result = self.registry.heartbeat(
+            identity,
+            now,
+            state=message.state,
+            cpu=message.cpu_usage,
+            memory=message.memory_usage,
+            user_count=message.user_count,
+            loop_lag=message.loop_lag,
+        )
+        self._send(identity, m.MasterHeartbeat(identity))
+        if result.revived:
+            log.info("worker back", worker=identity)
+            if self.state in ACTIVE_RUN:
+                self._apply_total(self.applied_total, now)
+
+    def _on_spawning(self, identity: str, message: m.Spawning, now: float) -> None:
+        self.registry.set_state(identity, WorkerState.SPAWNING)
+
+    def _on_spawning_complete(
+        self, identity: str, message: m.WorkerSpawningComplete, now: float
+    ) -> None:
+        self.registry.update_users(identity, dict(message.user_classes_count), message.user_count)
+        self.registry.set_state(identity, WorkerState.RUNNING)
+
+    def _on_locust_stats(self, identity: str, message: m.LocustStats, now: float) -> None:
+        self._merge_stats(identity, message, now, known=True)
+
+    def _on_horde_stats(self, identity: str, message: m.HordeStats, now: float) -> None:
+        self._merge_stats(identity, message, now, known=True)
+
+    def _merge_stats(
+        self, identity: str, message: m.LocustStats | m.HordeStats, now: float, *, known: bool
+    ) -> None:
+        if isinstance(message, m.HordeStats):
+            delta = message.delta
+            if delta.run_id != self.run_id or delta.epoch != self.epoch:
+                self._count("stale_stats")
+                return
+            self.stats.merge_horde(identity, delta, now)
+            counts, total = delta.user_classes_count, delta.user_count
+        else:
+            if not self.run_id:
+                self._count("stale_stats")
+                return
+            self.stats.merge_locust(identity, message.report, now)
+            counts, total = message.report.user_classes_count, message.report.user_count
+        if known:
+            self.registry.update_users(identity, dict(counts), total)
+
+    def _on_client_stopped(self, identity: str, message: m.ClientStopped, now: float) -> None:
+        self.registry.update_users(identity, {}, 0)
+        self.registry.set_state(identity, WorkerState.STOPPED)
+        if identity in self.awaiting_stop:
+            self.awaiting_stop.discard(identity)
+            self._check_stopped(now)
+        elif self.state in ACTIVE_RUN and identity in self.distribution:
+            log.warning("worker stopped its users on its own", worker=identity)
+            self._lose_worker(identity, now, keep_record=True)
+
+    def _on_quit(self, identity: str, message: m.WorkerQuit, now: float) -> None:
+        log.info("worker quit", worker=identity)
+        self._lose_worker(identity, now)
+        self.registry.remove(identity)
+        self.stats.forget_worker(identity)
+        self._check_stopped(now)
+
+    def _on_exception(self, identity: str, message: m.ExceptionReport, now: float) -> None:
+        self.exceptions.record(message.msg, message.traceback, identity)
+
+    def _on_locustfile(self, identity: str, message: m.LocustfileRequest, now: float) -> None:
+        if self.scripts:
+            self._send(identity, m.LocustfileReply(identity, self.scripts))
+        else:
+            self._send(identity, m.LocustfileReply(identity, error="the master has no script"))
+
+    def _on_logs(self, identity: str, message: m.Logs, now: float) -> None:
+        lines = self.worker_logs.setdefault(identity, deque(maxlen=MAX_LOG_LINES))
+        lines.extend(message.lines)
+
+    # --- the shared reactions ------------------------------------------------------------
+
+    def _lose_worker(self, identity: str, now: float, *, keep_record: bool = True) -> None:
+        """A worker is gone (missing, quit, re-registered): move its users to the others."""
+        self.awaiting_stop.discard(identity)
+        self._sent.pop(identity, None)
+        had_users = self.distribution.pop(identity, None)
+        if keep_record and identity in self.registry:
+            self.registry.update_users(identity, {}, 0)
+        if self.state not in ACTIVE_RUN or had_users is None:
+            return
+        if not [r for r in self.registry.active() if r.id != identity]:
+            log.warning("no workers left, stopping the test")
+            self.stop(now)
+            return
+        self._apply_total(self.applied_total, now, exclude=identity)
+
+    def _apply_total(self, total: int, now: float, *, exclude: str | None = None) -> None:
+        """Place ``total`` users on the active workers; send ``spawn`` where anything changed."""
+        workers = worker_order(r.id for r in self.registry.active() if r.id != exclude)
+        targets = class_targets(total, self.user_classes)
+        new = distribute(self.distribution, workers, targets)
+        for worker in new:
+            counts = new[worker]
+            if self._sent.get(worker) == (counts, self.host):
+                continue
+            self._spawn_ts = max(now, self._spawn_ts + 1e-6)
+            self._send(worker, self._spawn_message(worker, counts))
+            self._sent[worker] = (counts, self.host)
+        self.distribution = new
+        self.applied_total = total
+
+    def _spawn_message(self, worker: str, counts: Mapping[str, int]) -> m.Spawn:
+        return m.Spawn(
+            worker,
+            timestamp=self._spawn_ts,
+            user_classes_count=dict(counts),
+            host=self.host,
+            stop_timeout=self.settings.stop_timeout,
+            parsed_options={},
+            run_id=self.run_id,
+            epoch=self.epoch,
+        )
+
+    def _check_stopped(self, now: float) -> None:
+        if self.state is not RunState.STOPPING:
+            return
+        waiting = set()
+        for worker in self.awaiting_stop:
+            record = self.registry.get(worker)
+            if record is not None and record.state is not WorkerState.MISSING:
+                waiting.add(worker)
+        self.awaiting_stop = waiting
+        timed_out = self.stop_deadline is not None and now >= self.stop_deadline
+        if not waiting or timed_out:
+            if timed_out and waiting:
+                log.warning("stop timed out", waiting=sorted(waiting))
+            self.state = RunState.STOPPED
+            self.awaiting_stop = set()
+            log.info("stopped", run_id=self.run_id)
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _send(self, identity: str, message: AnyMessage) -> None:
+        self._send_raw(identity, message)
+
+    def _count(self, key: str) -> None:
+        self.counters[key] = self.counters.get(key, 0) + 1
+
+    @property
+    def user_count(self) -> int:
+        """Users the workers report running (missing workers excluded)."""
+        return sum(r.user_count for r in self.registry.all() if r.state is not WorkerState.MISSING)

@@ -1,0 +1,131 @@
+"""The master's greenlets: the only code on the master that waits or sleeps.
+
+:class:`MasterLoops` owns the ROUTER transport and two greenlets: the receive loop
+(frames -> codec -> coordinator) and the timer loop (liveness sweep, ramp steps, run-time
+deadline). Commands from the HTTP shim or the CLI go through :meth:`command`, which runs
+them on the coordinator with the current time and wakes the timer loop. Nothing that a
+peer sends can end the receive loop: decode errors are counted, handler bugs are logged.
+
+Imports: gevent, structlog, horde.master, horde.protocol.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import gevent
+import gevent.event
+import structlog
+
+from horde.master.coordinator import Coordinator
+from horde.master.transport import RouterTransport
+from horde.protocol.codec import AnyMessage, decode_upstream, encode
+from horde.protocol.errors import ProtocolError, TransportError
+
+log = structlog.get_logger("horde.master")
+T = TypeVar("T")
+
+
+class MasterLoops:
+    """Runs a coordinator on a transport; nothing starts until :meth:`start`."""
+
+    def __init__(
+        self,
+        coordinator: Coordinator,
+        transport: RouterTransport,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.coordinator = coordinator
+        self.transport = transport
+        self.clock = clock
+        self._wake = gevent.event.Event()
+        self._greenlets: list[gevent.Greenlet] = []
+        self._running = False
+
+    def start(self) -> str:
+        """Bind the socket and start the loops; return the bound endpoint."""
+        endpoint = self.transport.open()
+        self._running = True
+        self._greenlets = [
+            gevent.spawn(self._receive_loop),
+            gevent.spawn(self._timer_loop),
+        ]
+        log.info("master listening", endpoint=endpoint)
+        return endpoint
+
+    def send(self, identity: str, message: AnyMessage) -> None:
+        """Encode and send one message; a failed send is counted, never raised."""
+        try:
+            self.transport.send(identity, encode(message))
+        except TransportError as exc:
+            self.coordinator.counters["send_failed"] = (
+                self.coordinator.counters.get("send_failed", 0) + 1
+            )
+            log.debug("send failed", worker=identity, type=message.type, error=str(exc))
+
+    def command(self, action: Callable[[Coordinator, float], T]) -> T:
+        """Run ``action(coordinator, now)`` and wake the timer loop to act on its result."""
+        try:
+            return action(self.coordinator, self.clock())
+        finally:
+            self._wake.set()
+
+    def stop(self) -> None:
+        """Stop the loops and close the socket."""
+        self._running = False
+        gevent.killall(self._greenlets, timeout=2)
+        self.transport.close()
+
+    def _receive_loop(self) -> None:
+        max_frame = self.coordinator.settings.max_frame
+        while self._running:
+            try:
+                frames = self.transport.recv()
+            except TransportError as exc:
+                if not self._running:
+                    return
+                log.error("receive failed", error=str(exc))
+                gevent.sleep(0.1)
+                continue
+            self.handle_frames(frames, max_frame)
+
+    def handle_frames(self, frames: list[bytes], max_frame: int) -> None:
+        """Decode one received message and hand it to the coordinator."""
+        now = self.clock()
+        coordinator = self.coordinator
+        if len(frames) != 2:
+            coordinator.count_malformed("?", "frames", f"{len(frames)} frames", now)
+            return
+        try:
+            identity = frames[0].decode()
+        except UnicodeDecodeError:
+            coordinator.count_malformed(repr(frames[0][:40]), "identity", "not UTF-8", now)
+            return
+        try:
+            message = decode_upstream(frames[1], max_size=max_frame)
+        except ProtocolError as exc:
+            coordinator.count_malformed(identity, exc.reason, str(exc), now)
+            return
+        try:
+            coordinator.handle(identity, message, now)
+        except Exception:  # a handler bug must not end the receive loop
+            coordinator.counters["handler_error"] = coordinator.counters.get("handler_error", 0) + 1
+            log.exception("message handler failed", worker=identity, type=message.type)
+        if coordinator.state.value in ("stopping", "spawning"):
+            self._wake.set()
+
+    def _timer_loop(self) -> None:
+        while self._running:
+            coordinator = self.coordinator
+            now = self.clock()
+            try:
+                coordinator.sweep(now)
+                wait = coordinator.tick(now)
+            except Exception:
+                log.exception("timer step failed")
+                wait = coordinator.settings.sweep_interval
+            self._wake.wait(timeout=max(0.0, wait))
+            self._wake.clear()

@@ -1,0 +1,162 @@
+"""Assemble and drive one master process: transport, coordinator, loops, HTTP shim.
+
+:class:`MasterRuntime` wires the parts from a :class:`MasterSettings` and a loaded user
+script, starts them (:meth:`start`), and in headless mode drives a whole test
+(:meth:`run_headless`): wait for ``--expect-workers``, swarm, print a live table, stop at
+``--run-time`` (or on SIGINT/SIGTERM), wait for the workers' final stats, print the
+summary, tell the workers to quit, and return the exit code.
+
+Imports: gevent, structlog, horde.master, horde.protocol.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+import gevent
+import structlog
+from gevent.pywsgi import WSGIServer
+
+from horde.master.config import MasterSettings
+from horde.master.coordinator import Coordinator, RunState, SwarmRequest
+from horde.master.dispatch import UserClassSpec
+from horde.master.http import create_app, serve
+from horde.master.loops import MasterLoops
+from horde.master.summary import errors_table, percentiles_table, requests_table
+from horde.master.transport import RouterTransport
+from horde.protocol.messages import ScriptFile
+
+log = structlog.get_logger("horde.master")
+POLL = 0.1
+
+
+def class_specs(user_classes: dict[str, type]) -> list[UserClassSpec]:
+    """The dispatcher's view of a script's user classes."""
+    return [
+        UserClassSpec(
+            name=name,
+            weight=int(getattr(cls, "weight", 1) or 0),
+            fixed_count=int(getattr(cls, "fixed_count", 0) or 0),
+        )
+        for name, cls in user_classes.items()
+    ]
+
+
+def script_files(path: str | None, source: str | None) -> tuple[ScriptFile, ...]:
+    """The script a worker started without ``-f`` receives."""
+    if path is None or source is None:
+        return ()
+    return (ScriptFile(Path(path).name, source),)
+
+
+class MasterRuntime:
+    """One master: its loops, its web server and (headless) its test."""
+
+    def __init__(
+        self,
+        settings: MasterSettings,
+        user_classes: Sequence[UserClassSpec],
+        *,
+        scripts: Sequence[ScriptFile] = (),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.loops = MasterLoops(
+            Coordinator(settings, user_classes, self._send, scripts=scripts, started_at=clock()),
+            RouterTransport(
+                settings.bind,
+                max_frame=settings.max_frame,
+                heartbeat_ivl=settings.zmtp_heartbeat_ivl,
+                heartbeat_timeout=settings.zmtp_heartbeat_timeout,
+            ),
+            clock=clock,
+        )
+        self.coordinator = self.loops.coordinator
+        self.web: WSGIServer | None = None
+        self.endpoint = ""
+        self._interrupted = False
+
+    def _send(self, identity: str, message: object) -> None:
+        self.loops.send(identity, message)  # type: ignore[arg-type]
+
+    def start(self) -> None:
+        """Bind the worker socket and, unless disabled, the web server."""
+        self.endpoint = self.loops.start()
+        if self.settings.web_port is not None:
+            web = serve(create_app(self.loops), self.settings.web_host, self.settings.web_port)
+            self.web = web
+            log.info("web ui", url=f"http://{self.settings.web_host}:{web.server_port}")
+
+    @property
+    def port(self) -> int:
+        """The worker socket's TCP port."""
+        return self.loops.transport.port
+
+    @property
+    def web_port(self) -> int | None:
+        """The web server's TCP port (resolved when 0 was asked for)."""
+        return None if self.web is None else int(self.web.server_port)
+
+    def interrupt(self) -> None:
+        """SIGINT/SIGTERM: stop the test and finish as if the run time had passed."""
+        self._interrupted = True
+        self.loops.command(lambda c, now: c.stop(now))
+
+    def close(self) -> None:
+        """Tell the workers to quit, then stop serving."""
+        self.loops.command(lambda c, now: c.quit())
+        gevent.sleep(0.2)  # let the quit messages leave before the socket closes
+        if self.web is not None:
+            self.web.stop(timeout=1)
+        self.loops.stop()
+
+    # --- headless ------------------------------------------------------------------------
+
+    def wait_for_workers(self, count: int, timeout: float | None) -> bool:
+        """Wait until ``count`` workers are ready; log progress every few seconds."""
+        started = self.clock()
+        next_note = started
+        while len(self.coordinator.registry.active()) < count:
+            now = self.clock()
+            if self._interrupted or (timeout is not None and now - started > timeout):
+                return False
+            if now >= next_note:
+                log.info(
+                    "waiting for workers",
+                    ready=len(self.coordinator.registry.active()),
+                    expected=count,
+                )
+                next_note = now + 5
+            gevent.sleep(POLL)
+        return True
+
+    def run_headless(self, out: TextIO) -> int:
+        """Run one test to its end and return the process exit code."""
+        s = self.settings
+        if not self.wait_for_workers(s.expect_workers, s.expect_workers_max_wait):
+            log.error("not enough workers connected", expected=s.expect_workers)
+            return 1
+        users = s.users if s.users is not None else 1
+        request = SwarmRequest(users, s.spawn_rate, s.host, s.run_time)
+        self.loops.command(lambda c, now: c.start(request, now))
+        next_print = self.clock() + s.print_stats
+        while self.coordinator.state is not RunState.STOPPED:
+            gevent.sleep(POLL)
+            now = self.clock()
+            if now >= next_print:
+                out.write(requests_table(self.coordinator.stats, now) + "\n")
+                out.flush()
+                next_print = now + s.print_stats
+        now = self.clock()
+        out.write("\n" + requests_table(self.coordinator.stats, now) + "\n")
+        out.write("\n")
+        out.write(percentiles_table(self.coordinator.stats) + "\n")
+        if self.coordinator.stats.errors():
+            out.write("\nError report\n" + errors_table(self.coordinator.stats) + "\n")
+        out.flush()
+        failures = self.coordinator.stats.total.num_failures
+        return s.exit_code_on_error if failures else 0

@@ -1,0 +1,43 @@
+"""What the master shows: the ``/stats/requests`` document and the workers table.
+
+Pure functions of the coordinator's state and ``now``; the HTTP shim caches and serves
+them, the CLI prints them.
+
+Imports: the standard library and horde.master.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from horde.master.coordinator import Coordinator
+from horde.master.registry import WorkerState
+from horde.master.report import stats_report
+
+
+def workers_table(coordinator: Coordinator) -> list[dict[str, Any]]:
+    """One row per known worker, missing ones included, in Locust's keys plus horde's."""
+    return [
+        {
+            "id": r.id,
+            "state": r.state.value,
+            "user_count": r.user_count,
+            "cpu_usage": r.cpu_usage,
+            "memory_usage": r.memory_usage,
+            "index": r.index,
+            "loop_lag": r.loop_lag,
+            "horde": r.is_horde,
+        }
+        for r in coordinator.registry.all()
+    ]
+
+
+def requests_report(coordinator: Coordinator, now: float) -> dict[str, Any]:
+    """Locust's ``GET /stats/requests`` document."""
+    report = stats_report(coordinator.stats, now)
+    workers = workers_table(coordinator)
+    report["workers"] = workers
+    report["worker_count"] = sum(1 for w in workers if w["state"] != WorkerState.MISSING.value)
+    report["state"] = coordinator.state.value
+    report["user_count"] = coordinator.user_count
+    return report

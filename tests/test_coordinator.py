@@ -1,0 +1,312 @@
+"""The coordinator as tables of events: messages in, messages out, with an injected clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from horde.master.config import MasterSettings
+from horde.master.coordinator import CommandError, Coordinator, RunState, SwarmRequest
+from horde.master.dispatch import UserClassSpec
+from horde.master.registry import WorkerState
+from horde.protocol import messages as m
+from horde.protocol.codec import AnyMessage
+from horde.worker.stats import RequestRecorder
+
+A = UserClassSpec("A", 1, 0)
+
+
+class Outbox:
+    """Collects what the coordinator sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, AnyMessage]] = []
+
+    def __call__(self, identity: str, message: AnyMessage) -> None:
+        self.sent.append((identity, message))
+
+    def take(self, kind: type | None = None) -> list[tuple[str, AnyMessage]]:
+        taken = [(i, msg) for i, msg in self.sent if kind is None or isinstance(msg, kind)]
+        self.sent.clear()
+        return taken
+
+    def spawns(self) -> dict[str, dict[str, int]]:
+        return {i: dict(msg.user_classes_count) for i, msg in self.take(m.Spawn)}  # type: ignore[attr-defined]
+
+
+def make(
+    *, classes: list[UserClassSpec] | None = None, **settings: object
+) -> tuple[Coordinator, Outbox]:
+    outbox = Outbox()
+    runs = iter(f"run{i}" for i in range(1, 100))
+    coordinator = Coordinator(
+        MasterSettings(**settings),  # type: ignore[arg-type]
+        classes or [A],
+        outbox,
+        scripts=(m.ScriptFile("s.py", "x = 1"),),
+        new_run_id=lambda: next(runs),
+    )
+    return coordinator, outbox
+
+
+def join(c: Coordinator, *workers: str, now: float = 0.0, horde: bool = True) -> None:
+    for w in workers:
+        c.handle(w, m.ClientReady(w, m.HORDE_CLIENT_VERSION if horde else "2.47.0"), now)
+
+
+def test_client_ready_gets_an_ack_with_a_stable_index_and_the_horde_marker() -> None:
+    """A horde worker is acked with index and horde version; a Locust worker without it."""
+    c, out = make()
+    join(c, "h_1")
+    join(c, "h_2", horde=False)
+    join(c, "h_1")
+    acks = out.take(m.Ack)
+    assert acks == [
+        ("h_1", m.Ack("h_1", 0, horde=m.PROTOCOL_VERSION)),
+        ("h_2", m.Ack("h_2", 1, horde=None)),
+        ("h_1", m.Ack("h_1", 0, horde=m.PROTOCOL_VERSION)),
+    ]
+
+
+def test_swarm_without_workers_is_refused() -> None:
+    """Starting with no worker connected is a CommandError, and nothing changes."""
+    c, _ = make()
+    with pytest.raises(CommandError):
+        c.start(SwarmRequest(10, 1.0), 0.0)
+    assert c.state is RunState.READY
+
+
+@pytest.mark.parametrize(
+    ("request_", "field"),
+    [
+        (SwarmRequest(-1, 1.0), "user_count"),
+        (SwarmRequest(2_000_000, 1.0), "user_count"),
+        (SwarmRequest(1, 0.0), "spawn_rate"),
+        (SwarmRequest(1, float("inf")), "spawn_rate"),
+    ],
+)
+def test_bad_swarm_requests_name_their_field(request_: SwarmRequest, field: str) -> None:
+    """Out-of-range counts and rates raise CommandError naming the field."""
+    c, _ = make()
+    join(c, "h_1")
+    with pytest.raises(CommandError) as info:
+        c.start(request_, 0.0)
+    assert info.value.field == field
+
+
+def test_ramp_sends_absolute_counts_step_by_step() -> None:
+    """20 users at 10/s on two workers: 5/5 now, 10/10 a second later, then running."""
+    c, out = make()
+    join(c, "h_1", "h_2")
+    out.take()
+    c.start(SwarmRequest(20, 10.0, "http://127.0.0.1:1"), 100.0)
+    assert out.spawns() == {"h_1": {"A": 5}, "h_2": {"A": 5}}
+    assert c.state is RunState.SPAWNING
+    assert c.tick(100.5) <= 0.5
+    assert out.spawns() == {}
+    c.tick(101.0)
+    sent = out.take()
+    spawns = [msg for _, msg in sent if isinstance(msg, m.Spawn)]
+    assert {s.host for s in spawns} == {"http://127.0.0.1:1"}
+    assert c.state is RunState.RUNNING
+    done = {i for i, msg in sent if isinstance(msg, m.MasterSpawningComplete)}
+    assert done == {"h_1", "h_2"}
+    assert c.distribution == {"h_1": {"A": 10}, "h_2": {"A": 10}}
+
+
+def test_spawn_carries_run_id_and_increasing_timestamps() -> None:
+    """Each spawn names the run and its timestamps increase, so a worker drops none."""
+    c, out = make()
+    join(c, "h_1")
+    out.take()
+    c.start(SwarmRequest(3, 1.0), 5.0)
+    c.tick(6.0)
+    c.tick(7.0)
+    spawns = [msg for _, msg in out.take(m.Spawn)]
+    assert [s.run_id for s in spawns] == ["run1"] * 3  # type: ignore[attr-defined]
+    stamps = [s.timestamp for s in spawns]  # type: ignore[attr-defined]
+    assert stamps == sorted(stamps) and len(set(stamps)) == 3
+
+
+def test_heartbeat_is_answered_and_a_stranger_is_asked_to_reconnect() -> None:
+    """Known workers get a heartbeat back; unknown ones get reconnect, not a crash."""
+    c, out = make()
+    join(c, "h_1")
+    out.take()
+    c.handle("h_1", m.WorkerHeartbeat("h_1", "ready", 1.0, 10), 0.5)
+    c.handle("ghost", m.WorkerHeartbeat("ghost", "ready", 1.0, 10), 0.5)
+    assert out.take() == [("h_1", m.MasterHeartbeat("h_1")), ("ghost", m.Reconnect("ghost"))]
+    assert "ghost" not in c.registry
+
+
+def test_missing_worker_users_move_to_the_survivors_at_once() -> None:
+    """A worker silent for more than 3 s goes missing and its users go to the others."""
+    c, out = make()
+    join(c, "h_1", "h_2", "h_3")
+    c.start(SwarmRequest(9, 100.0), 0.0)
+    assert c.state is RunState.RUNNING
+    out.take()
+    for t in (1.0, 2.0, 3.0):
+        for w in ("h_1", "h_2"):
+            c.handle(w, m.WorkerHeartbeat(w, "running", 1.0, 10), t)
+        c.sweep(t)
+    assert c.registry.get("h_3").state is not WorkerState.MISSING  # type: ignore[union-attr]
+    out.take()
+    c.sweep(3.01)
+    assert c.registry.get("h_3").state is WorkerState.MISSING  # type: ignore[union-attr]
+    assert out.spawns() == {"h_1": {"A": 5}, "h_2": {"A": 4}}
+    assert "h_3" not in c.distribution
+    assert c.counters["worker_missing"] == 1
+
+
+def test_survivors_keep_their_users_when_one_quits() -> None:
+    """A quitting worker's users are added to the others; nobody is cut and re-ramped."""
+    c, out = make()
+    join(c, "h_1", "h_2")
+    c.start(SwarmRequest(10, 100.0), 0.0)
+    out.take()
+    c.handle("h_2", m.WorkerQuit("h_2"), 1.0)
+    assert out.spawns() == {"h_1": {"A": 10}}
+    assert "h_2" not in c.registry
+
+
+def test_last_worker_leaving_stops_the_test() -> None:
+    """With no worker left the test stops, as Locust's does."""
+    c, _ = make()
+    join(c, "h_1")
+    c.start(SwarmRequest(2, 100.0), 0.0)
+    c.handle("h_1", m.WorkerQuit("h_1"), 1.0)
+    assert c.state is RunState.STOPPED
+
+
+def test_joining_worker_gets_its_share_of_a_running_test() -> None:
+    """A worker that joins mid-test receives users; the others only shed the delta."""
+    c, out = make()
+    join(c, "h_1")
+    c.start(SwarmRequest(10, 100.0), 0.0)
+    out.take()
+    join(c, "h_2", now=1.0)
+    assert out.spawns() == {"h_1": {"A": 5}, "h_2": {"A": 5}}
+
+
+def test_stop_waits_for_every_worker_to_report_stopped() -> None:
+    """Stop sends stop to all and the run is stopped once each answered client_stopped."""
+    c, out = make()
+    join(c, "h_1", "h_2")
+    c.start(SwarmRequest(4, 100.0), 0.0)
+    out.take()
+    c.stop(1.0)
+    assert {i for i, _ in out.take(m.Stop)} == {"h_1", "h_2"}
+    assert c.state is RunState.STOPPING
+    c.handle("h_1", m.ClientStopped("h_1"), 1.1)
+    assert c.state is RunState.STOPPING
+    c.handle("h_2", m.ClientStopped("h_2"), 1.2)
+    assert c.state is RunState.STOPPED
+
+
+def test_stop_gives_up_on_silent_workers_after_the_stop_wait() -> None:
+    """A worker that never answers stop does not keep the run stopping forever."""
+    c, _ = make(stop_wait=5.0)
+    join(c, "h_1")
+    c.start(SwarmRequest(1, 100.0), 0.0)
+    c.stop(1.0)
+    c.tick(5.9)
+    assert c.state is RunState.STOPPING
+    c.tick(6.0)
+    assert c.state is RunState.STOPPED
+
+
+def test_run_time_stops_the_test() -> None:
+    """The run-time deadline stops the test on the tick that reaches it."""
+    c, out = make()
+    join(c, "h_1")
+    c.start(SwarmRequest(1, 100.0, run_time=10.0), 0.0)
+    assert c.tick(9.0) <= 1.0
+    c.tick(10.0)
+    assert c.state is RunState.STOPPING
+    assert out.take(m.Stop)
+
+
+def _delta(recorder: RequestRecorder, run_id: str, epoch: int, seq: int) -> m.HordeStats:
+    return m.HordeStats(
+        "h_1",
+        recorder.take_horde_delta(
+            run_id=run_id, epoch=epoch, seq=seq, now=1.0, user_classes_count={"A": 2}, user_count=2
+        ),
+    )
+
+
+def test_stats_of_the_current_run_and_epoch_are_merged_and_others_dropped() -> None:
+    """Only deltas tagged with the current run id and epoch reach the merged stats."""
+    c, _ = make()
+    join(c, "h_1")
+    c.start(SwarmRequest(2, 100.0), 0.0)
+    recorder = RequestRecorder()
+    recorder.record("GET", "/a", 1.5, 10, None, 1.0)
+    c.handle("h_1", _delta(recorder, "run1", 0, 1), 1.0)
+    recorder.record("GET", "/a", 1.5, 10, None, 1.0)
+    c.handle("h_1", _delta(recorder, "old-run", 0, 2), 1.0)
+    recorder.record("GET", "/a", 1.5, 10, None, 1.0)
+    c.handle("h_1", _delta(recorder, "run1", 7, 3), 1.0)
+    assert c.stats.total.num_requests == 1
+    assert c.counters["stale_stats"] == 2
+    assert c.registry.get("h_1").user_count == 2  # type: ignore[union-attr]
+
+
+def test_reset_starts_a_new_epoch_and_tells_horde_workers() -> None:
+    """Reset clears the figures, bumps the epoch and sends horde.epoch to horde workers."""
+    c, out = make()
+    join(c, "h_1")
+    join(c, "l_1", horde=False)
+    c.start(SwarmRequest(2, 100.0), 0.0)
+    out.take()
+    c.reset_stats(2.0)
+    assert c.epoch == 1
+    assert out.take(m.HordeEpoch) == [("h_1", m.HordeEpoch("h_1", "run1", 1))]
+
+
+def test_a_new_test_after_stop_gets_a_new_run_id() -> None:
+    """Starting again after a stop begins a new run with fresh stats."""
+    c, _ = make()
+    join(c, "h_1")
+    c.start(SwarmRequest(1, 100.0), 0.0)
+    c.stop(1.0)
+    c.handle("h_1", m.ClientStopped("h_1"), 1.0)
+    join(c, "h_1", now=1.1)
+    c.start(SwarmRequest(1, 100.0), 2.0)
+    assert c.run_id == "run2"
+
+
+def test_script_is_served_to_workers_without_one() -> None:
+    """A locustfile request from any identity is answered with the master's script."""
+    c, out = make()
+    c.handle("x_download_locustfile_1", m.LocustfileRequest("x_download_locustfile_1"), 0.0)
+    ((identity, reply),) = out.take()
+    assert identity == "x_download_locustfile_1"
+    assert reply == m.LocustfileReply(identity, (m.ScriptFile("s.py", "x = 1"),))
+
+
+def test_unknown_types_and_exceptions_are_recorded_not_fatal() -> None:
+    """Unknown message types are counted; task exceptions are grouped."""
+    c, _ = make()
+    join(c, "h_1")
+    c.handle("h_1", m.UnknownMessage("custom", {}, "h_1"), 0.0)
+    c.handle("h_1", m.ExceptionReport("h_1", "boom", "tb"), 0.0)
+    assert c.counters["unknown_type"] == 1
+    assert c.exceptions.groups()[0].count == 1
+
+
+def test_classes_are_spread_by_weight_and_fixed_count() -> None:
+    """Class targets follow weights, fixed_count first, across workers."""
+    c, out = make(
+        classes=[UserClassSpec("A", 3, 0), UserClassSpec("B", 1, 0), UserClassSpec("F", 1, 1)]
+    )
+    join(c, "h_1", "h_2")
+    out.take()
+    c.start(SwarmRequest(9, 100.0), 0.0)
+    spawns = out.spawns()
+    totals: dict[str, int] = {}
+    for counts in spawns.values():
+        for cls, n in counts.items():
+            totals[cls] = totals.get(cls, 0) + n
+    assert totals == {"A": 6, "B": 2, "F": 1}
+    assert sorted(sum(v.values()) for v in spawns.values()) == [4, 5]

@@ -1,0 +1,61 @@
+"""The worker's settings: one frozen object built by the entry point.
+
+Imports: the standard library and horde.protocol.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import uuid
+from dataclasses import dataclass, field
+
+from horde.protocol.codec import DEFAULT_MAX_FRAME
+from horde.protocol.errors import ConfigError
+
+DEFAULT_MASTER_HOST = "127.0.0.1"
+DEFAULT_MASTER_PORT = 5557
+DEFAULT_HEARTBEAT_INTERVAL = 1.0
+DEFAULT_STATS_INTERVAL = 3.0
+DEFAULT_REGISTER_RETRY = 3.0
+DEFAULT_SCRIPT_WAIT = 60.0
+#: How often the gevent side proves it is alive; the heartbeat reports the lag.
+LOOP_PROBE_INTERVAL = 0.1
+
+
+def new_node_id() -> str:
+    """Locust's node id: ``<hostname>_<uuid4 hex>``; also the socket identity."""
+    return f"{socket.gethostname()}_{uuid.uuid4().hex}"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """Everything a worker needs to know, validated once."""
+
+    master_host: str = DEFAULT_MASTER_HOST
+    master_port: int = DEFAULT_MASTER_PORT
+    script: str | None = None
+    node_id: str = field(default_factory=new_node_id)
+    heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
+    stats_interval: float = DEFAULT_STATS_INTERVAL
+    register_retry: float = DEFAULT_REGISTER_RETRY
+    script_wait: float = DEFAULT_SCRIPT_WAIT
+    max_frame: int = DEFAULT_MAX_FRAME
+    tags: tuple[str, ...] = ()
+    exclude_tags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("heartbeat_interval", "stats_interval", "register_retry", "script_wait"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"{name} must be a positive number, got {value}")
+        if not 0 < self.master_port <= 65535:
+            raise ConfigError(f"master port must be a TCP port, got {self.master_port}")
+        if not self.node_id or "\x00" in self.node_id:
+            raise ConfigError("node id must be a non-empty string")
+
+    @property
+    def endpoint(self) -> str:
+        """The master's ZeroMQ endpoint."""
+        host = f"[{self.master_host}]" if ":" in self.master_host else self.master_host
+        return f"tcp://{host}:{self.master_port}"
