@@ -1,0 +1,161 @@
+"""Helpers for process-level tests: free ports, child processes, HTTP calls, waiting.
+
+Every wait is on a condition with a deadline; every process a test starts is stopped by
+PID when the test ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+T = TypeVar("T")
+SCRIPTS = Path(__file__).parent / "scripts"
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(
+    condition: Callable[[], T | None], timeout: float, what: str, interval: float = 0.05
+) -> T:
+    """Poll ``condition`` until it returns a truthy value; fail naming ``what`` on timeout."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+        except (OSError, ValueError, KeyError) as exc:  # server not up yet, partial data
+            last_error = exc
+            value = None
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(
+        f"timed out after {timeout} s waiting for {what} (last error: {last_error})"
+    )
+
+
+def get_json(url: str, timeout: float = 5.0) -> Any:
+    """GET ``url`` and decode its JSON body."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def post(
+    url: str, fields: dict[str, Any] | None = None, *, as_json: bool = False, timeout: float = 5.0
+) -> tuple[int, Any]:
+    """POST a form (or JSON) and return (status, decoded JSON or text)."""
+    if as_json:
+        body = json.dumps(fields or {}).encode()
+        headers = {"Content-Type": "application/json"}
+    else:
+        body = urllib.parse.urlencode(fields or {}).encode()
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode()
+
+
+class Processes:
+    """Starts child processes and stops exactly those, by PID.
+
+    Each child's output goes to a temporary file (a pipe nobody reads could fill and
+    block the child); :meth:`output` reads it, and failures print it.
+    """
+
+    def __init__(self) -> None:
+        self.children: list[subprocess.Popen[str]] = []
+        self._logs: dict[int, IO[str]] = {}
+
+    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """Start ``args`` with stdout and stderr captured."""
+        log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed in stop_all
+        proc = subprocess.Popen(
+            list(args),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        )
+        self.children.append(proc)
+        self._logs[proc.pid] = log
+        return proc
+
+    def horde(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """Start ``python -m horde ARGS``."""
+        return self.start(sys.executable, "-m", "horde", *args, env=env)
+
+    def output(self, proc: subprocess.Popen[str]) -> str:
+        """Everything ``proc`` printed so far."""
+        log = self._logs[proc.pid]
+        log.flush()
+        log.seek(0)
+        return log.read()
+
+    def stop_all(self) -> None:
+        """SIGTERM, then SIGKILL what is left, of our own children only."""
+        for proc in self.children:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        for proc in self.children:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+    def dump(self) -> str:
+        """All children's output, for a failing test's report."""
+        parts = []
+        for proc in self.children:
+            parts.append(f"--- pid {proc.pid}: {' '.join(map(str, proc.args))[:200]}")
+            parts.append(self.output(proc)[-4000:])
+        return "\n".join(parts)
+
+    def close(self) -> None:
+        """Close the captured output files."""
+        for log in self._logs.values():
+            log.close()
+
+
+@contextmanager
+def processes() -> Iterator[Processes]:
+    """A process group for one test, always cleaned up."""
+    group = Processes()
+    try:
+        yield group
+    except BaseException:
+        group.stop_all()
+        print(group.dump())
+        raise
+    finally:
+        group.stop_all()
+        group.close()
