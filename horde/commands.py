@@ -174,14 +174,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from horde.worker.config import WorkerSettings
     from horde.worker.main import run_worker
 
-    host, _, port = args.master.rpartition(":") if ":" in args.master else (args.master, "", "")
-    if not port:
-        host, port = args.master, "5557"
-    if not port.isdigit():
-        raise ConfigError(f"--master must be HOST[:PORT], got {args.master!r}")
+    host, port = parse_master_address(args.master)
     settings = WorkerSettings(
-        master_host=host.strip("[]"),
-        master_port=int(port),
+        master_host=host,
+        master_port=port,
         script=args.locustfile,
         heartbeat_interval=args.heartbeat_interval,
         stats_interval=args.stats_interval,
@@ -189,6 +185,21 @@ def cmd_worker(args: argparse.Namespace) -> int:
         exclude_tags=tuple(args.exclude_tags or ()),
     )
     return run_worker(settings)
+
+
+def parse_master_address(text: str, default_port: int = 5557) -> tuple[str, int]:
+    """``HOST``, ``HOST:PORT``, ``[IPv6]:PORT`` or ``tcp://HOST:PORT`` -> (host, port)."""
+    value = text.strip().removeprefix("tcp://")
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        port = rest.removeprefix(":")
+    elif value.count(":") == 1:
+        host, _, port = value.partition(":")
+    else:
+        host, port = value, ""
+    if not host or (port and not port.isdigit()) or (port and not 0 < int(port) < 65536):
+        raise ConfigError(f"--master must be HOST[:PORT], got {text!r}")
+    return host, int(port) if port else default_port
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -108,6 +108,7 @@ class Coordinator:
         self.awaiting_stop: set[str] = set()
         self.counters: dict[str, int] = {}
         self.worker_logs: dict[str, deque[str]] = {}
+        self.worker_requests: dict[str, int] = {}
         self._sent: dict[str, tuple[Mapping[str, int], str]] = {}
         self._spawn_ts = 0.0
         self._throttle = LogThrottle()
@@ -179,6 +180,7 @@ class Coordinator:
         self.epoch += 1
         self.stats.reset(now)
         self.exceptions.clear()
+        self.worker_requests.clear()
         if self.run_id:
             for record in self.registry.all():
                 if record.is_horde:
@@ -206,6 +208,7 @@ class Coordinator:
         self.epoch = 0
         self.stats.reset(now)
         self.exceptions.clear()
+        self.worker_requests.clear()
         self.distribution = {}
         self._sent = {}
         self.applied_total = 0
@@ -346,13 +349,16 @@ class Coordinator:
                 self._count("stale_stats")
                 return
             self.stats.merge_horde(identity, delta, now)
+            requests = sum(entry.num_requests for entry in delta.entries)
             counts, total = delta.user_classes_count, delta.user_count
         else:
             if not self.run_id:
                 self._count("stale_stats")
                 return
             self.stats.merge_locust(identity, message.report, now)
+            requests = message.report.stats_total.num_requests
             counts, total = message.report.user_classes_count, message.report.user_count
+        self.worker_requests[identity] = self.worker_requests.get(identity, 0) + requests
         if known:
             self.registry.update_users(identity, dict(counts), total)
 

@@ -27,6 +27,7 @@ from horde.master.http import create_app, serve
 from horde.master.loops import MasterLoops
 from horde.master.summary import errors_table, percentiles_table, requests_table
 from horde.master.transport import RouterTransport
+from horde.master.view import workers_text
 from horde.protocol.messages import ScriptFile
 
 log = structlog.get_logger("horde.master")
@@ -157,6 +158,7 @@ class MasterRuntime:
         out.write(percentiles_table(self.coordinator.stats) + "\n")
         if self.coordinator.stats.errors():
             out.write("\nError report\n" + errors_table(self.coordinator.stats) + "\n")
+        out.write("\n" + workers_text(self.coordinator) + "\n")
         out.flush()
         failures = self.coordinator.stats.total.num_failures
         return s.exit_code_on_error if failures else 0

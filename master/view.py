@@ -27,6 +27,7 @@ def workers_table(coordinator: Coordinator) -> list[dict[str, Any]]:
             "index": r.index,
             "loop_lag": r.loop_lag,
             "horde": r.is_horde,
+            "requests": coordinator.worker_requests.get(r.id, 0),
         }
         for r in coordinator.registry.all()
     ]
@@ -41,3 +42,17 @@ def requests_report(coordinator: Coordinator, now: float) -> dict[str, Any]:
     report["state"] = coordinator.state.value
     report["user_count"] = coordinator.user_count
     return report
+
+
+def workers_text(coordinator: Coordinator) -> str:
+    """The workers as a console table: state, users, CPU, memory and requests each."""
+    header = (
+        f"{'Worker':<48} {'State':<9} {'Users':>7} {'CPU %':>7} {'RSS MiB':>8} {'Requests':>10}"
+    )
+    lines = [header, "-" * len(header)]
+    for row in workers_table(coordinator):
+        lines.append(
+            f"{row['id'][:48]:<48} {row['state']:<9} {row['user_count']:>7} "
+            f"{row['cpu_usage']:>7.1f} {row['memory_usage'] / 2**20:>8.1f} {row['requests']:>10}"
+        )
+    return "\n".join(lines)

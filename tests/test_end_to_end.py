@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +36,7 @@ class Cluster:
     """A running target and master, plus the process group to add workers to."""
 
     procs: Processes
+    master: subprocess.Popen[str]
     target: str
     web: str
     zmq_port: int
@@ -68,7 +72,7 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
     with processes() as procs:
         target = start_target(procs)
         zmq_port, web_port = free_port(), free_port()
-        procs.horde(
+        master = procs.horde(
             "master",
             "-f",
             str(SCRIPTS / script),
@@ -81,7 +85,7 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
         )
         web = f"http://127.0.0.1:{web_port}"
         wait_for(lambda: get_json(f"{web}/stats/requests"), 20, "the master's web API")
-        yield Cluster(procs, target, web, zmq_port)
+        yield Cluster(procs, master, target, web, zmq_port)
 
 
 def test_master_and_two_workers_run_a_test_over_http(cluster: Cluster) -> None:
@@ -212,6 +216,105 @@ def test_locust_worker_joins_a_horde_master(cluster: Cluster) -> None:
     )
     post(f"{cluster.web}/stop")
     wait_for(lambda: cluster.report()["state"] == "stopped", 30, "the test stopped")
+
+
+@pytest.mark.parametrize("cluster", ["raising.py"], indirect=True)
+def test_task_exceptions_reach_the_master_with_tracebacks(cluster: Cluster) -> None:
+    """Exceptions raised in tasks are grouped on the master with their traceback."""
+    cluster.worker(script="raising.py")
+    cluster.wait_workers(1, "ready")
+    post(f"{cluster.web}/swarm", {"user_count": 1, "spawn_rate": 1})
+
+    def reported() -> list[dict[str, Any]] | None:
+        rows = get_json(f"{cluster.web}/exceptions")["exceptions"]
+        return rows if rows and rows[0]["count"] >= 3 else None
+
+    (row,) = wait_for(reported, 20, "three reported exceptions")
+    assert "ZeroDivisionError" in row["msg"]
+    assert "divide" in row["traceback"]
+    assert row["nodes"].startswith(socket.gethostname())
+
+
+def test_garbage_frames_do_not_stop_the_master(cluster: Cluster) -> None:
+    """Hostile frames are counted and dropped; a real worker still joins and runs users."""
+    import msgpack
+    import zmq
+
+    context = zmq.Context()
+    sock = context.socket(zmq.DEALER)
+    sock.setsockopt(zmq.IDENTITY, b"attacker_1")
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(f"tcp://127.0.0.1:{cluster.zmq_port}")
+    frames = [
+        b"",
+        b"\xc1\xc1",
+        b"\x93",
+        msgpack.packb([1, 2, 3]),
+        msgpack.packb(["heartbeat"]),
+        msgpack.packb(["heartbeat", {"state": 1}, "x"]),
+        msgpack.packb(["stats", [], "x"]),
+        msgpack.packb(["horde.stats", {"run_id": 5}, "x"]),
+        msgpack.packb({"a": 1}),
+        msgpack.packb(["client_ready", [], "x"]),
+    ]
+    for _ in range(20):
+        for frame in frames:
+            sock.send(frame)
+    sock.send_multipart([b"two", b"parts"])
+    wait_for(
+        lambda: "malformed frame dropped" in cluster.procs.output(cluster.master),
+        10,
+        "the master to log the dropped frames",
+    )
+    sock.close()
+    context.term()
+    cluster.worker()
+    cluster.wait_workers(1, "ready")
+    post(f"{cluster.web}/swarm", {"user_count": 2, "spawn_rate": 10})
+    wait_for(lambda: cluster.report()["stats"][-1]["num_requests"] > 10, 30, "requests")
+    assert cluster.master.poll() is None
+
+
+def test_horde_worker_joins_a_locust_master(tmp_path: Path) -> None:
+    """A horde worker serves a real Locust master (2.47.0) in Locust's formats."""
+    locust = shutil.which("locust", path=str(VENV_BIN)) or "locust"
+    result = tmp_path / "locust.json"
+    with processes() as procs:
+        target = start_target(procs)
+        port = free_port()
+        master = procs.start(
+            locust,
+            "-f",
+            str(SCRIPTS / "locust_basic.py"),
+            "--master",
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            str(port),
+            "--headless",
+            "--expect-workers",
+            "1",
+            "-u",
+            "3",
+            "-r",
+            "3",
+            "-t",
+            "4s",
+            "-H",
+            target,
+            "--json-file",
+            str(result.with_suffix("")),
+            env={"LOCUST_SKIP_MONKEY_PATCH": ""},
+        )
+        worker = procs.horde(
+            "worker", "-f", str(SCRIPTS / "basic.py"), "--master", f"127.0.0.1:{port}"
+        )
+        master.wait(timeout=60)
+        worker.wait(timeout=30)
+        entries = json.loads(result.read_text())
+        (entry,) = [e for e in entries if e["name"] == "/fast"]
+        assert entry["num_requests"] > 20 and entry["num_failures"] == 0
+        assert worker.returncode == 0, procs.output(worker)
 
 
 def test_horde_demo_exits_zero_with_requests_from_two_workers() -> None:

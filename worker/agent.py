@@ -22,6 +22,7 @@ import structlog
 
 from horde.protocol import messages as m
 from horde.protocol.codec import AnyMessage
+from horde.protocol.errors import HordeError
 from horde.worker.config import LOOP_PROBE_INTERVAL, WorkerSettings
 from horde.worker.environment import Environment
 from horde.worker.pool import UserPool
@@ -136,7 +137,11 @@ class WorkerAgent:
         if message.run_id != self.run_id or not self.run_id:
             self._begin_run(message)
         self.status.state = "spawning"
-        self.pool.apply(dict(message.user_classes_count), message.host or None)
+        try:
+            self.pool.apply(dict(message.user_classes_count), message.host or None)
+        except HordeError as exc:  # e.g. a class this worker's script does not define
+            log.error("cannot apply spawn", error=str(exc))
+            self.link.send(m.ExceptionReport(self.node_id, msg=str(exc), traceback=""))
         self.status.state = "running"
         counts = self.pool.counts()
         self.status.user_count = sum(counts.values())
