@@ -99,6 +99,20 @@ def _test_options(parser: argparse.ArgumentParser, *, script_required: bool) -> 
         help="exit code when any request failed (default 1)",
     )
     parser.add_argument(
+        "-T",
+        "--tags",
+        nargs="*",
+        default=[],
+        help="run only tasks with these tags (sent to every worker)",
+    )
+    parser.add_argument(
+        "-E",
+        "--exclude-tags",
+        nargs="*",
+        default=[],
+        help="skip tasks with these tags (sent to every worker)",
+    )
+    parser.add_argument(
         "--heartbeat-interval",
         type=float,
         default=1.0,

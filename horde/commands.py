@@ -74,6 +74,8 @@ def _master_settings(args: argparse.Namespace, *, bind: str, expect: int) -> Mas
         expect_workers_max_wait=getattr(args, "expect_workers_max_wait", None),
         print_stats=args.print_stats,
         exit_code_on_error=args.exit_code_on_error,
+        tags=tuple(getattr(args, "tags", None) or ()),
+        exclude_tags=tuple(getattr(args, "exclude_tags", None) or ()),
     )
 
 

@@ -54,6 +54,18 @@ class MasterSettings:
     expect_workers_max_wait: float | None = None
     print_stats: float = 3.0
     exit_code_on_error: int = 1
+    tags: tuple[str, ...] = ()
+    exclude_tags: tuple[str, ...] = ()
+
+    @property
+    def run_options(self) -> dict[str, object]:
+        """The options every ``spawn`` carries to the workers (Locust's ``parsed_options``)."""
+        options: dict[str, object] = {}
+        if self.tags:
+            options["tags"] = list(self.tags)
+        if self.exclude_tags:
+            options["exclude_tags"] = list(self.exclude_tags)
+        return options
 
     def __post_init__(self) -> None:
         _positive("heartbeat_interval", self.heartbeat_interval)

@@ -431,7 +431,7 @@ class Coordinator:
             user_classes_count=dict(counts),
             host=self.host,
             stop_timeout=self.settings.stop_timeout,
-            parsed_options={},
+            parsed_options=self.settings.run_options,
             run_id=self.run_id,
             epoch=self.epoch,
         )

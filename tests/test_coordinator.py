@@ -310,3 +310,13 @@ def test_classes_are_spread_by_weight_and_fixed_count() -> None:
             totals[cls] = totals.get(cls, 0) + n
     assert totals == {"A": 6, "B": 2, "F": 1}
     assert sorted(sum(v.values()) for v in spawns.values()) == [4, 5]
+
+
+def test_tags_travel_in_every_spawn_as_locust_parsed_options() -> None:
+    """--tags and --exclude-tags reach the workers in each spawn's parsed_options."""
+    c, out = make(tags=("fast",), exclude_tags=("slow",))
+    join(c, "h_1")
+    out.take()
+    c.start(SwarmRequest(1, 100.0), 0.0)
+    ((_, spawn),) = out.take(m.Spawn)
+    assert spawn.parsed_options == {"tags": ["fast"], "exclude_tags": ["slow"]}  # type: ignore[attr-defined]

@@ -134,6 +134,9 @@ class WorkerAgent:
         self.environment.stop_timeout = message.stop_timeout
         if message.host:
             self.environment.host = message.host
+        options = message.parsed_options
+        if "tags" in options or "exclude_tags" in options:
+            self.environment.set_tags(options.get("tags"), options.get("exclude_tags"))
         if message.run_id != self.run_id or not self.run_id:
             self._begin_run(message)
         self.status.state = "spawning"
