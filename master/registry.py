@@ -125,10 +125,11 @@ class Registry:
     ) -> WorkerRecord:
         """Record a ``client_ready``: a fresh, ready record that keeps the worker's index.
 
-        As in Locust, a re-registering worker starts over: its user counts and usage
-        figures are reset.
+        As in Locust, a re-registering worker starts over with no users; its last CPU
+        and memory figures are kept (they describe the process, not the registration).
         """
         index = self._indexes.setdefault(worker_id, len(self._indexes))
+        previous = self._records.get(worker_id)
         record = WorkerRecord(
             id=worker_id,
             index=index,
@@ -138,6 +139,9 @@ class Registry:
             is_horde=is_horde,
             version=version,
         )
+        if previous is not None:
+            record.cpu_usage = previous.cpu_usage
+            record.memory_usage = previous.memory_usage
         self._records[worker_id] = record
         return record
 

@@ -97,6 +97,16 @@ def test_heartbeat_updates_state_and_usage() -> None:
     assert (record.state, record.user_count, record.loop_lag) == (WorkerState.STOPPING, 7, 0.25)
 
 
+def test_reregistration_clears_users_but_keeps_usage_figures() -> None:
+    """A worker registering again has no users but keeps its last CPU and memory."""
+    registry = Registry()
+    registry.register("w", 0.0)
+    registry.heartbeat("w", 1.0, state="running", cpu=40.0, memory=4096, user_count=3)
+    record = registry.register("w", 2.0)
+    assert (record.state, record.user_count) == (WorkerState.READY, 0)
+    assert (record.cpu_usage, record.memory_usage) == (40.0, 4096)
+
+
 def test_heartbeat_from_an_unknown_worker_is_reported_not_recorded() -> None:
     """Unknown workers are not added by a heartbeat."""
     registry = Registry()
