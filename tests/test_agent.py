@@ -119,7 +119,7 @@ def test_stop_flushes_stats_then_reports_stopped_and_ready() -> None:
     """Stop ends the users, sends a final horde delta, client_stopped, then client_ready."""
     agent, link = make()
     agent.handle(spawn(1.0, 2))
-    until(lambda: len(agent.recorder._active()) == 2 or None)
+    until(lambda: sum(e.num_requests for e in agent.recorder._active()) == 2)
     link.take()
     agent.handle(m.Stop("w_1"))
     sent = link.take()
