@@ -23,6 +23,8 @@ DEFAULT_SWEEP_INTERVAL = 0.25
 DEFAULT_MAX_USERS = 1_000_000
 DEFAULT_REPORT_CACHE = 0.5
 DEFAULT_STOP_WAIT = 10.0
+#: A worker missing this long is forgotten (Locust: about 60 s), so churn cannot grow us.
+DEFAULT_FORGET_MISSING_AFTER = 60.0
 #: ZMTP heartbeats: ping idle connections this often and drop them after the timeout.
 DEFAULT_ZMTP_HEARTBEAT_IVL = 1.0
 DEFAULT_ZMTP_HEARTBEAT_TIMEOUT = 5.0
@@ -42,6 +44,7 @@ class MasterSettings:
     max_users: int = DEFAULT_MAX_USERS
     report_cache: float = DEFAULT_REPORT_CACHE
     stop_wait: float = DEFAULT_STOP_WAIT
+    forget_missing_after: float = DEFAULT_FORGET_MISSING_AFTER
     zmtp_heartbeat_ivl: float = DEFAULT_ZMTP_HEARTBEAT_IVL
     zmtp_heartbeat_timeout: float = DEFAULT_ZMTP_HEARTBEAT_TIMEOUT
     stop_timeout: float | None = None
@@ -72,6 +75,7 @@ class MasterSettings:
         _positive("sweep_interval", self.sweep_interval)
         _positive("spawn_rate", self.spawn_rate)
         _positive("print_stats", self.print_stats)
+        _positive("forget_missing_after", self.forget_missing_after)
         if self.heartbeat_liveness < 1:
             raise ConfigError(f"heartbeat_liveness must be >= 1, got {self.heartbeat_liveness}")
         if self.expect_workers < 1:

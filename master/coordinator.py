@@ -242,11 +242,17 @@ class Coordinator:
         return wait
 
     def sweep(self, now: float) -> None:
-        """Mark workers whose heartbeats stopped as missing and move their users."""
+        """Mark silent workers missing (moving their users); forget long-missing ones."""
         for event in self.registry.sweep(now):
             self._count("worker_missing")
             log.warning("worker missing", worker=event.worker_id, silent_for=event.silent_for)
             self._lose_worker(event.worker_id, now)
+        forget_before = now - self.settings.forget_missing_after
+        for record in self.registry.all():
+            if record.state is WorkerState.MISSING and record.last_heartbeat < forget_before:
+                log.info("forgetting missing worker", worker=record.id)
+                self.registry.remove(record.id)
+                self.stats.forget_worker(record.id)
 
     # --- messages ------------------------------------------------------------------------
 

@@ -1,10 +1,13 @@
 """The master's greenlets: the only code on the master that waits or sleeps.
 
-:class:`MasterLoops` owns the ROUTER transport and two greenlets: the receive loop
-(frames -> codec -> coordinator) and the timer loop (liveness sweep, ramp steps, run-time
-deadline). Commands from the HTTP shim or the CLI go through :meth:`command`, which runs
-them on the coordinator with the current time and wakes the timer loop. Nothing that a
-peer sends can end the receive loop: decode errors are counted, handler bugs are logged.
+:class:`MasterLoops` owns the ROUTER transports and the greenlets: one receive loop per
+transport (frames -> codec -> coordinator) and the timer loop (liveness sweep, ramp steps,
+run-time deadline). Several transports can feed one coordinator (the Locust-compatible
+plaintext endpoint, and later an authenticated one beside it); a worker is answered on the
+transport it last spoke on. Commands from the HTTP shim or the CLI go through
+:meth:`command`, which runs them on the coordinator with the current time and wakes the
+timer loop. Nothing that a peer sends can end a receive loop: decode errors are counted,
+handler bugs are logged.
 
 Imports: gevent, structlog, horde.master, horde.protocol.
 """
@@ -12,7 +15,7 @@ Imports: gevent, structlog, horde.master, horde.protocol.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import gevent
@@ -29,37 +32,44 @@ T = TypeVar("T")
 
 
 class MasterLoops:
-    """Runs a coordinator on a transport; nothing starts until :meth:`start`."""
+    """Runs a coordinator on one or more transports; nothing starts until :meth:`start`."""
 
     def __init__(
         self,
         coordinator: Coordinator,
-        transport: RouterTransport,
+        transports: Sequence[RouterTransport],
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if not transports:
+            raise ValueError("at least one transport is needed")
         self.coordinator = coordinator
-        self.transport = transport
+        self.transports = list(transports)
         self.clock = clock
+        self._routes: dict[str, RouterTransport] = {}
         self._wake = gevent.event.Event()
         self._greenlets: list[gevent.Greenlet] = []
         self._running = False
 
-    def start(self) -> str:
-        """Bind the socket and start the loops; return the bound endpoint."""
-        endpoint = self.transport.open()
+    @property
+    def transport(self) -> RouterTransport:
+        """The first (Locust-compatible) transport."""
+        return self.transports[0]
+
+    def start(self) -> list[str]:
+        """Bind every socket and start the loops; return the bound endpoints."""
+        endpoints = [transport.open() for transport in self.transports]
         self._running = True
-        self._greenlets = [
-            gevent.spawn(self._receive_loop),
-            gevent.spawn(self._timer_loop),
-        ]
-        log.info("master listening", endpoint=endpoint)
-        return endpoint
+        self._greenlets = [gevent.spawn(self._receive_loop, t) for t in self.transports]
+        self._greenlets.append(gevent.spawn(self._timer_loop))
+        log.info("master listening", endpoints=endpoints)
+        return endpoints
 
     def send(self, identity: str, message: AnyMessage) -> None:
         """Encode and send one message; a failed send is counted, never raised."""
+        transport = self._routes.get(identity, self.transports[0])
         try:
-            self.transport.send(identity, encode(message))
+            transport.send(identity, encode(message))
         except TransportError as exc:
             self.coordinator.counters["send_failed"] = (
                 self.coordinator.counters.get("send_failed", 0) + 1
@@ -77,25 +87,26 @@ class MasterLoops:
         """Stop the loops and close the socket."""
         self._running = False
         gevent.killall(self._greenlets, timeout=2)
-        self.transport.close()
+        for transport in self.transports:
+            transport.close()
 
-    def _receive_loop(self) -> None:
-        max_frame = self.coordinator.settings.max_frame
+    def _receive_loop(self, transport: RouterTransport) -> None:
         while self._running:
             try:
-                frames = self.transport.recv()
+                frames = transport.recv()
             except TransportError as exc:
                 if not self._running:
                     return
                 log.error("receive failed", error=str(exc))
                 gevent.sleep(0.1)
                 continue
-            self.handle_frames(frames, max_frame)
+            self.handle_frames(frames, transport)
 
-    def handle_frames(self, frames: list[bytes], max_frame: int) -> None:
+    def handle_frames(self, frames: list[bytes], transport: RouterTransport) -> None:
         """Decode one received message and hand it to the coordinator."""
         now = self.clock()
         coordinator = self.coordinator
+        max_frame = coordinator.settings.max_frame
         if len(frames) != 2:
             coordinator.count_malformed("?", "frames", f"{len(frames)} frames", now)
             return
@@ -109,6 +120,7 @@ class MasterLoops:
         except ProtocolError as exc:
             coordinator.count_malformed(identity, exc.reason, str(exc), now)
             return
+        self._routes[identity] = transport
         try:
             coordinator.handle(identity, message, now)
         except Exception:  # a handler bug must not end the receive loop
@@ -124,8 +136,15 @@ class MasterLoops:
             try:
                 coordinator.sweep(now)
                 wait = coordinator.tick(now)
+                self._prune_routes()
             except Exception:
                 log.exception("timer step failed")
                 wait = coordinator.settings.sweep_interval
             self._wake.wait(timeout=max(0.0, wait))
             self._wake.clear()
+
+    def _prune_routes(self) -> None:
+        """Forget routes of identities the registry does not know (strangers, removed)."""
+        registry = self.coordinator.registry
+        if len(self._routes) > 2 * len(registry) + 64:
+            self._routes = {i: t for i, t in self._routes.items() if i in registry}

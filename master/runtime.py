@@ -68,12 +68,14 @@ class MasterRuntime:
         self.clock = clock
         self.loops = MasterLoops(
             Coordinator(settings, user_classes, self._send, scripts=scripts, started_at=clock()),
-            RouterTransport(
-                settings.bind,
-                max_frame=settings.max_frame,
-                heartbeat_ivl=settings.zmtp_heartbeat_ivl,
-                heartbeat_timeout=settings.zmtp_heartbeat_timeout,
-            ),
+            [
+                RouterTransport(
+                    settings.bind,
+                    max_frame=settings.max_frame,
+                    heartbeat_ivl=settings.zmtp_heartbeat_ivl,
+                    heartbeat_timeout=settings.zmtp_heartbeat_timeout,
+                )
+            ],
             clock=clock,
         )
         self.coordinator = self.loops.coordinator
@@ -86,7 +88,7 @@ class MasterRuntime:
 
     def start(self) -> None:
         """Bind the worker socket and, unless disabled, the web server."""
-        self.endpoint = self.loops.start()
+        self.endpoint = self.loops.start()[0]
         if self.settings.web_port is not None:
             web = serve(create_app(self.loops), self.settings.web_host, self.settings.web_port)
             self.web = web

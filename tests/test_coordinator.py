@@ -320,3 +320,15 @@ def test_tags_travel_in_every_spawn_as_locust_parsed_options() -> None:
     c.start(SwarmRequest(1, 100.0), 0.0)
     ((_, spawn),) = out.take(m.Spawn)
     assert spawn.parsed_options == {"tags": ["fast"], "exclude_tags": ["slow"]}  # type: ignore[attr-defined]
+
+
+def test_long_missing_workers_are_forgotten() -> None:
+    """A worker missing longer than forget_missing_after leaves the registry."""
+    c, _ = make(forget_missing_after=60.0)
+    join(c, "h_1")
+    c.sweep(3.5)
+    assert c.registry.get("h_1").state is WorkerState.MISSING  # type: ignore[union-attr]
+    c.sweep(60.0)
+    assert "h_1" in c.registry
+    c.sweep(60.01)
+    assert "h_1" not in c.registry

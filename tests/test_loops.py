@@ -1,0 +1,90 @@
+"""The master's loops on real ZeroMQ sockets in this process (gevent, no monkey-patching)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import gevent
+import pytest
+import zmq.green as zmq
+
+from horde.master.config import MasterSettings
+from horde.master.coordinator import Coordinator
+from horde.master.dispatch import UserClassSpec
+from horde.master.loops import MasterLoops
+from horde.master.transport import RouterTransport
+from horde.protocol import messages as m
+from horde.protocol.codec import decode_downstream, encode
+
+
+def router() -> RouterTransport:
+    return RouterTransport(
+        "tcp://127.0.0.1:0", max_frame=1 << 20, heartbeat_ivl=1.0, heartbeat_timeout=5.0
+    )
+
+
+@pytest.fixture
+def loops() -> Iterator[MasterLoops]:
+    holder: list[MasterLoops] = []
+
+    def send(identity: str, message: m.Message) -> None:
+        holder[0].send(identity, message)
+
+    coordinator = Coordinator(MasterSettings(), [UserClassSpec("A", 1, 0)], send)
+    master = MasterLoops(coordinator, [router(), router()])
+    holder.append(master)
+    master.start()
+    yield master
+    master.stop()
+
+
+def dealer(identity: str | bytes, port: int) -> zmq.Socket:
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    raw = identity if isinstance(identity, bytes) else identity.encode()
+    sock.setsockopt(zmq.IDENTITY, raw)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(f"tcp://127.0.0.1:{port}")
+    return sock
+
+
+def receive(sock: zmq.Socket) -> m.Message:
+    with gevent.Timeout(5):
+        message = decode_downstream(sock.recv())
+    assert isinstance(message, m.Message)
+    return message
+
+
+def test_each_worker_is_answered_on_the_transport_it_spoke_on(loops: MasterLoops) -> None:
+    """Two endpoints feed one coordinator; acks go back through the socket each worker used."""
+    first, second = loops.transports
+    a = dealer("host_a", first.port)
+    b = dealer("host_b", second.port)
+    a.send(encode(m.ClientReady("host_a")))
+    b.send(encode(m.ClientReady("host_b")))
+    acks = [receive(a), receive(b)]
+    assert {ack.node_id for ack in acks} == {"host_a", "host_b"}
+    assert {r.id for r in loops.coordinator.registry.all()} == {"host_a", "host_b"}
+    a.close()
+    b.close()
+
+
+def test_malformed_frames_are_counted_and_the_loop_goes_on(loops: MasterLoops) -> None:
+    """Garbage, multi-part and non-UTF-8 identities are counted; a worker still registers."""
+    bad = dealer("bad_1", loops.transport.port)
+    for frame in (b"\x00garbage", b"\x93\x01\x02\x03", b""):
+        bad.send(frame)
+    bad.send_multipart([b"one", b"two"])
+    weird = dealer(b"\xff\xfe", loops.transport.port)
+    weird.send(encode(m.ClientReady("x")))
+    good = dealer("host_good", loops.transport.port)
+    good.send(encode(m.ClientReady("host_good")))
+    assert isinstance(receive(good), m.Ack)
+    counters = loops.coordinator.counters
+    with gevent.Timeout(5):
+        while sum(v for k, v in counters.items() if k.startswith("malformed")) < 5:
+            gevent.sleep(0.01)
+    assert counters["malformed_frames"] == 1
+    assert counters["malformed_identity"] == 1
+    assert counters["malformed_msgpack"] + counters.get("malformed_shape", 0) >= 3
+    for sock in (bad, weird, good):
+        sock.close()
