@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from horde.protocol.counters import EntryCounters
 from horde.protocol.histogram import Histogram, bucket_index
 from horde.protocol.stats import EntryDelta, HordeStatsDelta, LocustEntry, LocustStatsReport
 
@@ -50,7 +51,7 @@ class _Span:
         self.last: float | None = None
 
 
-class MergedEntry:
+class MergedEntry(EntryCounters):
     """Merged figures of one (method, name), or of the ``Aggregated`` total.
 
     Raw figures are integer µs; the ``*_ms`` accessors convert. Rates follow Locust: total
@@ -58,41 +59,12 @@ class MergedEntry:
     ``[now - 13, now - 3)``.
     """
 
-    __slots__ = (
-        "_span",
-        "fail_per_sec",
-        "hist",
-        "max_rt_us",
-        "method",
-        "min_rt_us",
-        "name",
-        "num_failures",
-        "num_none_requests",
-        "num_requests",
-        "req_per_sec",
-        "total_content_length",
-        "total_rt_us",
-    )
+    __slots__ = ("_span",)
 
     def __init__(self, method: str, name: str, span: _Span) -> None:
         """Create an empty entry bound to the stats' shared span."""
-        self.method = method
-        self.name = name
         self._span = span
-        self.clear()
-
-    def clear(self) -> None:
-        """Zero every figure."""
-        self.num_requests = 0
-        self.num_none_requests = 0
-        self.num_failures = 0
-        self.total_rt_us = 0
-        self.min_rt_us: int | None = None
-        self.max_rt_us = 0
-        self.total_content_length: float = 0
-        self.hist = Histogram()
-        self.req_per_sec: dict[int, int] = {}
-        self.fail_per_sec: dict[int, int] = {}
+        super().__init__(method, name)
 
     def __repr__(self) -> str:
         """Return a short representation."""

@@ -38,11 +38,10 @@ class Ack(Message):
     @classmethod
     def from_data(cls, data: object, node_id: str) -> Self:
         d = f.as_map(data, "ack")
-        horde = d.get("horde")
         return cls(
             node_id,
             index=f.as_count(f.field(d, "index", "ack"), "ack index"),
-            horde=None if horde is None else f.as_count(horde, "ack horde"),
+            horde=f.as_opt_count(d.get("horde"), "ack horde"),
             extra=f.extra_keys(d, _ACK_KEYS),
         )
 

@@ -64,6 +64,11 @@ def as_count(value: object, what: str) -> int:
     return number
 
 
+def as_opt_count(value: object, what: str) -> int | None:
+    """Return ``value`` as a non-negative integer, or ``None``."""
+    return None if value is None else as_count(value, what)
+
+
 def as_float(value: object, what: str) -> float:
     """Return ``value`` as a finite float (integers are accepted)."""
     if isinstance(value, bool) or not isinstance(value, int | float):

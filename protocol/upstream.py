@@ -73,13 +73,12 @@ class WorkerHeartbeat(Message):
     @classmethod
     def from_data(cls, data: object, node_id: str) -> Self:
         d = f.as_map(data, "heartbeat")
-        user_count = d.get("user_count")
         return cls(
             node_id,
             state=f.as_str(f.field(d, "state", "heartbeat"), "heartbeat state"),
             cpu_usage=f.as_float(d.get("current_cpu_usage", 0.0), "current_cpu_usage"),
             memory_usage=int(f.as_float(d.get("current_memory_usage", 0), "current_memory_usage")),
-            user_count=None if user_count is None else f.as_count(user_count, "user_count"),
+            user_count=f.as_opt_count(d.get("user_count"), "user_count"),
             loop_lag=f.as_opt_float(d.get("loop_lag"), "loop_lag"),
             extra=f.extra_keys(d, _HEARTBEAT_KEYS),
         )

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from horde.protocol.histogram import Histogram, bucket_mid
+from horde.protocol.counters import EntryCounters
+from horde.protocol.histogram import bucket_mid
 from horde.protocol.stats import (
     EntryDelta,
     ErrorDelta,
@@ -31,46 +32,19 @@ __all__ = ["RequestRecorder"]
 _AGGREGATED = "Aggregated"
 
 
-class _Entry:
+class _Entry(EntryCounters):
     """Mutable accumulation for one (method, name) since the last take."""
 
-    __slots__ = (
-        "entry_id",
-        "fail_per_sec",
-        "hist",
-        "last_ts",
-        "locust_rt",
-        "max_rt_us",
-        "method",
-        "min_rt_us",
-        "name",
-        "num_failures",
-        "num_none_requests",
-        "num_requests",
-        "req_per_sec",
-        "total_content_length",
-        "total_rt_us",
-    )
+    __slots__ = ("entry_id", "last_ts", "locust_rt")
 
     def __init__(self, entry_id: int, method: str, name: str) -> None:
         """Create an empty entry with a stable interned id."""
         self.entry_id = entry_id
-        self.method = method
-        self.name = name
-        self.clear()
+        super().__init__(method, name)
 
     def clear(self) -> None:
         """Zero every figure (the id and key stay)."""
-        self.num_requests = 0
-        self.num_none_requests = 0
-        self.num_failures = 0
-        self.total_rt_us = 0
-        self.min_rt_us: int | None = None
-        self.max_rt_us = 0
-        self.total_content_length = 0
-        self.hist = Histogram()
-        self.req_per_sec: dict[int, int] = {}
-        self.fail_per_sec: dict[int, int] = {}
+        super().clear()
         self.locust_rt: dict[int, int] = {}
         self.last_ts: float | None = None
 

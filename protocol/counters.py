@@ -1,0 +1,51 @@
+"""The running figures of one stats entry, shared by the worker's recorder and the master.
+
+:class:`EntryCounters` holds what both sides accumulate for a (method, name): counts,
+response-time sum, min and max in microseconds, content length, the log-linear histogram
+and per-second request and failure counts. The worker's entry adds its interned id; the
+master's adds its rate window. Slotted: these objects sit on the hottest paths.
+
+Imports: the standard library and horde.protocol.
+"""
+
+from __future__ import annotations
+
+from horde.protocol.histogram import Histogram
+
+
+class EntryCounters:
+    """Mutable figures for one (method, name); :meth:`clear` zeroes them."""
+
+    __slots__ = (
+        "fail_per_sec",
+        "hist",
+        "max_rt_us",
+        "method",
+        "min_rt_us",
+        "name",
+        "num_failures",
+        "num_none_requests",
+        "num_requests",
+        "req_per_sec",
+        "total_content_length",
+        "total_rt_us",
+    )
+
+    def __init__(self, method: str, name: str) -> None:
+        """Create empty counters for ``method`` and ``name``."""
+        self.method = method
+        self.name = name
+        self.clear()
+
+    def clear(self) -> None:
+        """Zero every figure (the key stays)."""
+        self.num_requests = 0
+        self.num_none_requests = 0
+        self.num_failures = 0
+        self.total_rt_us = 0
+        self.min_rt_us: int | None = None
+        self.max_rt_us = 0
+        self.total_content_length: float = 0
+        self.hist = Histogram()
+        self.req_per_sec: dict[int, int] = {}
+        self.fail_per_sec: dict[int, int] = {}
