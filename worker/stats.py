@@ -168,7 +168,7 @@ class RequestRecorder:
                     e.total_rt_us,
                     e.min_rt_us,
                     e.max_rt_us,
-                    e.total_content_length,
+                    int(e.total_content_length),
                     tuple(e.hist.to_pairs()),
                     e.per_sec_triples(),
                 )
