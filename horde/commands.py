@@ -123,8 +123,9 @@ def cmd_master(args: argparse.Namespace) -> int:
 
 
 def _spawn_workers(
-    count: int, port: int, script: str, log_level: str
+    count: int, port: int, script: str, args: argparse.Namespace
 ) -> list[subprocess.Popen[bytes]]:
+    """Start ``count`` local workers for the master on ``port``, with our logging flags."""
     command = [
         sys.executable,
         "-m",
@@ -135,7 +136,11 @@ def _spawn_workers(
         "-f",
         script,
         "--log-level",
-        log_level,
+        args.log_level,
+        "--log-format",
+        args.log_format,
+        *(["-T", *args.tags] if getattr(args, "tags", None) else []),
+        *(["-E", *args.exclude_tags] if getattr(args, "exclude_tags", None) else []),
     ]
     return [subprocess.Popen(command, stdin=subprocess.DEVNULL) for _ in range(count)]
 
@@ -158,7 +163,7 @@ def _run_local(args: argparse.Namespace, script: str, workers: int) -> int:
     settings = _master_settings(args, bind="tcp://127.0.0.1:0", expect=workers)
     runtime = _build_master(settings, script)
     runtime.start()
-    procs = _spawn_workers(workers, runtime.port, script, args.log_level)
+    procs = _spawn_workers(workers, runtime.port, script, args)
     log.info("started local workers", count=workers, pids=[p.pid for p in procs])
     try:
         return _serve_master(runtime, args.headless)

@@ -131,6 +131,8 @@ class Coordinator:
     def start(self, request: SwarmRequest, now: float) -> None:
         """Start a test, or change the user count of the running one."""
         self._validate(request)
+        if self.state is RunState.STOPPING:
+            raise CommandError("the test is stopping; start again once it has stopped")
         if not self.registry.active():
             raise CommandError("no worker is connected yet; start a worker first")
         if self.state not in ACTIVE_RUN:

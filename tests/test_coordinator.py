@@ -332,3 +332,13 @@ def test_long_missing_workers_are_forgotten() -> None:
     assert "h_1" in c.registry
     c.sweep(60.01)
     assert "h_1" not in c.registry
+
+
+def test_swarm_while_stopping_is_refused() -> None:
+    """A swarm that arrives while workers are still stopping is refused with a reason."""
+    c, _ = make()
+    join(c, "h_1")
+    c.start(SwarmRequest(1, 100.0), 0.0)
+    c.stop(1.0)
+    with pytest.raises(CommandError, match="stopping"):
+        c.start(SwarmRequest(1, 100.0), 1.5)
