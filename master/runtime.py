@@ -28,6 +28,7 @@ from horde.master.loops import MasterLoops
 from horde.master.summary import errors_table, percentiles_table, requests_table
 from horde.master.transport import RouterTransport
 from horde.master.view import workers_text
+from horde.protocol.errors import ConfigError
 from horde.protocol.messages import ScriptFile
 
 log = structlog.get_logger("horde.master")
@@ -90,7 +91,12 @@ class MasterRuntime:
         """Bind the worker socket and, unless disabled, the web server."""
         self.endpoint = self.loops.start()[0]
         if self.settings.web_port is not None:
-            web = serve(create_app(self.loops), self.settings.web_host, self.settings.web_port)
+            host, port = self.settings.web_host, self.settings.web_port
+            try:
+                web = serve(create_app(self.loops), host, port)
+            except OSError as exc:
+                self.loops.stop()
+                raise ConfigError(f"cannot serve the web API on {host}:{port}: {exc}") from exc
             self.web = web
             log.info("web ui", url=f"http://{self.settings.web_host}:{web.server_port}")
 

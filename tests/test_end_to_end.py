@@ -375,3 +375,24 @@ def test_version_and_help_explain_themselves() -> None:
         check=True,
     )
     assert "--spawn-rate" in out.stdout and "--workers" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["master", "-f", "/nonexistent/script.py"], "script not found"),
+        (["run", "-f", str(SCRIPTS / "basic.py"), "-t", "soon", "--headless"], "--run-time"),
+        (["worker", "--master", "host:port"], "--master must be HOST[:PORT]"),
+    ],
+)
+def test_bad_command_lines_get_a_clear_error(args: list[str], message: str) -> None:
+    """Unusable flags end with exit code 2 and one line naming the problem, no traceback."""
+    out = subprocess.run(
+        [sys.executable, "-m", "horde", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert out.returncode == 2
+    assert message in out.stderr and "Traceback" not in out.stderr
