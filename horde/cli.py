@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from horde.protocol.errors import HordeError
 
@@ -31,99 +32,225 @@ capitals with dashes as underscores (HORDE_USERS=100, HORDE_MASTER=10.0.0.5:5557
 """
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--log-level",
-        default="INFO",
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="log level (default INFO)",
-    )
-    parser.add_argument(
-        "--log-format",
-        default="console",
-        choices=["console", "json"],
-        help="readable console lines or JSON lines (default console)",
-    )
+Option = tuple[tuple[str, ...], dict[str, Any]]
 
+LOGGING: list[Option] = [
+    (
+        ("--log-level",),
+        {
+            "default": "INFO",
+            "choices": ["DEBUG", "INFO", "WARNING", "ERROR"],
+            "help": "log level (default INFO)",
+        },
+    ),
+    (
+        ("--log-format",),
+        {
+            "default": "console",
+            "choices": ["console", "json"],
+            "help": "readable console lines or JSON lines (default console)",
+        },
+    ),
+]
 
-def _test_options(parser: argparse.ArgumentParser, *, script_required: bool) -> None:
-    parser.add_argument(
-        "-f",
-        "--locustfile",
-        required=script_required,
-        metavar="FILE",
-        help="the user script (Python file defining User classes)",
-    )
-    parser.add_argument(
-        "-u", "--users", type=int, default=None, help="peak number of users (headless; default 1)"
-    )
-    parser.add_argument(
-        "-r", "--spawn-rate", type=float, default=1.0, help="users started per second (default 1)"
-    )
-    parser.add_argument(
-        "-t",
-        "--run-time",
-        default=None,
-        help="stop after this long: 30, 30s, 5m, 1h20m (default: run until stopped)",
-    )
-    parser.add_argument("-H", "--host", default="", help="base URL of the system under test")
-    parser.add_argument(
-        "--headless",
-        action="store_true",
-        help="start at once, print stats, stop at --run-time; no swarm needed",
-    )
-    parser.add_argument(
-        "--web-host",
-        default="127.0.0.1",
-        help="interface for the web API (default 127.0.0.1; 0.0.0.0 for all)",
-    )
-    parser.add_argument("--web-port", type=int, default=8089, help="web API port (default 8089)")
-    parser.add_argument("--no-web", action="store_true", help="do not serve the web API")
-    parser.add_argument(
-        "--stop-timeout",
-        type=float,
-        default=None,
-        help="seconds users get to finish their task when stopping",
-    )
-    parser.add_argument(
-        "--print-stats",
-        type=float,
-        default=3.0,
-        metavar="SECONDS",
-        help="headless: print the stats table this often (default 3)",
-    )
-    parser.add_argument(
-        "--exit-code-on-error",
-        type=int,
-        default=1,
-        help="exit code when any request failed (default 1)",
-    )
-    parser.add_argument(
-        "-T",
-        "--tags",
-        nargs="*",
-        default=[],
-        help="run only tasks with these tags (sent to every worker)",
-    )
-    parser.add_argument(
-        "-E",
-        "--exclude-tags",
-        nargs="*",
-        default=[],
-        help="skip tasks with these tags (sent to every worker)",
-    )
-    parser.add_argument(
-        "--heartbeat-interval",
-        type=float,
-        default=1.0,
-        help="seconds between worker heartbeats (default 1)",
-    )
-    parser.add_argument(
-        "--heartbeat-liveness",
-        type=int,
-        default=3,
-        help="missed intervals before a worker is missing (default 3)",
-    )
+TAGS: list[Option] = [
+    (("-T", "--tags"), {"nargs": "*", "default": [], "help": "run only tasks with these tags"}),
+    (("-E", "--exclude-tags"), {"nargs": "*", "default": [], "help": "skip tasks with these tags"}),
+]
+
+TEST: list[Option] = [
+    (
+        ("-f", "--locustfile"),
+        {
+            "required": True,
+            "metavar": "FILE",
+            "help": "the user script (Python file defining User classes)",
+        },
+    ),
+    (
+        ("-u", "--users"),
+        {"type": int, "default": None, "help": "peak number of users (headless; default 1)"},
+    ),
+    (
+        ("-r", "--spawn-rate"),
+        {"type": float, "default": 1.0, "help": "users started per second (default 1)"},
+    ),
+    (
+        ("-t", "--run-time"),
+        {"default": None, "help": "stop after this long: 30, 30s, 5m, 1h20m (default: never)"},
+    ),
+    (("-H", "--host"), {"default": "", "help": "base URL of the system under test"}),
+    (
+        ("--headless",),
+        {
+            "action": "store_true",
+            "help": "start at once, print stats, stop at --run-time; no swarm needed",
+        },
+    ),
+    (
+        ("--web-host",),
+        {
+            "default": "127.0.0.1",
+            "help": "interface for the web API (default 127.0.0.1; 0.0.0.0 for all)",
+        },
+    ),
+    (("--web-port",), {"type": int, "default": 8089, "help": "web API port (default 8089)"}),
+    (("--no-web",), {"action": "store_true", "help": "do not serve the web API"}),
+    (
+        ("--stop-timeout",),
+        {
+            "type": float,
+            "default": None,
+            "help": "seconds users get to finish their task when stopping",
+        },
+    ),
+    (
+        ("--print-stats",),
+        {
+            "type": float,
+            "default": 3.0,
+            "metavar": "SECONDS",
+            "help": "headless: print the stats table this often (default 3)",
+        },
+    ),
+    (
+        ("--exit-code-on-error",),
+        {"type": int, "default": 1, "help": "exit code when any request failed (default 1)"},
+    ),
+    *TAGS,
+    (
+        ("--heartbeat-interval",),
+        {"type": float, "default": 1.0, "help": "seconds between worker heartbeats (default 1)"},
+    ),
+    (
+        ("--heartbeat-liveness",),
+        {
+            "type": int,
+            "default": 3,
+            "help": "missed intervals before a worker is missing (default 3)",
+        },
+    ),
+]
+
+RUN: list[Option] = [
+    *TEST,
+    (
+        ("--workers",),
+        {
+            "type": int,
+            "default": os.cpu_count() or 1,
+            "help": "local worker processes (default: one per CPU core)",
+        },
+    ),
+]
+
+MASTER: list[Option] = [
+    *TEST,
+    (
+        ("--bind",),
+        {
+            "default": "tcp://*:5557",
+            "help": "ZeroMQ endpoint workers connect to (default tcp://*:5557)",
+        },
+    ),
+    (
+        ("--expect-workers",),
+        {
+            "type": int,
+            "default": 1,
+            "help": "headless: wait for this many workers first (default 1)",
+        },
+    ),
+    (
+        ("--expect-workers-max-wait",),
+        {
+            "type": float,
+            "default": None,
+            "help": "headless: stop waiting for workers after this long",
+        },
+    ),
+]
+
+WORKER: list[Option] = [
+    (
+        ("-f", "--locustfile"),
+        {
+            "default": None,
+            "metavar": "FILE",
+            "help": "the user script; without it, the master's script is used",
+        },
+    ),
+    (
+        ("--master",),
+        {
+            "default": "127.0.0.1:5557",
+            "metavar": "HOST[:PORT]",
+            "help": "the master's address (default 127.0.0.1:5557)",
+        },
+    ),
+    (
+        ("--heartbeat-interval",),
+        {"type": float, "default": 1.0, "help": "seconds between heartbeats (default 1)"},
+    ),
+    (
+        ("--stats-interval",),
+        {"type": float, "default": 3.0, "help": "seconds between stats reports (default 3)"},
+    ),
+    *TAGS,
+]
+
+DEMO: list[Option] = [
+    (("-u", "--users"), {"type": int, "default": 20, "help": "users (default 20)"}),
+    (
+        ("-r", "--spawn-rate"),
+        {"type": float, "default": 10.0, "help": "users per second (default 10)"},
+    ),
+    (("-t", "--run-time"), {"default": "15s", "help": "duration (default 15s)"}),
+    (("--workers",), {"type": int, "default": 2, "help": "worker processes (default 2)"}),
+    (
+        ("--print-stats",),
+        {
+            "type": float,
+            "default": 3.0,
+            "metavar": "SECONDS",
+            "help": "print the stats table this often (default 3)",
+        },
+    ),
+]
+
+TARGET: list[Option] = [
+    (("--host",), {"default": "127.0.0.1", "help": "interface (default 127.0.0.1)"}),
+    (("--port",), {"type": int, "default": 8080, "help": "port, 0 for any (default 8080)"}),
+]
+
+#: Each subcommand: (name, one-line help, description, its options).
+COMMANDS: list[tuple[str, str, str, list[Option]]] = [
+    (
+        "run",
+        "a master plus local worker processes, on this machine",
+        "Start a master bound to loopback and N local workers.",
+        RUN,
+    ),
+    (
+        "master",
+        "the master alone; workers connect to it",
+        "Start a master that remote workers join.",
+        MASTER,
+    ),
+    ("worker", "a worker that joins a master", "Run users for a master (horde or Locust).", WORKER),
+    (
+        "demo",
+        "a short distributed test against a built-in target",
+        "Start the demo target on loopback and load it.",
+        DEMO,
+    ),
+    (
+        "target",
+        "serve the demo target only (for trying things out)",
+        "Serve horde's demo target until interrupted.",
+        TARGET,
+    ),
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,112 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"horde {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    run = sub.add_parser(
-        "run",
-        help="a master plus local worker processes, on this machine",
-        description="Start a master bound to loopback and N local workers.",
-    )
-    _test_options(run, script_required=True)
-    run.add_argument(
-        "--workers",
-        type=int,
-        default=os.cpu_count() or 1,
-        help="local worker processes (default: one per CPU core)",
-    )
-    _common(run)
-
-    master = sub.add_parser(
-        "master",
-        help="the master alone; workers connect to it",
-        description="Start a master that remote workers join.",
-    )
-    _test_options(master, script_required=True)
-    master.add_argument(
-        "--bind",
-        default="tcp://*:5557",
-        help="ZeroMQ endpoint workers connect to (default tcp://*:5557)",
-    )
-    master.add_argument(
-        "--expect-workers",
-        type=int,
-        default=1,
-        help="headless: wait for this many workers before starting (default 1)",
-    )
-    master.add_argument(
-        "--expect-workers-max-wait",
-        type=float,
-        default=None,
-        help="headless: give up waiting for workers after this many seconds",
-    )
-    _common(master)
-
-    worker = sub.add_parser(
-        "worker",
-        help="a worker that joins a master",
-        description="Run users for a master (horde or Locust).",
-    )
-    worker.add_argument(
-        "-f",
-        "--locustfile",
-        default=None,
-        metavar="FILE",
-        help="the user script; without it, the master's script is used",
-    )
-    worker.add_argument(
-        "--master",
-        default="127.0.0.1:5557",
-        metavar="HOST[:PORT]",
-        help="the master's address (default 127.0.0.1:5557)",
-    )
-    worker.add_argument(
-        "--heartbeat-interval",
-        type=float,
-        default=1.0,
-        help="seconds between heartbeats (default 1)",
-    )
-    worker.add_argument(
-        "--stats-interval",
-        type=float,
-        default=3.0,
-        help="seconds between stats reports (default 3)",
-    )
-    worker.add_argument(
-        "-T", "--tags", nargs="*", default=[], help="run only tasks with these tags"
-    )
-    worker.add_argument(
-        "-E", "--exclude-tags", nargs="*", default=[], help="skip tasks with these tags"
-    )
-    _common(worker)
-
-    demo = sub.add_parser(
-        "demo",
-        help="a short distributed test against a built-in target",
-        description="Start the demo target on loopback and load it.",
-    )
-    demo.add_argument("-u", "--users", type=int, default=20, help="users (default 20)")
-    demo.add_argument(
-        "-r", "--spawn-rate", type=float, default=10.0, help="users per second (default 10)"
-    )
-    demo.add_argument("-t", "--run-time", default="15s", help="duration (default 15s)")
-    demo.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    demo.add_argument(
-        "--print-stats",
-        type=float,
-        default=3.0,
-        metavar="SECONDS",
-        help="print the stats table this often (default 3)",
-    )
-    _common(demo)
-
-    target = sub.add_parser(
-        "target",
-        help="serve the demo target only (for trying things out)",
-        description="Serve horde's demo target until interrupted.",
-    )
-    target.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
-    target.add_argument("--port", type=int, default=8080, help="port, 0 for any (default 8080)")
-    _common(target)
+    for name, summary, description, options in COMMANDS:
+        command = sub.add_parser(name, help=summary, description=description)
+        for flags, kwargs in [*options, *LOGGING]:
+            command.add_argument(*flags, **kwargs)
     return parser
 
 

@@ -139,6 +139,8 @@ def _spawn_workers(
         args.log_level,
         "--log-format",
         args.log_format,
+        "--heartbeat-interval",
+        str(args.heartbeat_interval),
         *(["-T", *args.tags] if getattr(args, "tags", None) else []),
         *(["-E", *args.exclude_tags] if getattr(args, "exclude_tags", None) else []),
     ]

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, jsonify, request
 from gevent.pywsgi import WSGIServer
+from werkzeug.exceptions import HTTPException
 
 from horde.master.coordinator import CommandError, SwarmRequest
 from horde.master.loops import MasterLoops
@@ -100,78 +101,91 @@ def parse_swarm(form: dict[str, Any]) -> SwarmRequest:
     )
 
 
-def create_app(loops: MasterLoops) -> Flask:
-    """Build the Flask app for one master."""
-    app = Flask("horde.master")
-    cache: dict[str, Any] = {"at": -math.inf, "body": None}
-    max_age = loops.coordinator.settings.report_cache
+class ControlRoutes:
+    """The route handlers of one master; they hold no test state, only a report cache."""
 
-    def current_host() -> str:
-        return loops.coordinator.host
+    def __init__(self, loops: MasterLoops) -> None:
+        self.loops = loops
+        self.max_age = loops.coordinator.settings.report_cache
+        self._report: dict[str, Any] | None = None
+        self._report_at = -math.inf
 
-    def fail(message: str, status: int = 400) -> tuple[Response, int]:
-        body = {"success": False, "message": message, "host": current_host()}
+    def fail(self, message: str, status: int = 400) -> tuple[Response, int]:
+        """Locust's failure body, with an honest status code."""
+        body = {"success": False, "message": message, "host": self.loops.coordinator.host}
         return jsonify(body), status
 
-    @app.post("/swarm")
-    def swarm() -> Any:
+    def _changed(self) -> None:
+        self._report = None
+
+    def swarm(self) -> Any:
+        """``POST /swarm``: start a test or change its user count."""
         try:
             swarm_request = parse_swarm(_form())
-            loops.command(lambda c, now: c.start(swarm_request, now))
+            self.loops.command(lambda c, now: c.start(swarm_request, now))
         except (FieldError, CommandError) as exc:
-            return fail(str(exc))
-        cache["at"] = -math.inf
+            return self.fail(str(exc))
+        self._changed()
         body: dict[str, Any] = {
             "success": True,
             "message": "Swarming started",
-            "host": current_host(),
+            "host": self.loops.coordinator.host,
         }
         if swarm_request.run_time is not None:
             body["run_time"] = swarm_request.run_time
         return jsonify(body)
 
-    @app.route("/stop", methods=["GET", "POST"])
-    def stop() -> Any:
-        loops.command(lambda c, now: c.stop(now))
-        cache["at"] = -math.inf
+    def stop(self) -> Any:
+        """``GET|POST /stop``."""
+        self.loops.command(lambda c, now: c.stop(now))
+        self._changed()
         return jsonify({"success": True, "message": "Test stopped"})
 
-    @app.route("/stats/reset", methods=["GET", "POST"])
-    def reset() -> Any:
-        loops.command(lambda c, now: c.reset_stats(now))
-        cache["at"] = -math.inf
+    def reset(self) -> Any:
+        """``GET|POST /stats/reset``: a new stats epoch."""
+        self.loops.command(lambda c, now: c.reset_stats(now))
+        self._changed()
         return Response("ok", mimetype="text/plain")
 
-    @app.get("/stats/requests")
-    def stats_requests() -> Any:
-        now = loops.clock()
-        if cache["body"] is None or now - cache["at"] > max_age:
-            cache["body"] = requests_report(loops.coordinator, now)
-            cache["at"] = now
-        return jsonify(cache["body"])
+    def stats_requests(self) -> Any:
+        """``GET /stats/requests``, rendered at most every ``report_cache`` seconds."""
+        now = self.loops.clock()
+        if self._report is None or now - self._report_at > self.max_age:
+            self._report = requests_report(self.loops.coordinator, now)
+            self._report_at = now
+        return jsonify(self._report)
 
-    @app.get("/worker-count")
-    def worker_count() -> Any:
-        return jsonify({"worker_count": len(loops.coordinator.registry.active())})
+    def worker_count(self) -> Any:
+        """``GET /worker-count``."""
+        return jsonify({"worker_count": len(self.loops.coordinator.registry.active())})
 
-    @app.get("/exceptions")
-    def exceptions() -> Any:
-        groups = loops.coordinator.exceptions.groups()
+    def exceptions(self) -> Any:
+        """``GET /exceptions``: task exceptions grouped, with tracebacks and workers."""
+        groups = self.loops.coordinator.exceptions.groups()
         return jsonify({"exceptions": [g.to_json() for g in groups]})
 
-    @app.errorhandler(404)
-    def not_found(_: Exception) -> Any:
-        return fail("not found", 404)
 
-    @app.errorhandler(405)
-    def not_allowed(_: Exception) -> Any:
-        return fail("method not allowed", 405)
+def create_app(loops: MasterLoops) -> Flask:
+    """Build the Flask app for one master."""
+    app = Flask("horde.master")
+    routes = ControlRoutes(loops)
+    both = ["GET", "POST"]
+    app.add_url_rule("/swarm", view_func=routes.swarm, methods=["POST"])
+    app.add_url_rule("/stop", view_func=routes.stop, methods=both)
+    app.add_url_rule("/stats/reset", view_func=routes.reset, methods=both)
+    app.add_url_rule("/stats/requests", view_func=routes.stats_requests, methods=["GET"])
+    app.add_url_rule("/worker-count", view_func=routes.worker_count, methods=["GET"])
+    app.add_url_rule("/exceptions", view_func=routes.exceptions, methods=["GET"])
+    app.register_error_handler(404, lambda _: routes.fail("not found", 404))
+    app.register_error_handler(405, lambda _: routes.fail("method not allowed", 405))
 
-    @app.errorhandler(Exception)
     def internal(exc: Exception) -> Any:
+        if isinstance(exc, HTTPException):  # a client error Werkzeug raised, e.g. a bad body
+            return routes.fail(exc.description or exc.name, exc.code or 400)
         app.logger.exception("request failed")
-        return fail(f"internal error: {type(exc).__name__}", 500)
+        return routes.fail(f"internal error: {type(exc).__name__}", 500)
 
+    app.register_error_handler(Exception, internal)
     return app
 
 
