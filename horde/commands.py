@@ -80,14 +80,20 @@ def _master_settings(args: argparse.Namespace, *, bind: str, expect: int) -> Mas
 
 
 def _build_master(settings: MasterSettings, script_path: str) -> MasterRuntime:
+    import horde
     from horde.master.runtime import MasterRuntime, class_specs, script_files
+    from horde.worker.environment import Environment
     from horde.worker.loader import load_script
 
     script = load_script(script_path)
+    environment = Environment(
+        events=horde.events, host=settings.host, user_classes=script.user_classes.values()
+    )
     return MasterRuntime(
         settings,
         class_specs(script.user_classes),
         scripts=script_files(script_path, script.source),
+        environment=environment,
     )
 
 

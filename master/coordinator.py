@@ -66,6 +66,20 @@ class SwarmRequest:
     run_time: float | None = None
 
 
+class RunHooks:
+    """What the coordinator tells the outside world about runs; the default does nothing.
+
+    The runtime passes one that fires the user script's ``test_start``/``test_stop``
+    events on the master, as Locust's master does.
+    """
+
+    def test_start(self) -> None:
+        """A new run has begun."""
+
+    def test_stop(self) -> None:
+        """The run has stopped (every worker answered, or the stop wait ran out)."""
+
+
 class CommandError(ValueError):
     """A control command that cannot be carried out; ``field`` names the culprit."""
 
@@ -86,12 +100,14 @@ class Coordinator:
         scripts: Sequence[m.ScriptFile] = (),
         new_run_id: Callable[[], str] = lambda: uuid.uuid4().hex[:12],
         started_at: float = 0.0,
+        hooks: RunHooks | None = None,
     ) -> None:
         self.settings = settings
         self.user_classes = list(user_classes)
         self.scripts = tuple(scripts)
         self._send_raw = send
         self._new_run_id = new_run_id
+        self.hooks = hooks or RunHooks()
         self.registry = Registry(settings.heartbeat_interval, settings.heartbeat_liveness)
         self.stats = MergedStats(started_at=started_at)
         self.exceptions = ExceptionBook()
@@ -214,6 +230,7 @@ class Coordinator:
         self.distribution = {}
         self._sent = {}
         self.applied_total = 0
+        self.hooks.test_start()
 
     # --- time ----------------------------------------------------------------------------
 
@@ -460,6 +477,7 @@ class Coordinator:
             self.state = RunState.STOPPED
             self.awaiting_stop = set()
             log.info("stopped", run_id=self.run_id)
+            self.hooks.test_stop()
 
     # --- helpers -------------------------------------------------------------------------
 

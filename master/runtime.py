@@ -21,7 +21,7 @@ import structlog
 from gevent.pywsgi import WSGIServer
 
 from horde.master.config import MasterSettings
-from horde.master.coordinator import Coordinator, RunState, SwarmRequest
+from horde.master.coordinator import Coordinator, RunHooks, RunState, SwarmRequest
 from horde.master.dispatch import UserClassSpec
 from horde.master.http import create_app, serve
 from horde.master.loops import MasterLoops
@@ -30,6 +30,7 @@ from horde.master.transport import RouterTransport
 from horde.master.view import workers_text
 from horde.protocol.errors import ConfigError
 from horde.protocol.messages import ScriptFile
+from horde.worker.environment import Environment
 
 log = structlog.get_logger("horde.master")
 POLL = 0.1
@@ -54,6 +55,21 @@ def script_files(path: str | None, source: str | None) -> tuple[ScriptFile, ...]
     return (ScriptFile(Path(path).name, source),)
 
 
+class ScriptHooks(RunHooks):
+    """Fires the user script's ``test_start``/``test_stop`` listeners on the master."""
+
+    def __init__(self, environment: Environment) -> None:
+        self.environment = environment
+
+    def test_start(self) -> None:
+        """Fire ``events.test_start``."""
+        self.environment.events.test_start.fire(environment=self.environment)
+
+    def test_stop(self) -> None:
+        """Fire ``events.test_stop``."""
+        self.environment.events.test_stop.fire(environment=self.environment)
+
+
 class MasterRuntime:
     """One master: its loops, its web server and (headless) its test."""
 
@@ -63,12 +79,18 @@ class MasterRuntime:
         user_classes: Sequence[UserClassSpec],
         *,
         scripts: Sequence[ScriptFile] = (),
+        environment: Environment | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.clock = clock
+        self.environment = environment
+        hooks = ScriptHooks(environment) if environment is not None else None
+        coordinator = Coordinator(
+            settings, user_classes, self._send, scripts=scripts, started_at=clock(), hooks=hooks
+        )
         self.loops = MasterLoops(
-            Coordinator(settings, user_classes, self._send, scripts=scripts, started_at=clock()),
+            coordinator,
             [
                 RouterTransport(
                     settings.bind,
@@ -88,7 +110,9 @@ class MasterRuntime:
         self.loops.send(identity, message)  # type: ignore[arg-type]
 
     def start(self) -> None:
-        """Bind the worker socket and, unless disabled, the web server."""
+        """Fire ``events.init``, bind the worker socket and, unless disabled, the web server."""
+        if self.environment is not None:
+            self.environment.events.init.fire(environment=self.environment)
         self.endpoint = self.loops.start()[0]
         if self.settings.web_port is not None:
             host, port = self.settings.web_host, self.settings.web_port

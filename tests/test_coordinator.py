@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from horde.master.config import MasterSettings
-from horde.master.coordinator import CommandError, Coordinator, RunState, SwarmRequest
+from horde.master.coordinator import CommandError, Coordinator, RunHooks, RunState, SwarmRequest
 from horde.master.dispatch import UserClassSpec
 from horde.master.registry import WorkerState
 from horde.protocol import messages as m
@@ -342,3 +342,24 @@ def test_swarm_while_stopping_is_refused() -> None:
     c.stop(1.0)
     with pytest.raises(CommandError, match="stopping"):
         c.start(SwarmRequest(1, 100.0), 1.5)
+
+
+def test_run_hooks_fire_once_per_run() -> None:
+    """test_start fires when a run begins (not on a re-swarm), test_stop when it stopped."""
+    calls: list[str] = []
+
+    class Recorder(RunHooks):
+        def test_start(self) -> None:
+            calls.append("start")
+
+        def test_stop(self) -> None:
+            calls.append("stop")
+
+    c = Coordinator(MasterSettings(), [A], Outbox(), hooks=Recorder())
+    join(c, "h_1")
+    c.start(SwarmRequest(1, 100.0), 0.0)
+    c.start(SwarmRequest(2, 100.0), 1.0)
+    c.stop(2.0)
+    assert calls == ["start"]
+    c.handle("h_1", m.ClientStopped("h_1"), 2.1)
+    assert calls == ["start", "stop"]
