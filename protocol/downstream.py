@@ -32,8 +32,7 @@ class Ack(Message):
         data: dict[Any, Any] = {"index": self.index}
         if self.horde is not None:
             data["horde"] = self.horde
-        data.update(self.extra)
-        return data
+        return f.merge_extra(data, self.extra)
 
     @classmethod
     def from_data(cls, data: object, node_id: str) -> Self:
@@ -98,8 +97,7 @@ class Spawn(Message):
             "run_id": self.run_id,
             "epoch": self.epoch,
         }
-        data.update(self.extra)
-        return data
+        return f.merge_extra(data, self.extra)
 
     @classmethod
     def from_data(cls, data: object, node_id: str) -> Self:

@@ -95,6 +95,20 @@ def as_counts(value: object, what: str) -> dict[str, int]:
     return result
 
 
+def merge_extra(known: dict[Any, Any], extra: Mapping[Any, Any]) -> dict[Any, Any]:
+    """Return ``known`` plus the ``extra`` items whose keys it does not hold: known keys win."""
+    for key, value in extra.items():
+        known.setdefault(key, value)
+    return known
+
+
+def require_keys(data: Mapping[Any, Any], keys: frozenset[str], what: str) -> None:
+    """Raise naming every key of ``keys`` that ``data`` lacks."""
+    missing = keys.difference(data)
+    if missing:
+        raise ProtocolError(f"{what}: missing fields {sorted(missing)}", reason="field")
+
+
 def extra_keys(data: Mapping[Any, Any], known: frozenset[str]) -> dict[Any, Any]:
     """Return the entries of ``data`` whose keys are not in ``known``: kept, not rejected."""
     return {key: value for key, value in data.items() if key not in known}

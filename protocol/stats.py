@@ -19,7 +19,15 @@ from math import isfinite
 from typing import Any, NamedTuple, NoReturn
 
 from horde.protocol.errors import ProtocolError
-from horde.protocol.fields import as_count, as_counts, as_map, as_str, extra_keys
+from horde.protocol.fields import (
+    as_count,
+    as_counts,
+    as_map,
+    as_str,
+    extra_keys,
+    merge_extra,
+    require_keys,
+)
 from horde.protocol.histogram import NUM_BUCKETS
 
 __all__ = [
@@ -82,13 +90,6 @@ def _int_counts(value: object, what: str) -> dict[int, int]:
     ):
         _bad(what, raw)
     return dict(raw)
-
-
-def _merge_extra(known: dict[str, Any], extra: dict[Any, Any]) -> dict[Any, Any]:
-    """Return ``known`` plus the ``extra`` items whose keys it does not already hold."""
-    for key, value in extra.items():
-        known.setdefault(key, value)
-    return known
 
 
 # --- Locust conversion rules -------------------------------------------------------------
@@ -316,15 +317,13 @@ class HordeStatsDelta:
             "user_classes_count": dict(self.user_classes_count),
             "user_count": self.user_count,
         }
-        return _merge_extra(known, self.extra)
+        return merge_extra(known, self.extra)
 
     @classmethod
     def from_wire(cls, data: object) -> HordeStatsDelta:
         """Validate a wire dict and return the delta; raise ProtocolError otherwise."""
         raw = as_map(data, "horde.stats payload")
-        missing = _HORDE_KEYS.difference(raw)
-        if missing:
-            _bad("horde.stats keys (missing)", sorted(missing), "field")
+        require_keys(raw, _HORDE_KEYS, "horde.stats payload")
         entry = EntryDelta.from_wire
         return cls(
             run_id=as_str(raw["run_id"], "run_id"),
@@ -402,7 +401,7 @@ class LocustEntry:
         known = {key: getattr(self, key) for key, _ in _ENTRY_FIELDS}
         for key in ("response_times", "num_reqs_per_sec", "num_fail_per_sec"):
             known[key] = dict(known[key])
-        return _merge_extra(known, self.extra)
+        return merge_extra(known, self.extra)
 
     @classmethod
     def from_wire(cls, data: object) -> LocustEntry:
@@ -441,7 +440,7 @@ class LocustError:
             "first_seen": self.first_seen,
             "last_seen": self.last_seen,
         }
-        return _merge_extra(known, self.extra)
+        return merge_extra(known, self.extra)
 
     @classmethod
     def from_wire(cls, data: object) -> LocustError:
@@ -476,15 +475,13 @@ class LocustStatsReport:
             "user_classes_count": dict(self.user_classes_count),
             "user_count": self.user_count,
         }
-        return _merge_extra(known, self.extra)
+        return merge_extra(known, self.extra)
 
     @classmethod
     def from_wire(cls, data: object) -> LocustStatsReport:
         """Validate Locust's stats data; raise ProtocolError otherwise."""
         raw = as_map(data, "locust stats payload")
-        missing = _REPORT_KEYS.difference(raw)
-        if missing:
-            _bad("locust stats keys (missing)", sorted(missing), "field")
+        require_keys(raw, _REPORT_KEYS, "locust stats payload")
         errors = {
             as_str(key, "locust error key"): LocustError.from_wire(value)
             for key, value in as_map(raw["errors"], "locust errors").items()

@@ -67,8 +67,7 @@ class WorkerHeartbeat(Message):
             data["user_count"] = self.user_count
         if self.loop_lag is not None:
             data["loop_lag"] = self.loop_lag
-        data.update(self.extra)
-        return data
+        return f.merge_extra(data, self.extra)
 
     @classmethod
     def from_data(cls, data: object, node_id: str) -> Self:
@@ -105,8 +104,7 @@ class WorkerSpawningComplete(Message):
 
     def to_data(self) -> object:
         data = {"user_classes_count": dict(self.user_classes_count), "user_count": self.user_count}
-        data.update(self.extra)
-        return data
+        return f.merge_extra(data, self.extra)
 
     @classmethod
     def from_data(cls, data: object, node_id: str) -> Self:
@@ -179,8 +177,7 @@ class ExceptionReport(Message):
 
     def to_data(self) -> object:
         data: dict[Any, Any] = {"msg": self.msg, "traceback": self.traceback}
-        data.update(self.extra)
-        return data
+        return f.merge_extra(data, self.extra)
 
     @classmethod
     def from_data(cls, data: object, node_id: str) -> Self:

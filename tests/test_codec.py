@@ -225,3 +225,11 @@ def test_wellformed_envelopes_with_random_payloads(kind: str, data: object, node
     for decode in (decode_upstream, decode_downstream):
         with contextlib.suppress(ProtocolError):
             decode(raw)
+
+
+def test_extra_keys_never_override_known_fields() -> None:
+    """An extra key that collides with a known field cannot change what is sent."""
+    message = m.WorkerHeartbeat("w", "running", 1.0, 5, extra={"state": "spoofed", "x": 1})
+    decoded = decode_upstream(encode(message))
+    assert isinstance(decoded, m.WorkerHeartbeat)
+    assert decoded.state == "running" and decoded.extra == {"x": 1}
