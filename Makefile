@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TYPECHECK_TREE := build/typecheck
 
-.PHONY: demo test lint format clean
+.PHONY: demo test lint format clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,16 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/horde demo
 
-test: $(VENV)/.installed-dev
+# The dashboard test drives Debian's Chromium (never a downloaded browser): install it
+# from Debian's packages when it is missing (as root, or through sudo).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null || { \
+		echo "installing Debian's chromium for the dashboard test"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
+
+test: $(VENV)/.installed-dev browser
 	$(BIN)/python -m pytest --cov --cov-branch --cov-report=term:skip-covered
 
 # mypy cannot follow setuptools' package-dir mapping, so it checks a copy laid out as

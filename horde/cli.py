@@ -58,6 +58,78 @@ TAGS: list[Option] = [
     (("-E", "--exclude-tags"), {"nargs": "*", "default": [], "help": "skip tasks with these tags"}),
 ]
 
+WEB: list[Option] = [
+    (
+        ("--web-base-path",),
+        {
+            "default": "",
+            "metavar": "PATH",
+            "help": "serve every web route under this prefix, e.g. /horde (behind a proxy)",
+        },
+    ),
+    (
+        ("--web-auth",),
+        {
+            "default": None,
+            "metavar": "USER:PASSWORD",
+            "help": "require HTTP Basic auth on every web route (better: HORDE_WEB_AUTH)",
+        },
+    ),
+    (
+        ("--web-auth-token",),
+        {
+            "default": None,
+            "metavar": "TOKEN",
+            "help": "accept 'Authorization: Bearer TOKEN' on every web route",
+        },
+    ),
+    (("--tls-cert",), {"default": None, "metavar": "FILE", "help": "serve HTTPS: certificate"}),
+    (("--tls-key",), {"default": None, "metavar": "FILE", "help": "serve HTTPS: private key"}),
+    (
+        ("--max-users",),
+        {
+            "type": int,
+            "default": 1_000_000,
+            "help": "refuse a /swarm above this many users (default 1000000)",
+        },
+    ),
+]
+
+OUTPUTS: list[Option] = [
+    (
+        ("--csv",),
+        {
+            "dest": "csv_prefix",
+            "default": None,
+            "metavar": "PREFIX",
+            "help": "write PREFIX_stats.csv, _failures.csv, _exceptions.csv every second",
+        },
+    ),
+    (
+        ("--csv-full-history",),
+        {"action": "store_true", "help": "also append every interval to PREFIX_stats_history.csv"},
+    ),
+    (
+        ("--html",),
+        {"default": None, "metavar": "FILE", "help": "write the HTML report here at the end"},
+    ),
+    (
+        ("--json",),
+        {
+            "action": "store_true",
+            "help": "print the final stats as JSON on stdout (tables go to stderr)",
+        },
+    ),
+    (
+        ("--shape",),
+        {
+            "default": None,
+            "metavar": "CLASS",
+            "help": "run this LoadTestShape class of the script (headless)",
+        },
+    ),
+]
+
 TEST: list[Option] = [
     (
         ("-f", "--locustfile"),
@@ -96,6 +168,8 @@ TEST: list[Option] = [
     ),
     (("--web-port",), {"type": int, "default": 8089, "help": "web API port (default 8089)"}),
     (("--no-web",), {"action": "store_true", "help": "do not serve the web API"}),
+    *WEB,
+    *OUTPUTS,
     (
         ("--stop-timeout",),
         {

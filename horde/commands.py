@@ -56,7 +56,8 @@ def _run_time(text: str | None) -> float | None:
 
 
 def _master_settings(args: argparse.Namespace, *, bind: str, expect: int) -> MasterSettings:
-    from horde.master.config import MasterSettings
+    from horde.master.auth import parse_web_auth
+    from horde.master.config import DEFAULT_MAX_USERS, MasterSettings
 
     return MasterSettings(
         bind=bind,
@@ -76,11 +77,24 @@ def _master_settings(args: argparse.Namespace, *, bind: str, expect: int) -> Mas
         exit_code_on_error=args.exit_code_on_error,
         tags=tuple(getattr(args, "tags", None) or ()),
         exclude_tags=tuple(getattr(args, "exclude_tags", None) or ()),
+        max_users=getattr(args, "max_users", None) or DEFAULT_MAX_USERS,
+        shape=getattr(args, "shape", None),
+        locustfile=Path(args.locustfile).name if getattr(args, "locustfile", None) else "",
+        web_base_path=(getattr(args, "web_base_path", "") or "").rstrip("/"),
+        web_auth=parse_web_auth(args.web_auth) if getattr(args, "web_auth", None) else None,
+        web_auth_token=getattr(args, "web_auth_token", None),
+        tls_cert=getattr(args, "tls_cert", None),
+        tls_key=getattr(args, "tls_key", None),
+        csv_prefix=getattr(args, "csv_prefix", None),
+        csv_full_history=bool(getattr(args, "csv_full_history", False)),
+        html_path=getattr(args, "html", None),
+        json_output=bool(getattr(args, "json", False)),
     )
 
 
 def _build_master(settings: MasterSettings, script_path: str) -> MasterRuntime:
     import horde
+    from horde.logsetup import RECENT
     from horde.master.runtime import MasterRuntime, class_specs, script_files
     from horde.worker.environment import Environment
     from horde.worker.loader import load_script
@@ -94,6 +108,8 @@ def _build_master(settings: MasterSettings, script_path: str) -> MasterRuntime:
         class_specs(script.user_classes),
         scripts=script_files(script_path, script.source),
         environment=environment,
+        shapes=dict(script.shape_classes),
+        log_lines=RECENT.lines,
     )
 
 
@@ -111,10 +127,12 @@ def _serve_master(runtime: MasterRuntime, headless: bool) -> int:
         gevent.signal_handler(signum, on_signal)
     try:
         if headless:
-            return int(runtime.run_headless(sys.stdout))
+            tables = sys.stderr if runtime.settings.json_output else sys.stdout
+            return int(runtime.run_headless(sys.stdout, tables))
         done.wait()
         runtime.loops.command(lambda c, now: c.stop(now))
         gevent.sleep(0.5)
+        runtime.write_outputs(sys.stdout)
         return 0
     finally:
         runtime.close()

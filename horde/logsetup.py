@@ -1,7 +1,8 @@
 """Logging for every horde process: structlog, readable console lines or JSON lines.
 
 Called once by the entry point. Logs go to standard error so that tables and ``--json``
-output on standard output stay clean.
+output on standard output stay clean. The last lines are also kept in :data:`RECENT`
+(bounded), which the master serves at ``GET /logs`` and a worker ships to its master.
 
 Imports: the standard library and structlog.
 """
@@ -10,12 +11,46 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections import deque
 from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+RECENT_LINES = 500
+"""Log lines a process keeps for ``GET /logs``."""
+MAX_LINE = 2000
+"""Longest line kept (longer ones are cut)."""
+
+
+class LogRing:
+    """The last rendered log lines, plain text, bounded; safe to append from any thread."""
+
+    def __init__(self, maxlen: int = RECENT_LINES) -> None:
+        self._lines: deque[str] = deque(maxlen=maxlen)
+        self._appended = 0
+        self._taken = 0
+
+    def append(self, line: str) -> None:
+        """Keep ``line`` (cut to :data:`MAX_LINE` characters)."""
+        self._lines.append(line[:MAX_LINE])
+        self._appended += 1
+
+    def lines(self) -> list[str]:
+        """Every kept line, oldest first."""
+        return list(self._lines)
+
+    def take_new(self) -> list[str]:
+        """The lines appended since the last call (at most the kept ones)."""
+        appended = self._appended
+        new = min(appended - self._taken, len(self._lines))
+        self._taken = appended
+        return list(self._lines)[-new:] if new > 0 else []
+
+
+RECENT = LogRing()
+"""This process's recent log lines."""
 
 
 def configure(level: str = "INFO", fmt: str = "console", process: str = "") -> None:
@@ -35,7 +70,7 @@ def configure(level: str = "INFO", fmt: str = "console", process: str = "") -> N
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     structlog.configure(
-        processors=[*shared, renderer],
+        processors=[*shared, _keep_recent(renderer, fmt)],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
@@ -43,6 +78,21 @@ def configure(level: str = "INFO", fmt: str = "console", process: str = "") -> N
     logging.basicConfig(
         level=numeric, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
+
+
+def _keep_recent(
+    renderer: structlog.types.Processor, fmt: str
+) -> structlog.types.Processor:
+    """Wrap the renderer so that each line is also kept, uncoloured, in :data:`RECENT`."""
+    plain = renderer if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+
+    def render(logger: Any, name: str, event: MutableMapping[str, Any]) -> Any:
+        out = renderer(logger, name, dict(event))
+        line = out if plain is renderer else plain(logger, name, event)
+        RECENT.append(line if isinstance(line, str) else str(line))
+        return out
+
+    return render
 
 
 def _bind_process(process: str) -> structlog.types.Processor:

@@ -9,7 +9,8 @@ Imports: the standard library and horde.protocol.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 from horde.protocol.codec import DEFAULT_MAX_FRAME
 from horde.protocol.errors import ConfigError
@@ -23,6 +24,8 @@ DEFAULT_SWEEP_INTERVAL = 0.25
 DEFAULT_MAX_USERS = 1_000_000
 DEFAULT_REPORT_CACHE = 0.5
 DEFAULT_STOP_WAIT = 10.0
+#: Seconds between rewrites of the ``--csv`` files (Locust: 1).
+DEFAULT_CSV_INTERVAL = 1.0
 #: A worker missing this long is forgotten (Locust: about 60 s), so churn cannot grow us.
 DEFAULT_FORGET_MISSING_AFTER = 60.0
 #: ZMTP heartbeats: ping idle connections this often and drop them after the timeout.
@@ -59,6 +62,18 @@ class MasterSettings:
     exit_code_on_error: int = 1
     tags: tuple[str, ...] = ()
     exclude_tags: tuple[str, ...] = ()
+    shape: str | None = None
+    locustfile: str = ""
+    web_base_path: str = ""
+    web_auth: tuple[str, str] | None = field(default=None, repr=False)
+    web_auth_token: str | None = field(default=None, repr=False)
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    csv_prefix: str | None = None
+    csv_full_history: bool = False
+    csv_interval: float = DEFAULT_CSV_INTERVAL
+    html_path: str | None = None
+    json_output: bool = False
 
     @property
     def run_options(self) -> dict[str, object]:
@@ -86,6 +101,21 @@ class MasterSettings:
             _positive("run_time", self.run_time)
         if self.web_port is not None and not 0 <= self.web_port <= 65535:
             raise ConfigError(f"web_port must be a TCP port, got {self.web_port}")
+        if self.web_base_path and not _BASE_PATH.fullmatch(self.web_base_path):
+            raise ConfigError(
+                "web_base_path must look like /some/path (letters, digits, . _ ~ -), "
+                f"got {self.web_base_path!r}"
+            )
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("--tls-cert and --tls-key go together: give both or neither")
+        if self.csv_full_history and not self.csv_prefix:
+            raise ConfigError("--csv-full-history needs --csv PREFIX")
+        if self.web_auth_token is not None and not self.web_auth_token:
+            raise ConfigError("--web-auth-token must not be empty")
+        _positive("csv_interval", self.csv_interval)
+
+
+_BASE_PATH = re.compile(r"(/[A-Za-z0-9._~-]+)+")
 
 
 def _positive(name: str, value: float) -> None:

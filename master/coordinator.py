@@ -13,11 +13,10 @@ Imports: the standard library, structlog and horde.master / horde.protocol.
 from __future__ import annotations
 
 import math
+import traceback
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 import structlog
@@ -30,9 +29,18 @@ from horde.master.dispatch import (
     worker_order,
 )
 from horde.master.exceptions import ExceptionBook
+from horde.master.history import History, history_point
 from horde.master.ramp import RampPlan
 from horde.master.ratelimit import LogThrottle
 from horde.master.registry import Registry, WorkerState
+from horde.master.run import (
+    ACTIVE_RUN,
+    CommandError,
+    RunHooks,
+    RunState,
+    SwarmRequest,
+)
+from horde.master.shape import ShapeRunner
 from horde.master.stats import MergedStats
 from horde.protocol import messages as m
 from horde.protocol.codec import AnyMessage
@@ -41,51 +49,6 @@ log = structlog.get_logger("horde.master")
 
 Send = Callable[[str, AnyMessage], None]
 MAX_LOG_LINES = 500
-
-
-class RunState(StrEnum):
-    """The state of the test, as Locust names it."""
-
-    READY = "ready"
-    SPAWNING = "spawning"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-
-
-ACTIVE_RUN = (RunState.SPAWNING, RunState.RUNNING)
-
-
-@dataclass(frozen=True, slots=True)
-class SwarmRequest:
-    """A validated request to start or change a test."""
-
-    user_count: int
-    spawn_rate: float
-    host: str = ""
-    run_time: float | None = None
-
-
-class RunHooks:
-    """What the coordinator tells the outside world about runs; the default does nothing.
-
-    The runtime passes one that fires the user script's ``test_start``/``test_stop``
-    events on the master, as Locust's master does.
-    """
-
-    def test_start(self) -> None:
-        """A new run has begun."""
-
-    def test_stop(self) -> None:
-        """The run has stopped (every worker answered, or the stop wait ran out)."""
-
-
-class CommandError(ValueError):
-    """A control command that cannot be carried out; ``field`` names the culprit."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 class Coordinator:
@@ -101,9 +64,11 @@ class Coordinator:
         new_run_id: Callable[[], str] = lambda: uuid.uuid4().hex[:12],
         started_at: float = 0.0,
         hooks: RunHooks | None = None,
+        shapes: Mapping[str, Callable[[], Any]] | None = None,
     ) -> None:
         self.settings = settings
         self.user_classes = list(user_classes)
+        self.shapes = dict(shapes or {})
         self.scripts = tuple(scripts)
         self._send_raw = send
         self._new_run_id = new_run_id
@@ -119,6 +84,10 @@ class Coordinator:
         self.applied_total = 0
         self.distribution: dict[str, dict[str, int]] = {}
         self.ramp: RampPlan | None = None
+        self.shape: ShapeRunner | None = None
+        self.selected_classes: tuple[str, ...] | None = None
+        self.run_options: dict[str, object] = settings.run_options
+        self.history = History()
         self.deadline: float | None = None
         self.stop_deadline: float | None = None
         self.awaiting_stop: set[str] = set()
@@ -155,25 +124,54 @@ class Coordinator:
             self._new_run(now)
         if request.host:
             self.host = request.host
-        self.target_total = request.user_count
-        self.ramp = RampPlan(self.applied_total, request.user_count, request.spawn_rate, now)
+        self.run_options = {**self.settings.run_options, **request.options}
         self.deadline = now + request.run_time if request.run_time else None
-        self.state = RunState.SPAWNING
-        log.info(
-            "swarm",
-            run_id=self.run_id,
-            users=request.user_count,
-            spawn_rate=request.spawn_rate,
-            host=self.host,
-            run_time=request.run_time,
-        )
+        if request.shape_class is not None:
+            self.shape = ShapeRunner(
+                request.shape_class,
+                self.shapes[request.shape_class](),
+                now,
+                known_classes=[spec.name for spec in self.user_classes],
+                max_users=self.settings.max_users,
+            )
+            self.state = RunState.SPAWNING
+            log.info("swarm with shape", run_id=self.run_id, shape=request.shape_class)
+        else:
+            self.shape = None
+            self._retarget(request.user_count, request.spawn_rate, request.user_classes, now)
+            log.info(
+                "swarm",
+                run_id=self.run_id,
+                users=request.user_count,
+                spawn_rate=request.spawn_rate,
+                host=self.host,
+                run_time=request.run_time,
+                user_classes=request.user_classes,
+            )
         self.tick(now)
+
+    def _retarget(
+        self, users: int, rate: float, classes: tuple[str, ...] | None, now: float
+    ) -> None:
+        """Ramp from the users placed now to ``users`` at ``rate``, among ``classes``.
+
+        A new choice of classes re-places the users already running at once; the ramp
+        then moves the total.
+        """
+        changed = classes != self.selected_classes
+        self.selected_classes = classes
+        if changed and self.applied_total and self.state in ACTIVE_RUN:
+            self._apply_total(self.applied_total, now)
+        self.target_total = users
+        self.ramp = RampPlan(self.applied_total, users, rate, now)
+        self.state = RunState.SPAWNING
 
     def stop(self, now: float) -> None:
         """Stop the test: every worker stops its users and reports its final stats."""
         if self.state not in ACTIVE_RUN:
             return
         self.ramp = None
+        self.shape = None
         self.deadline = None
         self.distribution = {}
         self._sent = {}
@@ -183,7 +181,7 @@ class Coordinator:
             if record.state is not WorkerState.MISSING:
                 self._send(record.id, m.Stop(record.id))
                 self.awaiting_stop.add(record.id)
-        self.stop_deadline = now + self.settings.stop_wait + (self.settings.stop_timeout or 0)
+        self.stop_deadline = now + self.settings.stop_wait + (self._stop_timeout or 0)
         self.state = RunState.STOPPING
         log.info("stopping", run_id=self.run_id, workers=len(self.awaiting_stop))
         self._check_stopped(now)
@@ -199,6 +197,7 @@ class Coordinator:
         self.stats.reset(now)
         self.exceptions.clear()
         self.worker_requests.clear()
+        self.history.clear()
         if self.run_id:
             for record in self.registry.all():
                 if record.is_horde:
@@ -220,6 +219,19 @@ class Coordinator:
             math.isfinite(request.run_time) and request.run_time > 0
         ):
             raise CommandError(f"run_time must be positive, got {request.run_time}", "run_time")
+        names = [spec.name for spec in self.user_classes]
+        if request.user_classes is not None:
+            unknown = [c for c in request.user_classes if c not in names]
+            if unknown or not request.user_classes:
+                raise CommandError(
+                    f"user_classes must name some of {names}, got {list(request.user_classes)}",
+                    "user_classes",
+                )
+        if request.shape_class is not None and request.shape_class not in self.shapes:
+            raise CommandError(
+                f"shape_class must be one of {sorted(self.shapes)}, got {request.shape_class!r}",
+                "shape_class",
+            )
 
     def _new_run(self, now: float) -> None:
         self.run_id = self._new_run_id()
@@ -227,9 +239,11 @@ class Coordinator:
         self.stats.reset(now)
         self.exceptions.clear()
         self.worker_requests.clear()
+        self.history.clear()
         self.distribution = {}
         self._sent = {}
         self.applied_total = 0
+        self.selected_classes = None
         self.hooks.test_start()
 
     # --- time ----------------------------------------------------------------------------
@@ -237,19 +251,13 @@ class Coordinator:
     def tick(self, now: float) -> float:
         """Advance the ramp, the run-time deadline and the stop; return seconds to sleep."""
         wait = self.settings.sweep_interval
+        if self.shape is not None and self.state in ACTIVE_RUN:
+            if self.shape.due(now):
+                self._shape_step(self.shape, now)
+            if self.shape is not None:
+                wait = min(wait, max(0.0, self.shape.next_at - now))
         if self.state is RunState.SPAWNING and self.ramp is not None:
-            step = self.ramp.next_step(now)
-            while step is not None:
-                self._apply_total(step.total, now)
-                step = self.ramp.next_step(now)
-            if self.ramp.done:
-                self.ramp = None
-                self.state = RunState.RUNNING
-                for record in self.registry.active():
-                    self._send(record.id, m.MasterSpawningComplete(record.id, self.applied_total))
-                log.info("spawning complete", users=self.applied_total)
-            else:
-                wait = min(wait, max(0.0, self.ramp.next_at - now))
+            wait = min(wait, self._advance_ramp(self.ramp, now))
         if self.deadline is not None and self.state in ACTIVE_RUN:
             if now >= self.deadline:
                 log.info("run time reached, stopping")
@@ -258,7 +266,52 @@ class Coordinator:
                 wait = min(wait, self.deadline - now)
         if self.state is RunState.STOPPING:
             self._check_stopped(now)
+        if self.state in (*ACTIVE_RUN, RunState.STOPPING) and self.history.due(now):
+            self.history.add(history_point(self.stats, self.user_count, now))
         return wait
+
+    def _advance_ramp(self, ramp: RampPlan, now: float) -> float:
+        """Apply every ramp step due at ``now``; return seconds until the next one."""
+        step = ramp.next_step(now)
+        while step is not None:
+            self._apply_total(step.total, now)
+            step = ramp.next_step(now)
+        if not ramp.done:
+            return max(0.0, ramp.next_at - now)
+        self.ramp = None
+        self.state = RunState.RUNNING
+        for record in self.registry.active():
+            self._send(record.id, m.MasterSpawningComplete(record.id, self.applied_total))
+        log.info("spawning complete", users=self.applied_total)
+        return math.inf
+
+    def _shape_step(self, shape: ShapeRunner, now: float) -> None:
+        """Ask the shape for the wanted load; follow it, or stop when it ends or fails."""
+        previous = shape.current
+        try:
+            step = shape.step(now)
+        except Exception as exc:  # the user's tick() failed: report it and stop
+            self.exceptions.record(
+                f"load shape {shape.name}: {type(exc).__name__}: {exc}",
+                traceback.format_exc(),
+                "master",
+            )
+            log.error("load shape failed, stopping", shape=shape.name, error=str(exc))
+            self.stop(now)
+            return
+        if step is None:
+            log.info("load shape finished, stopping", shape=shape.name)
+            self.stop(now)
+            return
+        if step != previous:
+            log.info(
+                "load shape step",
+                shape=shape.name,
+                users=step.user_count,
+                spawn_rate=step.spawn_rate,
+                user_classes=step.user_classes,
+            )
+            self._retarget(step.user_count, step.spawn_rate, step.user_classes, now)
 
     def sweep(self, now: float) -> None:
         """Mark silent workers missing (moving their users); forget long-missing ones."""
@@ -437,7 +490,10 @@ class Coordinator:
     def _apply_total(self, total: int, now: float, *, exclude: str | None = None) -> None:
         """Place ``total`` users on the active workers; send ``spawn`` where anything changed."""
         workers = worker_order(r.id for r in self.registry.active() if r.id != exclude)
-        targets = class_targets(total, self.user_classes)
+        chosen = self.selected_classes
+        specs = [s for s in self.user_classes if chosen is None or s.name in chosen]
+        targets = dict.fromkeys((s.name for s in self.user_classes), 0)
+        targets.update(class_targets(total, specs))
         new = distribute(self.distribution, workers, targets)
         for worker in new:
             counts = new[worker]
@@ -455,11 +511,16 @@ class Coordinator:
             timestamp=self._spawn_ts,
             user_classes_count=dict(counts),
             host=self.host,
-            stop_timeout=self.settings.stop_timeout,
-            parsed_options=self.settings.run_options,
+            stop_timeout=self._stop_timeout,
+            parsed_options=self.run_options,
             run_id=self.run_id,
             epoch=self.epoch,
         )
+
+    @property
+    def _stop_timeout(self) -> float | None:
+        value = self.run_options.get("stop_timeout", self.settings.stop_timeout)
+        return float(value) if isinstance(value, int | float) else None
 
     def _check_stopped(self, now: float) -> None:
         if self.state is not RunState.STOPPING:

@@ -1,11 +1,13 @@
-"""The HTTP shim: Locust's control routes on Flask, served by gevent's WSGI server.
+"""The HTTP shim: Locust's web routes on Flask, served by gevent's WSGI server.
 
 Thin by design: each route parses and validates its input, calls the coordinator through
-:meth:`MasterLoops.command`, and renders the answer. It holds no test state. A bad field
+:meth:`MasterLoops.command`, and renders the answer; it holds no test state. A bad field
 gets HTTP 400 with Locust's body ``{"success": false, "message": ..., "host": ...}``
-naming the field (Locust answers 200; a client that reads ``success`` sees the same).
-``/stats/requests`` is rendered at most every ``report_cache`` seconds however many
-clients poll it.
+naming the field (Locust answers 200; a client that reads ``success`` sees the same);
+unknown routes 404; nothing a client sends produces a 500. Every route lives under the
+optional ``--web-base-path`` and, with ``--web-auth``/``--web-auth-token``, behind
+:class:`~horde.master.auth.AuthMiddleware`. This module holds the control routes and
+assembles the app; :mod:`horde.master.http_data` holds the read-only documents.
 
 Imports: Flask, gevent, horde.master.
 """
@@ -13,96 +15,39 @@ Imports: Flask, gevent, horde.master.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
-from flask import Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 from gevent.pywsgi import WSGIServer
 from werkzeug.exceptions import HTTPException
 
-from horde.master.coordinator import CommandError, SwarmRequest
+from horde.master.auth import AuthMiddleware
+from horde.master.coordinator import CommandError
+from horde.master.forms import FieldError, form_from_pairs, parse_swarm
 from horde.master.loops import MasterLoops
-from horde.master.timespan import parse_timespan
 from horde.master.view import requests_report
 from horde.master.wsgi import start_server
 
-
-class FieldError(ValueError):
-    """A request field that cannot be used; ``field`` names it."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+LIST_FIELDS = ("user_classes", "tags", "exclude_tags")
+"""Form fields that may repeat (each value kept)."""
 
 
-def _form() -> dict[str, Any]:
-    if request.is_json:
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            raise FieldError("body", "the JSON body must be an object")
-        return body
-    return request.form.to_dict()
+@dataclass(frozen=True)
+class WebContext:
+    """What the routes know beyond the coordinator: the script and the outputs."""
 
-
-def _int_field(form: dict[str, Any], name: str) -> int:
-    raw = form.get(name)
-    if raw is None or raw == "":
-        raise FieldError(name, f"{name} is required")
-    try:
-        value = float(raw) if not isinstance(raw, int) else raw
-    except (TypeError, ValueError):
-        raise FieldError(name, f"{name} must be an integer, got {str(raw)[:40]!r}") from None
-    if isinstance(raw, bool) or not math.isfinite(value) or value != int(value):
-        raise FieldError(name, f"{name} must be an integer, got {str(raw)[:40]!r}")
-    return int(value)
-
-
-def _float_field(form: dict[str, Any], name: str, default: float | None) -> float:
-    raw = form.get(name)
-    if raw is None or raw == "":
-        if default is None:
-            raise FieldError(name, f"{name} is required")
-        return default
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise FieldError(name, f"{name} must be a number, got {str(raw)[:40]!r}") from None
-    if isinstance(raw, bool) or not math.isfinite(value) or value <= 0:
-        raise FieldError(name, f"{name} must be a positive number, got {str(raw)[:40]!r}")
-    return value
-
-
-def _host_field(form: dict[str, Any]) -> str:
-    raw = form.get("host") or ""
-    if not isinstance(raw, str):
-        raise FieldError("host", "host must be a string")
-    host = raw.strip()
-    if host:
-        parts = urlsplit(host)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise FieldError("host", f"host must be an http(s) URL, got {host[:80]!r}")
-    return host
-
-
-def parse_swarm(form: dict[str, Any]) -> SwarmRequest:
-    """Validate a ``/swarm`` form or JSON body."""
-    run_time_raw = form.get("run_time")
-    run_time: float | None = None
-    if run_time_raw not in (None, ""):
-        try:
-            run_time = parse_timespan(run_time_raw)
-        except (TypeError, ValueError) as exc:
-            raise FieldError("run_time", f"run_time: {exc}") from None
-    return SwarmRequest(
-        user_count=_int_field(form, "user_count"),
-        spawn_rate=_float_field(form, "spawn_rate", 1.0),
-        host=_host_field(form),
-        run_time=run_time,
-    )
+    locustfile: str = ""
+    user_classes: Sequence[type] = ()
+    shape_names: Sequence[str] = ()
+    version: str = ""
+    log_lines: Callable[[], list[str]] = field(default=list)
+    history_csv_path: str | None = None
 
 
 class ControlRoutes:
-    """The route handlers of one master; they hold no test state, only a report cache."""
+    """The routes that change or report the run; they hold only a report cache."""
 
     def __init__(self, loops: MasterLoops) -> None:
         self.loops = loops
@@ -119,7 +64,7 @@ class ControlRoutes:
         self._report = None
 
     def swarm(self) -> Any:
-        """``POST /swarm``: start a test or change its user count."""
+        """``POST /swarm``: start a test, change its user count, or hand it to a shape."""
         try:
             swarm_request = parse_swarm(_form())
             self.loops.command(lambda c, now: c.start(swarm_request, now))
@@ -133,6 +78,10 @@ class ControlRoutes:
         }
         if swarm_request.run_time is not None:
             body["run_time"] = swarm_request.run_time
+        if swarm_request.user_classes is not None:
+            body["user_classes"] = list(swarm_request.user_classes)
+        if swarm_request.shape_class is not None:
+            body["shape_class"] = swarm_request.shape_class
         return jsonify(body)
 
     def stop(self) -> Any:
@@ -142,7 +91,7 @@ class ControlRoutes:
         return jsonify({"success": True, "message": "Test stopped"})
 
     def reset(self) -> Any:
-        """``GET|POST /stats/reset``: a new stats epoch."""
+        """``GET|POST /stats/reset``: a new stats epoch; a running test goes on."""
         self.loops.command(lambda c, now: c.reset_stats(now))
         self._changed()
         return Response("ok", mimetype="text/plain")
@@ -165,22 +114,45 @@ class ControlRoutes:
         return jsonify({"exceptions": [g.to_json() for g in groups]})
 
 
-def create_app(loops: MasterLoops) -> Flask:
-    """Build the Flask app for one master."""
-    app = Flask("horde.master")
-    routes = ControlRoutes(loops)
+def _form() -> dict[str, Any]:
+    """The request's form, or its JSON object body."""
+    if request.is_json:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise FieldError("body", "the JSON body must be an object")
+        return body
+    return form_from_pairs(list(request.form.items(multi=True)), LIST_FIELDS)
+
+
+def _control_routes(bp: Blueprint, routes: ControlRoutes) -> None:
     both = ["GET", "POST"]
-    app.add_url_rule("/swarm", view_func=routes.swarm, methods=["POST"])
-    app.add_url_rule("/stop", view_func=routes.stop, methods=both)
-    app.add_url_rule("/stats/reset", view_func=routes.reset, methods=both)
-    app.add_url_rule("/stats/requests", view_func=routes.stats_requests, methods=["GET"])
-    app.add_url_rule("/worker-count", view_func=routes.worker_count, methods=["GET"])
-    app.add_url_rule("/exceptions", view_func=routes.exceptions, methods=["GET"])
+    bp.add_url_rule("/swarm", view_func=routes.swarm, methods=["POST"])
+    bp.add_url_rule("/stop", view_func=routes.stop, methods=both)
+    bp.add_url_rule("/stats/reset", view_func=routes.reset, methods=both)
+    bp.add_url_rule("/stats/requests", view_func=routes.stats_requests, methods=["GET"])
+    bp.add_url_rule("/worker-count", view_func=routes.worker_count, methods=["GET"])
+    bp.add_url_rule("/exceptions", view_func=routes.exceptions, methods=["GET"])
+
+
+def create_app(loops: MasterLoops, context: WebContext | None = None) -> Flask:
+    """Build the Flask app for one master (routes under the settings' base path)."""
+    from horde.master.http_data import DataRoutes, register_data_routes
+
+    settings = loops.coordinator.settings
+    app = Flask("horde.master", static_folder=None)
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep Locust's key order
+    bp = Blueprint("horde", "horde.master", url_prefix=settings.web_base_path or None)
+    routes = ControlRoutes(loops)
+    _control_routes(bp, routes)
+    register_data_routes(bp, DataRoutes(loops, context or WebContext()))
+    app.register_blueprint(bp)
     app.register_error_handler(404, lambda _: routes.fail("not found", 404))
     app.register_error_handler(405, lambda _: routes.fail("method not allowed", 405))
 
     def internal(exc: Exception) -> Any:
         if isinstance(exc, HTTPException):  # a client error Werkzeug raised, e.g. a bad body
+            if exc.code is not None and 300 <= exc.code < 400:
+                return exc  # a redirect (the base path without its slash)
             return routes.fail(exc.description or exc.name, exc.code or 400)
         app.logger.exception("request failed")
         return routes.fail(f"internal error: {type(exc).__name__}", 500)
@@ -189,6 +161,20 @@ def create_app(loops: MasterLoops) -> Flask:
     return app
 
 
-def serve(app: Flask, host: str, port: int) -> WSGIServer:
-    """Start serving ``app`` on gevent's WSGI server; returns the started server."""
-    return start_server(host, port, app)
+def wrap_auth(app: Any, basic: tuple[str, str] | None, token: str | None) -> Any:
+    """The WSGI app behind authentication when any credential is configured."""
+    if basic is None and token is None:
+        return app
+    return AuthMiddleware(app, basic=basic, token=token)
+
+
+def serve(
+    app: Any,
+    host: str,
+    port: int,
+    *,
+    certfile: str | None = None,
+    keyfile: str | None = None,
+) -> WSGIServer:
+    """Start serving ``app`` (HTTPS with a certificate); returns the started server."""
+    return start_server(host, port, app, certfile=certfile, keyfile=keyfile)

@@ -2,28 +2,33 @@
 
 :class:`MasterRuntime` wires the parts from a :class:`MasterSettings` and a loaded user
 script, starts them (:meth:`start`), and in headless mode drives a whole test
-(:meth:`run_headless`): wait for ``--expect-workers``, swarm, print a live table, stop at
-``--run-time`` (or on SIGINT/SIGTERM), wait for the workers' final stats, print the
-summary, tell the workers to quit, and return the exit code.
+(:meth:`run_headless`): wait for ``--expect-workers``, swarm (or start ``--shape``), print
+a live table, stop at ``--run-time`` (or on SIGINT/SIGTERM), wait for the workers' final
+stats, print the summary, write ``--html``/``--json``, tell the workers to quit, and
+return the exit code. With ``--csv`` it keeps the CSV files fresh in either mode.
 
 Imports: gevent, structlog, horde.master, horde.protocol.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import gevent
 import structlog
 from gevent.pywsgi import WSGIServer
 
 from horde.master.config import MasterSettings
-from horde.master.coordinator import Coordinator, RunHooks, RunState, SwarmRequest
+from horde.master.coordinator import ACTIVE_RUN, Coordinator, RunHooks, RunState, SwarmRequest
+from horde.master.csvout import CsvFiles
 from horde.master.dispatch import UserClassSpec
-from horde.master.http import create_app, serve
+from horde.master.htmlreport import render_report, report_data
+from horde.master.http import WebContext, create_app, serve, wrap_auth
+from horde.master.jsonout import locust_json
 from horde.master.loops import MasterLoops
 from horde.master.summary import errors_table, percentiles_table, requests_table
 from horde.master.transport import RouterTransport
@@ -81,13 +86,44 @@ class MasterRuntime:
         scripts: Sequence[ScriptFile] = (),
         environment: Environment | None = None,
         clock: Callable[[], float] = time.time,
+        shapes: Mapping[str, Callable[[], Any]] | None = None,
+        log_lines: Callable[[], list[str]] = list,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.environment = environment
         hooks = ScriptHooks(environment) if environment is not None else None
         coordinator = Coordinator(
-            settings, user_classes, self._send, scripts=scripts, started_at=clock(), hooks=hooks
+            settings,
+            user_classes,
+            self._send,
+            scripts=scripts,
+            started_at=clock(),
+            hooks=hooks,
+            shapes=shapes,
+        )
+        if settings.shape is not None and settings.shape not in coordinator.shapes:
+            raise ConfigError(
+                f"--shape {settings.shape!r}: the script's load shapes are "
+                f"{sorted(coordinator.shapes) or 'none'}"
+            )
+        self.csv: CsvFiles | None = None
+        if settings.csv_prefix:
+            folder = Path(settings.csv_prefix).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)  # as Locust does
+            except OSError as exc:
+                raise ConfigError(f"--csv: cannot create the folder {folder}: {exc}") from exc
+            self.csv = CsvFiles(settings.csv_prefix, settings.csv_full_history)
+        self.context = WebContext(
+            locustfile=settings.locustfile,
+            user_classes=list(environment.user_classes) if environment is not None else [],
+            shape_names=sorted(coordinator.shapes),
+            version=_version(),
+            log_lines=log_lines,
+            history_csv_path=(
+                str(self.csv.history_path) if self.csv and settings.csv_full_history else None
+            ),
         )
         self.loops = MasterLoops(
             coordinator,
@@ -105,6 +141,7 @@ class MasterRuntime:
         self.web: WSGIServer | None = None
         self.endpoint = ""
         self._interrupted = False
+        self._csv_loop: gevent.Greenlet | None = None
 
     def _send(self, identity: str, message: object) -> None:
         self.loops.send(identity, message)  # type: ignore[arg-type]
@@ -114,15 +151,62 @@ class MasterRuntime:
         if self.environment is not None:
             self.environment.events.init.fire(environment=self.environment)
         self.endpoint = self.loops.start()[0]
-        if self.settings.web_port is not None:
-            host, port = self.settings.web_host, self.settings.web_port
+        s = self.settings
+        if s.web_port is not None:
+            host, port = s.web_host, s.web_port
+            app = wrap_auth(create_app(self.loops, self.context), s.web_auth, s.web_auth_token)
             try:
-                web = serve(create_app(self.loops), host, port)
-            except OSError as exc:
+                web = serve(app, host, port, certfile=s.tls_cert, keyfile=s.tls_key)
+            except (OSError, ConfigError) as exc:
                 self.loops.stop()
                 raise ConfigError(f"cannot serve the web API on {host}:{port}: {exc}") from exc
             self.web = web
-            log.info("web ui", url=f"http://{self.settings.web_host}:{web.server_port}")
+            scheme = "https" if s.tls_cert else "http"
+            log.info(
+                "web ui",
+                url=f"{scheme}://{host}:{web.server_port}{s.web_base_path}/",
+                auth="basic" if s.web_auth else ("token" if s.web_auth_token else "none"),
+            )
+        if self.csv is not None:
+            self._csv_loop = gevent.spawn(self._write_csv_loop)
+
+    def _write_csv_loop(self) -> None:
+        """Rewrite the ``--csv`` files every interval while a run is on."""
+        while True:
+            gevent.sleep(self.settings.csv_interval)
+            if self.coordinator.state in (*ACTIVE_RUN, RunState.STOPPING):
+                self.write_csv()
+
+    def write_csv(self) -> None:
+        """Write the ``--csv`` files now (a failure is logged, never raised)."""
+        if self.csv is None:
+            return
+        c = self.coordinator
+        try:
+            self.csv.write(c.stats, c.exceptions, c.user_count, self.clock())
+        except (OSError, ConfigError) as exc:
+            log.error("cannot write the CSV files", error=str(exc))
+
+    def write_outputs(self, out: TextIO) -> None:
+        """The end of a run: final CSV files, the ``--html`` report, ``--json`` on ``out``."""
+        s = self.settings
+        self.write_csv()
+        if s.html_path:
+            data = report_data(
+                self.coordinator,
+                self.coordinator.history.points(),
+                self.clock(),
+                locustfile=s.locustfile,
+                show_download_link=False,
+            )
+            try:
+                Path(s.html_path).write_text(render_report(data), encoding="utf-8")
+                log.info("HTML report written", path=s.html_path)
+            except OSError as exc:
+                log.error("cannot write the HTML report", path=s.html_path, error=str(exc))
+        if s.json_output:
+            out.write(json.dumps(locust_json(self.coordinator.stats), indent=4) + "\n")
+            out.flush()
 
     @property
     def port(self) -> int:
@@ -143,6 +227,8 @@ class MasterRuntime:
         """Tell the workers to quit, then stop serving."""
         self.loops.command(lambda c, now: c.quit())
         gevent.sleep(0.2)  # let the quit messages leave before the socket closes
+        if self._csv_loop is not None:
+            self._csv_loop.kill(block=False)
         if self.web is not None:
             self.web.stop(timeout=1)
         self.loops.stop()
@@ -167,15 +253,27 @@ class MasterRuntime:
             gevent.sleep(POLL)
         return True
 
-    def run_headless(self, out: TextIO) -> int:
-        """Run one test to its end and return the process exit code."""
+    def run_headless(self, out: TextIO, tables: TextIO | None = None) -> int:
+        """Run one test to its end and return the process exit code.
+
+        Tables go to ``tables`` (``out`` unless ``--json``, which keeps ``out`` for JSON).
+        """
         s = self.settings
+        if tables is None:
+            tables = out
         if not self.wait_for_workers(s.expect_workers, s.expect_workers_max_wait):
             log.error("not enough workers connected", expected=s.expect_workers)
             return 1
         users = s.users if s.users is not None else 1
-        request = SwarmRequest(users, s.spawn_rate, s.host, s.run_time)
+        request = SwarmRequest(users, s.spawn_rate, s.host, s.run_time, shape_class=s.shape)
         self.loops.command(lambda c, now: c.start(request, now))
+        code = self._follow_run(tables)
+        self.write_outputs(out)
+        return code
+
+    def _follow_run(self, out: TextIO) -> int:
+        """Print live tables until the run stops, then the summary; return the exit code."""
+        s = self.settings
         next_print = self.clock() + s.print_stats
         while self.coordinator.state is not RunState.STOPPED:
             gevent.sleep(POLL)
@@ -194,3 +292,9 @@ class MasterRuntime:
         out.flush()
         failures = self.coordinator.stats.total.num_failures
         return s.exit_code_on_error if failures else 0
+
+
+def _version() -> str:
+    from horde import __version__
+
+    return __version__

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from horde.master.config import MasterSettings
 from horde.master.coordinator import Coordinator
 from horde.master.dispatch import UserClassSpec
-from horde.master.http import create_app
+from horde.master.http import WebContext, create_app
 from horde.master.loops import MasterLoops
 from horde.master.transport import RouterTransport
 from horde.protocol import messages as m
@@ -99,3 +99,68 @@ def test_stop_reset_and_reports(client: tuple[FlaskClient, Coordinator]) -> None
     assert report["stats"][-1]["name"] == "Aggregated"
     assert http.get("/worker-count").json == {"worker_count": 0}
     assert http.get("/exceptions").json == {"exceptions": []}
+
+
+def _app(settings: MasterSettings, context: WebContext | None = None) -> FlaskClient:
+    coordinator = Coordinator(settings, [UserClassSpec("A", 1, 0)], lambda i, msg: None)
+    transport = RouterTransport(
+        "tcp://127.0.0.1:0", max_frame=1024, heartbeat_ivl=1, heartbeat_timeout=5
+    )
+    loops = MasterLoops(coordinator, [transport], clock=lambda: 100.0)
+    return create_app(loops, context).test_client()
+
+
+def test_every_route_lives_under_the_base_path() -> None:
+    """With a base path, routes answer under it and not at the root; /base redirects."""
+    http = _app(MasterSettings(web_base_path="/horde"))
+    assert http.get("/horde/stats/requests").status_code == 200
+    assert http.get("/stats/requests").status_code == 404
+    assert http.get("/horde/").status_code == 200
+    assert http.get("/horde").status_code in (301, 308)
+    assert http.get("/horde/assets/app.js").status_code == 200
+    assert http.get("/horde/assets/../http.py").status_code == 404
+
+
+def test_tasks_logs_history_and_ui_config() -> None:
+    """The helper documents carry Locust's keys (/tasks, /logs) and the dashboard's."""
+
+    class A:
+        tasks: list[object] = []
+
+    context = WebContext(
+        locustfile="basic.py",
+        user_classes=[A],
+        shape_names=["Steps"],
+        version="9.9",
+        log_lines=lambda: ["a line"],
+    )
+    http = _app(MasterSettings(host="http://127.0.0.1:9"), context)
+    assert http.get("/tasks").json == {
+        "per_class": {"A": {"ratio": 0.0, "tasks": {}}},
+        "total": {"A": {"ratio": 0.0, "tasks": {}}},
+    }
+    assert http.get("/logs").json == {"master": ["a line"], "workers": {}}
+    assert http.get("/stats/history").json == {"history": []}
+    config = http.get("/ui-config").json
+    assert config["user_classes"] == ["A"] and config["shape_classes"] == ["Steps"]
+    assert config["locustfile"] == "basic.py" and config["host"] == "http://127.0.0.1:9"
+
+
+def test_downloads_are_attachments_with_locusts_names() -> None:
+    """CSV downloads name the file as Locust does; history CSV is 404 unless enabled."""
+    http = _app(MasterSettings(host="http://127.0.0.1:9"), WebContext(locustfile="basic.py"))
+    for route, kind in (
+        ("/stats/requests/csv", "requests"),
+        ("/stats/failures/csv", "failures"),
+        ("/exceptions/csv", "exceptions"),
+    ):
+        answer = http.get(route)
+        assert answer.status_code == 200 and answer.mimetype == "text/csv"
+        disposition = answer.headers["Content-Disposition"]
+        assert disposition.startswith("attachment;filename=Locust_")
+        assert disposition.endswith(f"_basic.py_http___127.0.0.1_9_{kind}.csv")
+    assert http.get("/stats/requests_full_history/csv").status_code == 404
+    report = http.get("/stats/report?download=1")
+    assert report.status_code == 200 and "attachment" in report.headers["Content-Disposition"]
+    assert http.get("/metrics").status_code == 200
+    assert http.get("/openapi.json").json["openapi"].startswith("3.")

@@ -45,6 +45,7 @@ class WorkerAgent:
         pool: UserPool,
         recorder: RequestRecorder,
         clock: Callable[[], float] = time.time,
+        new_log_lines: Callable[[], list[str]] | None = None,
     ) -> None:
         self.settings = settings
         self.node_id = settings.node_id
@@ -54,6 +55,7 @@ class WorkerAgent:
         self.pool = pool
         self.recorder = recorder
         self.clock = clock
+        self.new_log_lines = new_log_lines
         self.run_id = ""
         self.epoch = 0
         self.seq = 0
@@ -87,6 +89,8 @@ class WorkerAgent:
             gevent.spawn(self._stats_loop),
             gevent.spawn(self._probe_loop),
         ]
+        if self.new_log_lines is not None:
+            self._greenlets.append(gevent.spawn(self._logs_loop, self.new_log_lines))
         try:
             self._done.wait()
         finally:
@@ -238,6 +242,14 @@ class WorkerAgent:
                 self.send_stats()
             except Exception:
                 log.exception("stats report failed")
+
+    def _logs_loop(self, new_lines: Callable[[], list[str]]) -> None:
+        """Ship new log lines to the master now and then (its ``GET /logs`` shows them)."""
+        while True:
+            gevent.sleep(self.settings.logs_interval)
+            lines = new_lines()
+            if lines:
+                self.link.send(m.Logs(self.node_id, tuple(lines)))
 
     def _probe_loop(self) -> None:
         status = self.status

@@ -17,6 +17,8 @@ DEFAULT_MASTER_HOST = "127.0.0.1"
 DEFAULT_MASTER_PORT = 5557
 DEFAULT_HEARTBEAT_INTERVAL = 1.0
 DEFAULT_STATS_INTERVAL = 3.0
+#: Seconds between shipments of new log lines to the master (Locust: 10).
+DEFAULT_LOGS_INTERVAL = 10.0
 DEFAULT_REGISTER_RETRY = 3.0
 DEFAULT_SCRIPT_WAIT = 60.0
 #: How often the gevent side proves it is alive; the heartbeat reports the lag.
@@ -38,6 +40,7 @@ class WorkerSettings:
     node_id: str = field(default_factory=new_node_id)
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
     stats_interval: float = DEFAULT_STATS_INTERVAL
+    logs_interval: float = DEFAULT_LOGS_INTERVAL
     register_retry: float = DEFAULT_REGISTER_RETRY
     script_wait: float = DEFAULT_SCRIPT_WAIT
     max_frame: int = DEFAULT_MAX_FRAME
@@ -45,7 +48,13 @@ class WorkerSettings:
     exclude_tags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("heartbeat_interval", "stats_interval", "register_retry", "script_wait"):
+        for name in (
+            "heartbeat_interval",
+            "stats_interval",
+            "logs_interval",
+            "register_retry",
+            "script_wait",
+        ):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ConfigError(f"{name} must be a positive number, got {value}")

@@ -16,6 +16,7 @@ import gevent
 import structlog
 
 import horde
+from horde.logsetup import RECENT
 from horde.worker.agent import WorkerAgent
 from horde.worker.config import WorkerSettings
 from horde.worker.environment import Environment
@@ -62,6 +63,7 @@ def build_agent(settings: WorkerSettings, script: LoadedScript) -> WorkerAgent:
         environment=environment,
         pool=pool,
         recorder=RequestRecorder(),
+        new_log_lines=RECENT.take_new,
     )
 
 

@@ -235,6 +235,10 @@ class LoadTestShape:
         self._clock = clock
         self.start_time = clock()
 
+    def attach_clock(self, clock: Callable[[], float]) -> None:
+        """Read run time from ``clock`` (the master drives shapes with its own ``now``)."""
+        self._clock = clock
+
     def reset_time(self) -> None:
         """Restart the run-time clock from now."""
         self.start_time = self._clock()

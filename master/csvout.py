@@ -1,0 +1,381 @@
+"""The master's CSV outputs, as Locust's ``--csv`` and web UI downloads write them.
+
+Responsibility: render :class:`~horde.master.stats.MergedStats` and the
+:class:`~horde.master.exceptions.ExceptionBook` into Locust's CSV documents (requests,
+failures, exceptions and stats history) with Locust's headers and row semantics, build the
+download file names Locust suggests, and keep the ``--csv PREFIX`` files on disk up to date
+(:class:`CsvFiles`, the module's only I/O). The rendering functions are pure: ``now`` is an
+argument.
+
+Deliberate differences from Locust: response times are ms rounded to microseconds (3
+decimals) where Locust writes whole-ms percentiles and raw floats elsewhere, and always
+floats (Locust writes ``0`` for an empty entry); every percentile, history rows included,
+comes from the cumulative merged histogram (Locust's full-history rows use a ~10 s window);
+failures are listed most frequent first (Locust orders them by a hash).
+
+Imports: the standard library, :mod:`horde.protocol` and :mod:`horde.master`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import re
+import secrets
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, tzinfo
+
+from horde.master.exceptions import ExceptionBook
+from horde.master.report import PERCENTILES
+from horde.master.stats import MergedEntry, MergedStats
+from horde.protocol.errors import ConfigError
+
+__all__ = [
+    "EXCEPTIONS_HEADER",
+    "FAILURES_HEADER",
+    "NOT_AVAILABLE",
+    "REQUESTS_HEADER",
+    "UNKNOWN_TIMESTAMP",
+    "CsvFiles",
+    "attachment_filename",
+    "exception_rows",
+    "exceptions_csv",
+    "failure_rows",
+    "failures_csv",
+    "format_safe_timestamp",
+    "format_utc_timestamp",
+    "history_header",
+    "history_rows",
+    "readable_percentiles",
+    "requests_csv",
+    "requests_rows",
+    "safe_filename_part",
+]
+
+NOT_AVAILABLE = "N/A"
+"""What a percentile cell holds for an entry without requests (as Locust writes)."""
+UNKNOWN_TIMESTAMP = "unstarted"
+"""The timestamp part of a download name while the run has no start time yet."""
+_PART_LIMIT = 64
+"""Longest locustfile or host part kept in a download name (file systems cap names)."""
+_UNSAFE = re.compile(r"[^A-Za-z0-9._~+-]")
+
+
+def readable_percentiles(percentiles: Iterable[float]) -> list[str]:
+    """Return Locust's column titles for ``percentiles`` (0.5 -> ``50%``, 0.999 -> ``99.9%``)."""
+    titles = []
+    for p in percentiles:
+        pct = p * 100
+        titles.append(f"{int(pct) if pct.is_integer() else round(pct, 6)}%")
+    return titles
+
+
+REQUESTS_HEADER: tuple[str, ...] = (
+    "Type",
+    "Name",
+    "Request Count",
+    "Failure Count",
+    "Median Response Time",
+    "Average Response Time",
+    "Min Response Time",
+    "Max Response Time",
+    "Average Content Size",
+    "Requests/s",
+    "Failures/s",
+    *readable_percentiles(PERCENTILES),
+)
+"""Header of ``PREFIX_stats.csv`` and ``/stats/requests/csv`` (Locust's ``StatsCSV``)."""
+FAILURES_HEADER: tuple[str, ...] = (
+    "Method",
+    "Name",
+    "Error",
+    "Occurrences",
+    "First Seen",
+    "Last Seen",
+)
+"""Header of ``PREFIX_failures.csv`` and ``/stats/failures/csv``."""
+EXCEPTIONS_HEADER: tuple[str, ...] = ("Count", "Message", "Traceback", "Nodes")
+"""Header of ``PREFIX_exceptions.csv`` and ``/exceptions/csv``."""
+_HISTORY_TOTALS = (
+    "Total Request Count",
+    "Total Failure Count",
+    "Total Median Response Time",
+    "Total Average Response Time",
+    "Total Min Response Time",
+    "Total Max Response Time",
+    "Total Average Content Size",
+)
+
+
+def _ms(value: float) -> float:
+    """Round a time in ms to microsecond precision."""
+    return round(value, 3)
+
+
+def _render(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """Return ``header`` and ``rows`` as CSV text (Locust's ``csv.writer`` dialect)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def _figures(entry: MergedEntry) -> tuple[float, list[object]]:
+    """Return the entry's median and its percentile cells (N/A without requests)."""
+    median, *values = entry.percentiles_ms((0.5, *PERCENTILES))
+    if not entry.num_requests:
+        return _ms(median), [NOT_AVAILABLE] * len(PERCENTILES)
+    return _ms(median), [_ms(v) for v in values]
+
+
+def _avg_content(entry: MergedEntry) -> float | int:
+    """Mean content size; ``0`` without requests, as Locust writes it."""
+    return entry.avg_content_length if entry.num_requests else 0
+
+
+def _all_rows(stats: MergedStats) -> list[MergedEntry]:
+    """Every entry sorted as Locust sorts them, then the ``Aggregated`` total."""
+    return [*stats.entries(), stats.total]
+
+
+def requests_rows(stats: MergedStats, now: float) -> list[list[object]]:
+    """Return the data rows of the requests CSV: one per entry, then ``Aggregated``."""
+    rows: list[list[object]] = []
+    for e in _all_rows(stats):
+        median, cells = _figures(e)
+        rows.append(
+            [
+                e.method,
+                e.name,
+                e.num_requests,
+                e.num_failures,
+                median,
+                _ms(e.avg_response_time_ms),
+                _ms(e.min_response_time_ms or 0.0),
+                _ms(e.max_response_time_ms),
+                _avg_content(e),
+                e.total_rps(now),
+                e.total_fail_per_sec(now),
+                *cells,
+            ]
+        )
+    return rows
+
+
+def requests_csv(stats: MergedStats, now: float) -> str:
+    """Return the requests CSV (Locust's ``requests_csv``), header included."""
+    return _render(REQUESTS_HEADER, requests_rows(stats, now))
+
+
+def format_utc_timestamp(unix_time: float) -> str:
+    """Return ``unix_time`` (whole seconds) as Locust's ``%Y-%m-%dT%H:%M:%SZ`` in UTC."""
+    return datetime.fromtimestamp(int(unix_time), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def failure_rows(stats: MergedStats) -> list[list[object]]:
+    """Return the data rows of the failures CSV, most frequent first."""
+    return [
+        [
+            e.method,
+            e.name,
+            e.error,
+            e.occurrences,
+            "" if e.first_seen is None else format_utc_timestamp(e.first_seen),
+            "" if e.last_seen is None else format_utc_timestamp(e.last_seen),
+        ]
+        for e in stats.errors()
+    ]
+
+
+def failures_csv(stats: MergedStats) -> str:
+    """Return the failures CSV (Locust's ``failures_csv``), header included."""
+    return _render(FAILURES_HEADER, failure_rows(stats))
+
+
+def exception_rows(book: ExceptionBook) -> list[list[object]]:
+    """Return the data rows of the exceptions CSV, most frequent first."""
+    rows: list[list[object]] = []
+    for group in book.groups():
+        doc = group.to_json()
+        rows.append([doc["count"], doc["msg"], doc["traceback"], doc["nodes"]])
+    return rows
+
+
+def exceptions_csv(book: ExceptionBook) -> str:
+    """Return the exceptions CSV (Locust's ``exceptions_csv``), header included."""
+    return _render(EXCEPTIONS_HEADER, exception_rows(book))
+
+
+def history_header() -> list[str]:
+    """Return the header of ``PREFIX_stats_history.csv`` (Locust's ``StatsCSVFileWriter``)."""
+    return [
+        "Timestamp",
+        "User Count",
+        "Type",
+        "Name",
+        "Requests/s",
+        "Failures/s",
+        *readable_percentiles(PERCENTILES),
+        *_HISTORY_TOTALS,
+    ]
+
+
+def history_rows(
+    stats: MergedStats, user_count: int, now: float, *, full_history: bool = True
+) -> list[list[object]]:
+    """Return one interval's history rows: each entry (if ``full_history``), then ``Aggregated``.
+
+    As Locust: the timestamp is ``int(now)``, rates are current rates formatted ``:2f``
+    and an entry without requests has ``N/A`` percentiles.
+    """
+    entries = _all_rows(stats) if full_history else [stats.total]
+    stamp = int(now)
+    rows: list[list[object]] = []
+    for e in entries:
+        median, cells = _figures(e)
+        rows.append(
+            [
+                stamp,
+                user_count,
+                e.method or "",
+                e.name,
+                f"{e.current_rps(now):2f}",
+                f"{e.current_fail_per_sec(now):2f}",
+                *cells,
+                e.num_requests,
+                e.num_failures,
+                median,
+                _ms(e.avg_response_time_ms),
+                _ms(e.min_response_time_ms or 0.0),
+                _ms(e.max_response_time_ms),
+                _avg_content(e),
+            ]
+        )
+    return rows
+
+
+def format_safe_timestamp(unix_time: float, tz: tzinfo | None = None) -> str:
+    """Return Locust's file-name timestamp ``%Y-%m-%d-%Hh%M`` (local time unless ``tz``)."""
+    return datetime.fromtimestamp(int(unix_time), tz).strftime("%Y-%m-%d-%Hh%M")
+
+
+def safe_filename_part(text: str, limit: int = _PART_LIMIT) -> str:
+    """Return ``text`` with every character but ``[A-Za-z0-9._~+-]`` made ``_``, cut to ``limit``.
+
+    What is left is an HTTP token safe in an unquoted ``Content-Disposition`` file name:
+    no quotes, separators, whitespace, control or non-ASCII characters.
+    """
+    return _UNSAFE.sub("_", text[:limit])
+
+
+def attachment_filename(
+    start_time: float | None,
+    locustfile: str,
+    host: str,
+    kind: str,
+    ext: str = "csv",
+    *,
+    tz: tzinfo | None = None,
+) -> str:
+    """Return Locust's suggested download name, made safe for a ``Content-Disposition`` header.
+
+    ``Locust_<timestamp>_<locustfile>[_<host>]_<kind>.<ext>``; with ``kind=""`` (the HTML
+    report) there is no kind part. The timestamp is the run start in local time (or ``tz``),
+    :data:`UNKNOWN_TIMESTAMP` before the run has one. Locust puts the host there verbatim;
+    a browser saving the file replaces what a file name cannot hold, so this does it first.
+    """
+    stamp = UNKNOWN_TIMESTAMP if start_time is None else format_safe_timestamp(start_time, tz)
+    parts = [f"Locust_{stamp}", safe_filename_part(locustfile)]
+    if host:
+        parts.append(safe_filename_part(host))
+    if kind:
+        parts.append(safe_filename_part(kind))
+    return "_".join(parts) + "." + safe_filename_part(ext)
+
+
+def _config_error(path: str, exc: OSError) -> ConfigError:
+    """Return the :class:`ConfigError` for a CSV file that could not be written."""
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        return ConfigError(f"CSV folder {folder!r} does not exist (writing {path!r})")
+    return ConfigError(f"cannot write CSV file {path!r}: {exc.strerror or exc}")
+
+
+def _replace(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a temporary file in its folder, then a rename."""
+    folder, base = os.path.split(path)
+    tmp = os.path.join(folder, f".{base}.{secrets.token_hex(6)}.tmp")
+    try:
+        with open(tmp, "x", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise _config_error(path, exc) from exc
+
+
+class CsvFiles:
+    """The ``--csv PREFIX`` files, refreshed by :meth:`write` once per interval.
+
+    ``PREFIX_stats.csv``, ``PREFIX_failures.csv`` and ``PREFIX_exceptions.csv`` are
+    rewritten atomically each time; ``PREFIX_stats_history.csv`` gets this interval's rows
+    appended, as Locust: the ``Aggregated`` row always, every entry's row too when
+    ``full_history`` is on. The history file is truncated and given its header by the first
+    :meth:`write` (the constructor does no I/O). The folder must exist.
+    """
+
+    def __init__(self, prefix: str, full_history: bool) -> None:
+        """Prepare to write the files named after ``prefix``."""
+        self.prefix = prefix
+        self.full_history = full_history
+        self._history_started = False
+
+    @property
+    def stats_path(self) -> str:
+        """Path of the requests CSV."""
+        return f"{self.prefix}_stats.csv"
+
+    @property
+    def failures_path(self) -> str:
+        """Path of the failures CSV."""
+        return f"{self.prefix}_failures.csv"
+
+    @property
+    def exceptions_path(self) -> str:
+        """Path of the exceptions CSV."""
+        return f"{self.prefix}_exceptions.csv"
+
+    @property
+    def history_path(self) -> str:
+        """Path of the stats history CSV."""
+        return f"{self.prefix}_stats_history.csv"
+
+    def write(
+        self, stats: MergedStats, exceptions_book: ExceptionBook, user_count: int, now: float
+    ) -> None:
+        """Rewrite the snapshot files and append this interval's history rows.
+
+        Raises :class:`ConfigError` naming the path when a file cannot be written.
+        """
+        _replace(self.stats_path, requests_csv(stats, now))
+        _replace(self.failures_path, failures_csv(stats))
+        _replace(self.exceptions_path, exceptions_csv(exceptions_book))
+        rows = history_rows(stats, user_count, now, full_history=self.full_history)
+        self._append_history(rows)
+
+    def _append_history(self, rows: list[list[object]]) -> None:
+        """Append ``rows`` to the history file (truncating it and adding the header first)."""
+        first = not self._history_started
+        try:
+            with open(self.history_path, "w" if first else "a", encoding="utf-8", newline="") as fh:
+                writer = csv.writer(fh)
+                if first:
+                    writer.writerow(history_header())
+                writer.writerows(rows)
+        except OSError as exc:
+            raise _config_error(self.history_path, exc) from exc
+        self._history_started = True

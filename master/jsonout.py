@@ -1,0 +1,93 @@
+"""The master's ``--json`` output: Locust's serialized request entries, from merged stats.
+
+Responsibility: build what Locust prints with ``--json`` (and writes with ``--json-file``)
+at the end of a headless run, ``RequestStats.serialize_stats()``: a list with one
+``StatsEntry.serialize()`` dict per entry that saw a request or a failure, without the
+``Aggregated`` total, dumped with ``indent=4``. Pure.
+
+Deliberate differences from Locust: times are ms rounded to microseconds (3 decimals)
+rather than raw floats; ``response_times`` is rebuilt from the µs histogram (each bucket's
+midpoint, clamped to the entry's min and max, keyed as Locust keys a response time);
+``start_time`` and ``last_request_timestamp`` are the run's, shared by every entry (horde
+does not track them per entry); ``num_reqs_per_sec`` and ``num_fail_per_sec`` hold only the
+recent seconds the master keeps; entries are sorted by (name, method).
+
+Imports: the standard library, :mod:`horde.protocol` and :mod:`horde.master.stats`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from horde.master.stats import MergedEntry, MergedStats
+from horde.protocol.histogram import bucket_mid
+from horde.protocol.stats import locust_bucket
+
+__all__ = ["JSON_INDENT", "dumps", "entry_json", "locust_json", "response_times"]
+
+JSON_INDENT = 4
+"""Indentation Locust's ``print_stats_json`` and ``save_stats_json`` use."""
+
+
+def _ms(us: float) -> float:
+    """Convert µs to ms rounded to microsecond precision."""
+    return round(us / 1000, 3)
+
+
+def _whole(value: float) -> float | int:
+    """Return ``value`` as an int when it is whole (Locust's content lengths are ints)."""
+    return int(value) if float(value).is_integer() else value
+
+
+def response_times(entry: MergedEntry) -> dict[int, int]:
+    """Return Locust's ``{rounded ms: count}`` for ``entry``, keys ascending.
+
+    Each histogram bucket counts at its midpoint, clamped into the entry's exact min and
+    max, rounded with Locust's ``bucket_response_time`` rule; the counts add up to the
+    histogram's total (the timed requests).
+    """
+    low, high = entry.min_rt_us, entry.max_rt_us
+    out: dict[int, int] = {}
+    for index, count in entry.hist.counts.items():
+        if count <= 0:
+            continue
+        us = bucket_mid(index)
+        if low is not None:
+            us = min(max(us, low), high)
+        key = locust_bucket(us / 1000)
+        out[key] = out.get(key, 0) + count
+    return dict(sorted(out.items()))
+
+
+def entry_json(
+    entry: MergedEntry, start_time: float | None, last_request_timestamp: float | None
+) -> dict[str, Any]:
+    """Return ``entry`` as Locust's ``StatsEntry.serialize()`` dict, keys in Locust's order."""
+    return {
+        "name": entry.name,
+        "method": entry.method,
+        "last_request_timestamp": last_request_timestamp,
+        "start_time": start_time or 0.0,
+        "num_requests": entry.num_requests,
+        "num_none_requests": entry.num_none_requests,
+        "num_failures": entry.num_failures,
+        "total_response_time": _ms(entry.total_rt_us),
+        "max_response_time": _ms(entry.max_rt_us),
+        "min_response_time": None if entry.min_rt_us is None else _ms(entry.min_rt_us),
+        "total_content_length": _whole(entry.total_content_length),
+        "response_times": response_times(entry),
+        "num_reqs_per_sec": dict(sorted(entry.req_per_sec.items())),
+        "num_fail_per_sec": dict(sorted(entry.fail_per_sec.items())),
+    }
+
+
+def locust_json(stats: MergedStats) -> list[dict[str, Any]]:
+    """Return Locust's ``serialize_stats()`` list: active entries only, no ``Aggregated``."""
+    start, last = stats.start_time, stats.last_request_timestamp
+    return [entry_json(e, start, last) for e in stats.entries() if e.num_requests or e.num_failures]
+
+
+def dumps(stats: MergedStats) -> str:
+    """Return :func:`locust_json` as the text Locust's ``--json`` prints (``indent=4``)."""
+    return json.dumps(locust_json(stats), indent=JSON_INDENT)

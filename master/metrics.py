@@ -1,0 +1,271 @@
+"""The master's figures in Prometheus' text format, for ``GET /metrics``.
+
+Responsibility: turn the coordinator's state (merged stats, workers, run state, rejected
+frame counters) into Prometheus metric families. Every call builds its own
+``CollectorRegistry`` holding one collector bound to the coordinator and ``now``: nothing
+is registered globally and nothing lives between scrapes. Times are in seconds, memory in
+bytes. Per-entry families carry ``method`` and ``name`` labels and list at most
+:data:`MAX_ENTRIES` entries (as the JSON report); the ``Aggregated`` figures have families
+of their own (``horde_aggregated_*``), so summing a per-entry family never counts a request
+twice. Label values are user input; prometheus-client escapes quotes, backslashes and
+newlines.
+
+Imports: the standard library, prometheus_client and horde.master.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from horde.master.coordinator import Coordinator, RunState
+from horde.master.registry import WorkerState
+from horde.master.report import MAX_ROWS
+from horde.master.stats import MergedEntry, MergedStats
+
+__all__ = [
+    "CONTENT_TYPE",
+    "MAX_ENTRIES",
+    "QUANTILES",
+    "HordeCollector",
+    "render_metrics",
+]
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+"""The ``Content-Type`` of :func:`render_metrics`' output."""
+MAX_ENTRIES = MAX_ROWS
+"""Most (method, name) entries exported per family: the label cardinality bound."""
+QUANTILES = (0.5, 0.95, 0.99)
+"""Response-time quantiles exported per entry and for the aggregate."""
+ENTRY_LABELS = ("method", "name")
+REJECTED_PREFIX = "malformed_"
+"""Coordinator counters ``malformed_<reason>`` count frames that failed to decode."""
+REJECTED_REASONS = ("msgpack", "shape", "type", "field", "size", "frames", "identity")
+"""Decode-failure reasons always exported (0 until seen), so ``rate()`` sees the first one."""
+DROPPED_COUNTERS = ("unknown_type", "stale_stats", "handler_error")
+"""Coordinator counters of frames that decoded but were dropped; exported as reasons too."""
+
+
+def _label(value: str) -> str:
+    """A label value that encodes as UTF-8 (lone surrogates become ``?``)."""
+    if value.isascii():
+        return value
+    return value.encode("utf-8", "replace").decode("utf-8")
+
+
+def _seconds(ms: float) -> float:
+    """Milliseconds to seconds, rounded to the nanosecond (drops float noise)."""
+    return round(ms / 1000.0, 9)
+
+
+def _timed(entry: MergedEntry) -> int:
+    """Requests of ``entry`` that have a response time."""
+    return entry.num_requests - entry.num_none_requests
+
+
+def _entry_families(entries: list[MergedEntry], now: float) -> list[Metric]:
+    """Per-entry counters, rates and response times, labelled by method and name."""
+    requests = CounterMetricFamily(
+        "horde_requests", "Requests made, per entry.", labels=ENTRY_LABELS
+    )
+    failures = CounterMetricFamily(
+        "horde_failures", "Requests that failed, per entry.", labels=ENTRY_LABELS
+    )
+    rps = GaugeMetricFamily(
+        "horde_current_requests_per_second",
+        "Requests per second over the current window, per entry.",
+        labels=ENTRY_LABELS,
+    )
+    fps = GaugeMetricFamily(
+        "horde_current_failures_per_second",
+        "Failures per second over the current window, per entry.",
+        labels=ENTRY_LABELS,
+    )
+    quantiles = GaugeMetricFamily(
+        "horde_response_time_seconds",
+        "Response-time quantiles since the run (or the last reset) began, per entry.",
+        labels=(*ENTRY_LABELS, "quantile"),
+    )
+    average = GaugeMetricFamily(
+        "horde_response_time_average_seconds",
+        "Mean response time, per entry.",
+        labels=ENTRY_LABELS,
+    )
+    for entry in entries:
+        labels = [_label(entry.method), _label(entry.name)]
+        requests.add_metric(labels, entry.num_requests)
+        failures.add_metric(labels, entry.num_failures)
+        rps.add_metric(labels, entry.current_rps(now))
+        fps.add_metric(labels, entry.current_fail_per_sec(now))
+        for q, value in _quantiles(entry):
+            quantiles.add_metric([*labels, str(q)], value)
+        average.add_metric(labels, _average(entry))
+    return [requests, failures, rps, fps, quantiles, average]
+
+
+def _quantiles(entry: MergedEntry) -> list[tuple[float, float]]:
+    """(quantile, seconds) pairs of ``entry``; NaN before any timed request."""
+    if not _timed(entry):
+        return [(q, math.nan) for q in QUANTILES]
+    return [
+        (q, _seconds(ms)) for q, ms in zip(QUANTILES, entry.percentiles_ms(QUANTILES), strict=True)
+    ]
+
+
+def _average(entry: MergedEntry) -> float:
+    """Mean response time of ``entry`` in seconds; NaN before any timed request."""
+    return _seconds(entry.avg_response_time_ms) if _timed(entry) else math.nan
+
+
+def _aggregated_families(stats: MergedStats, now: float) -> list[Metric]:
+    """The ``Aggregated`` figures: every request, whatever its entry."""
+    total = stats.total
+    quantiles = GaugeMetricFamily(
+        "horde_aggregated_response_time_seconds",
+        "Response-time quantiles of all requests since the run (or the last reset) began.",
+        labels=("quantile",),
+    )
+    for q, value in _quantiles(total):
+        quantiles.add_metric([str(q)], value)
+    return [
+        CounterMetricFamily(
+            "horde_aggregated_requests", "Requests made, all entries.", value=total.num_requests
+        ),
+        CounterMetricFamily(
+            "horde_aggregated_failures",
+            "Requests that failed, all entries.",
+            value=total.num_failures,
+        ),
+        GaugeMetricFamily(
+            "horde_aggregated_current_requests_per_second",
+            "Requests per second over the current window, all entries.",
+            value=total.current_rps(now),
+        ),
+        GaugeMetricFamily(
+            "horde_aggregated_current_failures_per_second",
+            "Failures per second over the current window, all entries.",
+            value=total.current_fail_per_sec(now),
+        ),
+        quantiles,
+        GaugeMetricFamily(
+            "horde_aggregated_response_time_average_seconds",
+            "Mean response time of all requests.",
+            value=_average(total),
+        ),
+    ]
+
+
+def _run_families(coordinator: Coordinator, entry_count: int) -> list[Metric]:
+    """Users, run state and the number of entries."""
+    state = GaugeMetricFamily(
+        "horde_run_state", "1 for the test's current state, 0 for the others.", labels=("state",)
+    )
+    for run_state in RunState:
+        state.add_metric([run_state.value], 1.0 if coordinator.state is run_state else 0.0)
+    return [
+        GaugeMetricFamily(
+            "horde_users", "Users the workers report running.", value=coordinator.user_count
+        ),
+        GaugeMetricFamily(
+            "horde_target_users",
+            "Users requested for the test (the ramp's goal; 0 when stopped).",
+            value=coordinator.target_total,
+        ),
+        state,
+        GaugeMetricFamily(
+            "horde_entries",
+            f"Distinct (method, name) entries; per-entry families list at most {MAX_ENTRIES}.",
+            value=entry_count,
+        ),
+    ]
+
+
+def _worker_families(coordinator: Coordinator) -> list[Metric]:
+    """Workers by state, and each present worker's users, CPU, memory and loop lag."""
+    registry = coordinator.registry
+    by_state = GaugeMetricFamily("horde_workers", "Known workers, by state.", labels=("state",))
+    for worker_state, count in registry.counts_by_state().items():
+        by_state.add_metric([worker_state.value], count)
+    labels = ("worker",)
+    users = GaugeMetricFamily("horde_worker_users", "Users a worker reports.", labels=labels)
+    cpu = GaugeMetricFamily(
+        "horde_worker_cpu_percent", "A worker's CPU use, in percent.", labels=labels
+    )
+    memory = GaugeMetricFamily(
+        "horde_worker_memory_bytes", "A worker's resident memory.", labels=labels
+    )
+    lag = GaugeMetricFamily(
+        "horde_worker_loop_lag_seconds",
+        "A worker's worst event-loop lag since its previous heartbeat (horde workers only).",
+        labels=labels,
+    )
+    for record in registry.all():
+        if record.state is WorkerState.MISSING:
+            continue  # its last figures are stale; the series end with it
+        worker = [_label(record.id)]
+        users.add_metric(worker, record.user_count)
+        cpu.add_metric(worker, record.cpu_usage)
+        memory.add_metric(worker, record.memory_usage)
+        if record.loop_lag is not None:
+            lag.add_metric(worker, record.loop_lag)
+    return [by_state, users, cpu, memory, lag]
+
+
+def _counter_families(counters: dict[str, int]) -> list[Metric]:
+    """The coordinator's counters: rejected frames by reason, other events by name."""
+    rejected = dict.fromkeys((*REJECTED_REASONS, *DROPPED_COUNTERS), 0)
+    events: dict[str, int] = {}
+    for key, value in counters.items():
+        if key.startswith(REJECTED_PREFIX):
+            reason = key[len(REJECTED_PREFIX) :]
+            rejected[reason] = rejected.get(reason, 0) + value
+        elif key in DROPPED_COUNTERS:
+            rejected[key] += value
+        else:
+            events[key] = value
+    frames = CounterMetricFamily(
+        "horde_master_rejected_frames",
+        "Frames the master dropped: undecodable (by decode reason), of an unknown type, "
+        "stale stats, or failing in their handler.",
+        labels=("reason",),
+    )
+    for reason in sorted(rejected):
+        frames.add_metric([_label(reason)], rejected[reason])
+    other = CounterMetricFamily(
+        "horde_master_events",
+        "Other events the master counted (workers missing, failed sends, strangers).",
+        labels=("event",),
+    )
+    for event in sorted(events):
+        other.add_metric([_label(event)], events[event])
+    return [frames, other]
+
+
+class HordeCollector:
+    """A prometheus-client collector of one coordinator's figures at one instant."""
+
+    def __init__(self, coordinator: Coordinator, now: float) -> None:
+        """Bind the collector to ``coordinator`` and the master clock's ``now``."""
+        self.coordinator = coordinator
+        self.now = now
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield every family (called once per render)."""
+        coordinator = self.coordinator
+        entries = coordinator.stats.entries()
+        yield from _run_families(coordinator, len(entries))
+        yield from _entry_families(entries[:MAX_ENTRIES], self.now)
+        yield from _aggregated_families(coordinator.stats, self.now)
+        yield from _worker_families(coordinator)
+        yield from _counter_families(coordinator.counters)
+
+
+def render_metrics(coordinator: Coordinator, now: float) -> bytes:
+    """The coordinator's figures in Prometheus' text format (serve with :data:`CONTENT_TYPE`)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(HordeCollector(coordinator, now))
+    return generate_latest(registry)
