@@ -122,10 +122,12 @@ class Coordinator:
             raise CommandError("no worker is connected yet; start a worker first")
         if self.state not in ACTIVE_RUN:
             self._new_run(now)
+            self.deadline = None
         if request.host:
             self.host = request.host
         self.run_options = {**self.settings.run_options, **request.options}
-        self.deadline = now + request.run_time if request.run_time else None
+        if request.run_time:  # without one, a change keeps the running test's limit
+            self.deadline = now + request.run_time
         if request.shape_class is not None:
             self.shape = ShapeRunner(
                 request.shape_class,

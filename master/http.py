@@ -147,7 +147,7 @@ def create_app(loops: MasterLoops, context: WebContext | None = None) -> Flask:
     register_data_routes(bp, DataRoutes(loops, context or WebContext()))
     app.register_blueprint(bp)
     app.register_error_handler(404, lambda _: routes.fail("not found", 404))
-    app.register_error_handler(405, lambda _: routes.fail("method not allowed", 405))
+    app.register_error_handler(405, lambda exc: _not_allowed(routes, exc))
 
     def internal(exc: Exception) -> Any:
         if isinstance(exc, HTTPException):  # a client error Werkzeug raised, e.g. a bad body
@@ -159,6 +159,14 @@ def create_app(loops: MasterLoops, context: WebContext | None = None) -> Flask:
 
     app.register_error_handler(Exception, internal)
     return app
+
+
+def _not_allowed(routes: ControlRoutes, exc: Exception) -> Any:
+    """405 with the ``Allow`` header HTTP requires."""
+    response, status = routes.fail("method not allowed", 405)
+    methods = getattr(exc, "valid_methods", None) or []
+    response.headers["Allow"] = ", ".join(sorted(methods))
+    return response, status
 
 
 def wrap_auth(app: Any, basic: tuple[str, str] | None, token: str | None) -> Any:

@@ -300,3 +300,18 @@ def test_history_is_bounded_and_keeps_the_whole_run() -> None:
     assert history.interval > 1.0
     history.clear()
     assert history.points() == [] and history.due(0.0) and history.interval == 1.0
+
+
+def test_changing_users_keeps_the_run_time_limit() -> None:
+    """A /swarm that only changes the user count keeps the running test's run time."""
+    coordinator, _ = _coordinator()
+    coordinator.start(SwarmRequest(2, 100.0, run_time=2.0), 0.0)
+    coordinator.start(SwarmRequest(4, 100.0), 1.0)
+    assert coordinator.deadline == 2.0
+    coordinator.tick(2.0)
+    for worker in ("w1", "w2"):
+        coordinator.handle(worker, m.ClientStopped(worker), 2.1)
+        coordinator.handle(worker, m.ClientReady(worker), 2.1)  # as workers do after a stop
+    assert coordinator.state is RunState.STOPPED
+    coordinator.start(SwarmRequest(2, 100.0), 2.2)
+    assert coordinator.deadline is None  # a new run starts without the old limit
