@@ -80,9 +80,7 @@ def configure(level: str = "INFO", fmt: str = "console", process: str = "") -> N
     )
 
 
-def _keep_recent(
-    renderer: structlog.types.Processor, fmt: str
-) -> structlog.types.Processor:
+def _keep_recent(renderer: structlog.types.Processor, fmt: str) -> structlog.types.Processor:
     """Wrap the renderer so that each line is also kept, uncoloured, in :data:`RECENT`."""
     plain = renderer if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
 

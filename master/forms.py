@@ -42,11 +42,8 @@ def _show(raw: object) -> str:
 
 
 def _one(form: Form, name: str) -> Any:
-    """The field's single value (the last of repeated form fields); None when absent."""
-    raw = form.get(name)
-    if isinstance(raw, list) and all(isinstance(v, str) for v in raw):
-        return raw[-1] if raw else None
-    return raw
+    """The field's value; None when absent (repeated form fields keep their last value)."""
+    return form.get(name)
 
 
 def int_field(form: Form, name: str, *, required: bool) -> int | None:
@@ -92,7 +89,7 @@ def text_field(form: Form, name: str) -> str | None:
         return None
     if not isinstance(raw, str):
         raise FieldError(name, f"{name} must be a string")
-    if len(raw) > MAX_TEXT or any(ord(c) < 32 for c in raw):
+    if len(raw) > MAX_TEXT or _control(raw):
         raise FieldError(name, f"{name} must be one line of at most {MAX_TEXT} characters")
     return raw.strip()
 
@@ -106,9 +103,11 @@ def list_field(form: Form, name: str) -> tuple[str, ...] | None:
         raw = [raw]
     if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
         raise FieldError(name, f"{name} must be a list of strings")
+    if len(raw) > MAX_LIST or any(len(v) > MAX_TEXT for v in raw):
+        raise FieldError(
+            name, f"{name} may hold at most {MAX_LIST} values of {MAX_TEXT} characters each"
+        )
     values = [part.strip() for v in raw for part in v.split(",") if part.strip()]
-    if len(values) > MAX_LIST or any(len(v) > MAX_TEXT for v in values):
-        raise FieldError(name, f"{name} may hold at most {MAX_LIST} short values")
     return tuple(dict.fromkeys(values))
 
 
@@ -133,9 +132,13 @@ def host_field(form: Form) -> str:
     return host
 
 
+def _control(text: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
 def _run_time(form: Form) -> float | None:
     raw = _one(form, "run_time")
-    if raw is None or raw == "":
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
         raise FieldError("run_time", "run_time must be a time span such as 90, 30s, 5m or 1h20m")

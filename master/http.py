@@ -71,17 +71,19 @@ class ControlRoutes:
         except (FieldError, CommandError) as exc:
             return self.fail(str(exc))
         self._changed()
+        message = "Swarming started"
+        if swarm_request.shape_class is not None:
+            message = f"Swarming started using shape class '{swarm_request.shape_class}'"
         body: dict[str, Any] = {
             "success": True,
-            "message": "Swarming started",
+            "message": message,
             "host": self.loops.coordinator.host,
         }
-        if swarm_request.run_time is not None:
-            body["run_time"] = swarm_request.run_time
+        run_time = swarm_request.run_time
+        if run_time is not None:
+            body["run_time"] = int(run_time) if run_time == int(run_time) else run_time
         if swarm_request.user_classes is not None:
-            body["user_classes"] = list(swarm_request.user_classes)
-        if swarm_request.shape_class is not None:
-            body["shape_class"] = swarm_request.shape_class
+            body["user_classes"] = sorted(swarm_request.user_classes)
         return jsonify(body)
 
     def stop(self) -> Any:
@@ -94,7 +96,7 @@ class ControlRoutes:
         """``GET|POST /stats/reset``: a new stats epoch; a running test goes on."""
         self.loops.command(lambda c, now: c.reset_stats(now))
         self._changed()
-        return Response("ok", mimetype="text/plain")
+        return Response("ok", mimetype="text/html")  # Locust's content type for "ok"
 
     def stats_requests(self) -> Any:
         """``GET /stats/requests``, rendered at most every ``report_cache`` seconds."""

@@ -43,7 +43,7 @@ class DataRoutes:
         )
 
     def _csv(self, text: str, kind: str) -> Response:
-        response = Response(text, mimetype="text/csv")
+        response = Response(text, content_type="text/csv")
         response.headers["Content-Disposition"] = f"attachment;filename={self._filename(kind)}"
         return response
 
@@ -138,7 +138,14 @@ class DataRoutes:
 
     def openapi(self) -> Any:
         """``GET /openapi.json``: the OpenAPI 3 description of the JSON routes."""
-        return jsonify(openapi.document(self._coordinator.settings.web_base_path))
+        c = self._coordinator
+        document = openapi.document(
+            c.settings.web_base_path,
+            user_classes=[spec.name for spec in c.user_classes],
+            shape_classes=sorted(c.shapes),
+            max_users=c.settings.max_users,
+        )
+        return jsonify(document)
 
     def index(self) -> Response:
         """``GET /``: the dashboard."""
@@ -172,4 +179,3 @@ def register_data_routes(bp: Blueprint, routes: DataRoutes) -> None:
         ("/assets/<path:path>", routes.asset),
     ):
         bp.add_url_rule(rule, view_func=view, methods=get)
-

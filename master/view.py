@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from horde.master.coordinator import Coordinator
-from horde.master.registry import WorkerState
 from horde.master.report import stats_report
 
 
@@ -38,7 +37,7 @@ def requests_report(coordinator: Coordinator, now: float) -> dict[str, Any]:
     report = stats_report(coordinator.stats, now)
     workers = workers_table(coordinator)
     report["workers"] = workers
-    report["worker_count"] = sum(1 for w in workers if w["state"] != WorkerState.MISSING.value)
+    report["worker_count"] = len(coordinator.registry.active())  # as Locust and /worker-count
     report["state"] = coordinator.state.value
     report["user_count"] = coordinator.user_count
     return report

@@ -8,7 +8,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from horde.master.config import MasterSettings
-from horde.master.coordinator import Coordinator
+from horde.master.coordinator import Coordinator, SwarmRequest
 from horde.master.dispatch import UserClassSpec
 from horde.master.http import WebContext, create_app
 from horde.master.loops import MasterLoops
@@ -164,3 +164,40 @@ def test_downloads_are_attachments_with_locusts_names() -> None:
     assert report.status_code == 200 and "attachment" in report.headers["Content-Disposition"]
     assert http.get("/metrics").status_code == 200
     assert http.get("/openapi.json").json["openapi"].startswith("3.")
+
+
+def test_stats_requests_cost_is_bounded_with_many_entries_and_pollers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """2,000 entries give 500 rows plus Aggregated; 100 polls in one cache window render once."""
+    import horde.master.http as http_module
+    from horde.worker.stats import RequestRecorder
+
+    coordinator = Coordinator(MasterSettings(), [UserClassSpec("A", 1, 0)], lambda i, msg: None)
+    coordinator.handle("h_1", m.ClientReady("h_1"), 99.0)
+    coordinator.start(SwarmRequest(1, 1.0), 99.0)
+    recorder = RequestRecorder()
+    for i in range(2000):
+        recorder.record("GET", f"/item/{i:04d}", 1.0, 10, None, 99.0)
+    delta = recorder.take_horde_delta(
+        run_id=coordinator.run_id, epoch=0, seq=1, now=99.5, user_classes_count={}, user_count=1
+    )
+    coordinator.handle("h_1", m.HordeStats("h_1", delta), 99.5)
+    renders: list[float] = []
+    original = http_module.requests_report
+
+    def counting(c: Coordinator, now: float) -> dict[str, Any]:
+        renders.append(now)
+        return original(c, now)
+
+    monkeypatch.setattr(http_module, "requests_report", counting)
+    transport = RouterTransport(
+        "tcp://127.0.0.1:0", max_frame=1024, heartbeat_ivl=1, heartbeat_timeout=5
+    )
+    loops = MasterLoops(coordinator, [transport], clock=lambda: 100.0)
+    http = create_app(loops).test_client()
+    answers = [http.get("/stats/requests").json for _ in range(100)]
+    assert len(renders) == 1
+    rows = answers[-1]["stats"]
+    assert len(rows) == 501 and rows[-1]["name"] == "Aggregated"
+    assert rows[-1]["num_requests"] == 2000 and rows[0]["name"] == "/item/0000"

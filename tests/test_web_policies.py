@@ -79,6 +79,7 @@ def test_swarm_json_body_and_shape_without_user_count() -> None:
         ({"user_count": "1", "stop_timeout": "-1"}, "stop_timeout"),
         ({"user_count": "1", "tags": [1, 2]}, "tags"),
         ({"user_count": "1", "tags": ["x"] * 101}, "tags"),
+        ({"user_count": "1", "tags": ["x" * 201]}, "tags"),
         ({"user_count": "1", "profile": "a\nb"}, "profile"),
         ({"user_count": "1", "csv": "/tmp/x"}, "csv"),
         ({"user_count": "1", "web_auth": "a:b"}, "web_auth"),

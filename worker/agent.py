@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import traceback
 from collections.abc import Callable
+from types import TracebackType
 from typing import Any
 
 import gevent
@@ -205,8 +207,10 @@ class WorkerAgent:
             request_type, name, response_time, response_length or 0, exception, self.clock()
         )
 
-    def _on_user_error(self, user_instance: object, exception: BaseException, tb: str) -> None:
-        self.link.send(m.ExceptionReport(self.node_id, msg=repr(exception), traceback=tb))
+    def _on_user_error(self, user_instance: object, exception: BaseException, tb: Any) -> None:
+        # As Locust's worker: the message is str(exception), the traceback its frames.
+        frames = "".join(traceback.format_tb(tb)) if isinstance(tb, TracebackType) else str(tb)
+        self.link.send(m.ExceptionReport(self.node_id, msg=str(exception), traceback=frames))
 
     def send_stats(self) -> None:
         """Send the stats gathered since the last report."""

@@ -114,8 +114,8 @@ class Events:
     - ``request(request_type, name, response_time, response_length, response, context,
       exception, start_time, url)``: one request finished; ``response_time`` is in ms
       (``None`` if unknown) and ``exception`` is ``None`` on success.
-    - ``user_error(user_instance, exception, tb)``: a task raised; ``tb`` is the formatted
-      traceback text.
+    - ``user_error(user_instance, exception, tb)``: a task raised; ``tb`` is its traceback
+      object (as in Locust).
     - ``spawning_complete(user_count)``: the requested users are all running.
     - ``quitting(environment)``: the worker is about to exit.
     - ``report_to_master(client_id, data)``: a report is being built; listeners may add keys.

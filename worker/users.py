@@ -14,7 +14,6 @@ Imports: the standard library, gevent, structlog and ``horde.worker`` / ``horde.
 from __future__ import annotations
 
 import time
-import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -169,10 +168,11 @@ class User:
             self._report_error(exc)
 
     def _report_error(self, exc: Exception) -> None:
-        """Log a script exception and fire ``events.user_error`` with its traceback text."""
-        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        """Log a script exception and fire ``events.user_error`` with its traceback object."""
         log.error("user error", user=type(self).__name__, error=repr(exc), exc_info=exc)
-        self.environment.events.user_error.fire(user_instance=self, exception=exc, tb=tb)
+        self.environment.events.user_error.fire(
+            user_instance=self, exception=exc, tb=exc.__traceback__
+        )
 
     def _release_resources(self) -> None:
         """Free what the user holds once it has stopped (connections, for HttpUser)."""
