@@ -136,7 +136,8 @@ class Processes:
         """All children's output, for a failing test's report."""
         parts = []
         for proc in self.children:
-            parts.append(f"--- pid {proc.pid}: {' '.join(map(str, proc.args))[:200]}")
+            args = proc.args if isinstance(proc.args, list) else [proc.args]
+            parts.append(f"--- pid {proc.pid}: {' '.join(map(str, args))[:200]}")
             parts.append(self.output(proc)[-4000:])
         return "\n".join(parts)
 
@@ -159,3 +160,11 @@ def processes() -> Iterator[Processes]:
     finally:
         group.stop_all()
         group.close()
+
+
+def start_target(procs: Processes) -> str:
+    """Start horde's demo target on a free loopback port and return its base URL."""
+    port = free_port()
+    target = procs.horde("target", "--port", str(port))
+    wait_for(lambda: "listening" in procs.output(target), 20, "the demo target")
+    return f"http://127.0.0.1:{port}"

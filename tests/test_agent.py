@@ -155,3 +155,34 @@ def test_spawn_of_an_unknown_class_is_reported_to_the_master() -> None:
     agent.handle(m.Spawn("w_1", 1.0, {"Nope": 1}, "", None, {}, "r1", 0))
     reports = [x for x in link.take() if isinstance(x, m.ExceptionReport)]
     assert reports and "Nope" in reports[0].msg
+
+
+def test_new_log_lines_are_shipped_to_the_master() -> None:
+    """The logs loop sends only new lines, in Locust's ``logs`` message, and nothing when idle."""
+    from horde.logsetup import LogRing
+
+    ring = LogRing(maxlen=3)
+    events = Events()
+    environment = Environment(events=events, user_classes=[Idle])
+    link = FakeLink()
+    agent = WorkerAgent(
+        WorkerSettings(node_id="w_1", logs_interval=0.01),
+        link,  # type: ignore[arg-type]
+        status=LinkStatus(horde=1),
+        environment=environment,
+        pool=UserPool(environment, {"Idle": Idle}),
+        recorder=RequestRecorder(),
+        new_log_lines=ring.take_new,
+    )
+    loop = gevent.spawn(agent._logs_loop, ring.take_new)
+    try:
+        for line in ("one", "two", "three", "four"):
+            ring.append(line)
+        until(lambda: link.sent)
+        ring.append("five")
+        until(lambda: len(link.sent) >= 2)
+        gevent.sleep(0.05)
+    finally:
+        loop.kill()
+    assert [msg.lines for msg in link.sent] == [("two", "three", "four"), ("five",)]
+    assert all(isinstance(msg, m.Logs) and msg.node_id == "w_1" for msg in link.sent)

@@ -25,6 +25,7 @@ from tests.support import (
     get_json,
     post,
     processes,
+    start_target,
     wait_for,
 )
 
@@ -56,14 +57,6 @@ class Cluster:
             return workers if len(workers) == count else None
 
         return wait_for(ready, 20, f"{count} workers{' ' + state if state else ''}")
-
-
-def start_target(procs: Processes) -> str:
-    """Start horde's demo target on a free loopback port and return its base URL."""
-    port = free_port()
-    target = procs.horde("target", "--port", str(port))
-    wait_for(lambda: "listening" in procs.output(target), 20, "the demo target")
-    return f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture
