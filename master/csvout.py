@@ -114,7 +114,7 @@ def _ms(value: float) -> float:
     return round(value, 3)
 
 
-def _render(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+def render_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     """Return ``header`` and ``rows`` as CSV text (Locust's ``csv.writer`` dialect)."""
     buf = io.StringIO()
     writer = csv.writer(buf)
@@ -167,7 +167,7 @@ def requests_rows(stats: MergedStats, now: float) -> list[list[object]]:
 
 def requests_csv(stats: MergedStats, now: float) -> str:
     """Return the requests CSV (Locust's ``requests_csv``), header included."""
-    return _render(REQUESTS_HEADER, requests_rows(stats, now))
+    return render_csv(REQUESTS_HEADER, requests_rows(stats, now))
 
 
 def format_utc_timestamp(unix_time: float) -> str:
@@ -192,7 +192,7 @@ def failure_rows(stats: MergedStats) -> list[list[object]]:
 
 def failures_csv(stats: MergedStats) -> str:
     """Return the failures CSV (Locust's ``failures_csv``), header included."""
-    return _render(FAILURES_HEADER, failure_rows(stats))
+    return render_csv(FAILURES_HEADER, failure_rows(stats))
 
 
 def exception_rows(book: ExceptionBook) -> list[list[object]]:
@@ -206,7 +206,7 @@ def exception_rows(book: ExceptionBook) -> list[list[object]]:
 
 def exceptions_csv(book: ExceptionBook) -> str:
     """Return the exceptions CSV (Locust's ``exceptions_csv``), header included."""
-    return _render(EXCEPTIONS_HEADER, exception_rows(book))
+    return render_csv(EXCEPTIONS_HEADER, exception_rows(book))
 
 
 def history_header() -> list[str]:

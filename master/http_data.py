@@ -63,7 +63,10 @@ class DataRoutes:
     def history_csv(self) -> Any:
         """``GET /stats/requests_full_history/csv``: the ``--csv-full-history`` file."""
         path = self.context.history_csv_path
-        if path is None or not Path(path).is_file():
+        if path is not None and not Path(path).is_file():  # on, but no run has written yet
+            header = csvout.render_csv(csvout.history_header(), [])
+            return self._csv(header, "requests_full_history")
+        if path is None:
             body = {
                 "success": False,
                 "message": "the master was not started with --csv and --csv-full-history",

@@ -171,11 +171,19 @@ class MasterRuntime:
             self._csv_loop = gevent.spawn(self._write_csv_loop)
 
     def _write_csv_loop(self) -> None:
-        """Rewrite the ``--csv`` files every interval while a run is on."""
+        """Rewrite the ``--csv`` files every interval while a run is on, and once after it.
+
+        A run shorter than the interval still gets written: any run whose files were not
+        written since it began (its id changed) is written at the next interval.
+        """
+        written: tuple[str, bool] = ("", False)  # (run id, whether it was still running)
         while True:
             gevent.sleep(self.settings.csv_interval)
-            if self.coordinator.state in (*ACTIVE_RUN, RunState.STOPPING):
+            c = self.coordinator
+            running = c.state in (*ACTIVE_RUN, RunState.STOPPING)
+            if c.run_id and (running or written != (c.run_id, False)):
                 self.write_csv()
+                written = (c.run_id, running)
 
     def write_csv(self) -> None:
         """Write the ``--csv`` files now (a failure is logged, never raised)."""
