@@ -39,6 +39,7 @@ from horde.master.run import (
     RunHooks,
     RunState,
     SwarmRequest,
+    validate_request,
 )
 from horde.master.shape import ShapeRunner
 from horde.master.stats import MergedStats
@@ -115,7 +116,12 @@ class Coordinator:
 
     def start(self, request: SwarmRequest, now: float) -> None:
         """Start a test, or change the user count of the running one."""
-        self._validate(request)
+        validate_request(
+            request,
+            max_users=self.settings.max_users,
+            class_names=[spec.name for spec in self.user_classes],
+            shape_names=self.shapes,
+        )
         if self.state is RunState.STOPPING:
             raise CommandError("the test is stopping; start again once it has stopped")
         if not self.registry.active():
@@ -205,35 +211,6 @@ class Coordinator:
                 if record.is_horde:
                     self._send(record.id, m.HordeEpoch(record.id, self.run_id, self.epoch))
         log.info("stats reset", run_id=self.run_id, epoch=self.epoch)
-
-    def _validate(self, request: SwarmRequest) -> None:
-        if not 0 <= request.user_count <= self.settings.max_users:
-            raise CommandError(
-                f"user_count must be between 0 and {self.settings.max_users}, "
-                f"got {request.user_count}",
-                "user_count",
-            )
-        if not (math.isfinite(request.spawn_rate) and request.spawn_rate > 0):
-            raise CommandError(
-                f"spawn_rate must be a positive number, got {request.spawn_rate}", "spawn_rate"
-            )
-        if request.run_time is not None and not (
-            math.isfinite(request.run_time) and request.run_time > 0
-        ):
-            raise CommandError(f"run_time must be positive, got {request.run_time}", "run_time")
-        names = [spec.name for spec in self.user_classes]
-        if request.user_classes is not None:
-            unknown = [c for c in request.user_classes if c not in names]
-            if unknown or not request.user_classes:
-                raise CommandError(
-                    f"user_classes must name some of {names}, got {list(request.user_classes)}",
-                    "user_classes",
-                )
-        if request.shape_class is not None and request.shape_class not in self.shapes:
-            raise CommandError(
-                f"shape_class must be one of {sorted(self.shapes)}, got {request.shape_class!r}",
-                "shape_class",
-            )
 
     def _new_run(self, now: float) -> None:
         self.run_id = self._new_run_id()

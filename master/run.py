@@ -1,13 +1,15 @@
 """The vocabulary of a run: its states, a validated swarm request, hooks and errors.
 
-Shared by the coordinator, the HTTP shim and the runtime; pure data and no behaviour.
+Shared by the coordinator, the HTTP shim and the runtime: pure data, and the pure check
+of a swarm request against the master's limits and the script's classes and shapes.
 
 Imports: the standard library only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -63,3 +65,39 @@ class CommandError(ValueError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+def validate_request(
+    request: SwarmRequest,
+    *,
+    max_users: int,
+    class_names: Collection[str],
+    shape_names: Collection[str],
+) -> None:
+    """Raise :class:`CommandError` naming the field if ``request`` cannot be run."""
+    if not 0 <= request.user_count <= max_users:
+        raise CommandError(
+            f"user_count must be between 0 and {max_users}, got {request.user_count}",
+            "user_count",
+        )
+    if not (math.isfinite(request.spawn_rate) and request.spawn_rate > 0):
+        raise CommandError(
+            f"spawn_rate must be a positive number, got {request.spawn_rate}", "spawn_rate"
+        )
+    if request.run_time is not None and not (
+        math.isfinite(request.run_time) and request.run_time > 0
+    ):
+        raise CommandError(f"run_time must be positive, got {request.run_time}", "run_time")
+    if request.user_classes is not None:
+        unknown = [c for c in request.user_classes if c not in class_names]
+        if unknown or not request.user_classes:
+            raise CommandError(
+                f"user_classes must name some of {sorted(class_names)}, "
+                f"got {list(request.user_classes)}",
+                "user_classes",
+            )
+    if request.shape_class is not None and request.shape_class not in shape_names:
+        raise CommandError(
+            f"shape_class must be one of {sorted(shape_names)}, got {request.shape_class!r}",
+            "shape_class",
+        )

@@ -107,14 +107,11 @@ class MasterRuntime:
                 f"--shape {settings.shape!r}: the script's load shapes are "
                 f"{sorted(coordinator.shapes) or 'none'}"
             )
-        self.csv: CsvFiles | None = None
-        if settings.csv_prefix:
-            folder = Path(settings.csv_prefix).parent
-            try:
-                folder.mkdir(parents=True, exist_ok=True)  # as Locust does
-            except OSError as exc:
-                raise ConfigError(f"--csv: cannot create the folder {folder}: {exc}") from exc
-            self.csv = CsvFiles(settings.csv_prefix, settings.csv_full_history)
+        self.csv = (
+            CsvFiles(settings.csv_prefix, settings.csv_full_history)
+            if settings.csv_prefix
+            else None
+        )
         self.context = WebContext(
             locustfile=settings.locustfile,
             user_classes=list(environment.user_classes) if environment is not None else [],
@@ -147,7 +144,14 @@ class MasterRuntime:
         self.loops.send(identity, message)  # type: ignore[arg-type]
 
     def start(self) -> None:
-        """Fire ``events.init``, bind the worker socket and, unless disabled, the web server."""
+        """Create the ``--csv`` folder, fire ``events.init``, bind the worker socket and,
+        unless disabled, the web server."""
+        if self.settings.csv_prefix:
+            folder = Path(self.settings.csv_prefix).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)  # as Locust does
+            except OSError as exc:
+                raise ConfigError(f"--csv: cannot create the folder {folder}: {exc}") from exc
         if self.environment is not None:
             self.environment.events.init.fire(environment=self.environment)
         self.endpoint = self.loops.start()[0]
