@@ -42,6 +42,7 @@ class MasterSettings:
     web_port: int | None = DEFAULT_WEB_PORT
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
     heartbeat_liveness: int = DEFAULT_HEARTBEAT_LIVENESS
+    lease: float | None = None
     sweep_interval: float = DEFAULT_SWEEP_INTERVAL
     max_frame: int = DEFAULT_MAX_FRAME
     max_users: int = DEFAULT_MAX_USERS
@@ -76,6 +77,20 @@ class MasterSettings:
     json_output: bool = False
 
     @property
+    def lease_seconds(self) -> float:
+        """A horde worker's lease: by default exactly as long as missing-detection takes.
+
+        The lease counts from the send time of the heartbeat the master answered, which is
+        before the master received it, so the worker stops its users no later than the
+        master declares it missing and gives them to others.
+        """
+        return (
+            self.lease
+            if self.lease is not None
+            else self.heartbeat_liveness * (self.heartbeat_interval)
+        )
+
+    @property
     def run_options(self) -> dict[str, object]:
         """The options every ``spawn`` carries to the workers (Locust's ``parsed_options``)."""
         options: dict[str, object] = {}
@@ -91,6 +106,13 @@ class MasterSettings:
         _positive("spawn_rate", self.spawn_rate)
         _positive("print_stats", self.print_stats)
         _positive("forget_missing_after", self.forget_missing_after)
+        if self.lease is not None and not (
+            0 < self.lease <= self.heartbeat_liveness * self.heartbeat_interval
+        ):
+            raise ConfigError(
+                "lease must be positive and at most heartbeat_liveness x heartbeat_interval "
+                f"({self.heartbeat_liveness * self.heartbeat_interval:g} s), got {self.lease}"
+            )
         if self.heartbeat_liveness < 1:
             raise ConfigError(f"heartbeat_liveness must be >= 1, got {self.heartbeat_liveness}")
         if self.expect_workers < 1:

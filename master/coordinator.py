@@ -30,6 +30,7 @@ from horde.master.dispatch import (
 )
 from horde.master.exceptions import ExceptionBook
 from horde.master.history import History, history_point
+from horde.master.migrate import move_toward, users_out_of_place
 from horde.master.ramp import RampPlan
 from horde.master.ratelimit import LogThrottle
 from horde.master.registry import Registry, WorkerState
@@ -85,6 +86,9 @@ class Coordinator:
         self.applied_total = 0
         self.distribution: dict[str, dict[str, int]] = {}
         self.ramp: RampPlan | None = None
+        self.spawn_rate = settings.spawn_rate
+        self.migrate_at: float | None = None
+        self.stats_seq: dict[str, tuple[str, int]] = {}
         self.shape: ShapeRunner | None = None
         self.selected_classes: tuple[str, ...] | None = None
         self.run_options: dict[str, object] = settings.run_options
@@ -168,6 +172,7 @@ class Coordinator:
         """
         changed = classes != self.selected_classes
         self.selected_classes = classes
+        self.spawn_rate = rate
         if changed and self.applied_total and self.state in ACTIVE_RUN:
             self._apply_total(self.applied_total, now)
         self.target_total = users
@@ -180,6 +185,7 @@ class Coordinator:
             return
         self.ramp = None
         self.shape = None
+        self.migrate_at = None
         self.deadline = None
         self.distribution = {}
         self._sent = {}
@@ -237,6 +243,11 @@ class Coordinator:
                 wait = min(wait, max(0.0, self.shape.next_at - now))
         if self.state is RunState.SPAWNING and self.ramp is not None:
             wait = min(wait, self._advance_ramp(self.ramp, now))
+        if self.migrate_at is not None and self.state in ACTIVE_RUN:
+            if now >= self.migrate_at:
+                self._migrate(now)
+            if self.migrate_at is not None:
+                wait = min(wait, max(0.0, self.migrate_at - now))
         if self.deadline is not None and self.state in ACTIVE_RUN:
             if now >= self.deadline:
                 log.info("run time reached, stopping")
@@ -304,6 +315,7 @@ class Coordinator:
                 log.info("forgetting missing worker", worker=record.id)
                 self.registry.remove(record.id)
                 self.stats.forget_worker(record.id)
+                self.stats_seq.pop(record.id, None)
 
     # --- messages ------------------------------------------------------------------------
 
@@ -345,6 +357,7 @@ class Coordinator:
 
     def _on_client_ready(self, identity: str, message: m.ClientReady, now: float) -> None:
         if identity in self.registry and identity in self.distribution:
+            # It came back with its users stopped (its lease ran out): they move at once.
             self._lose_worker(identity, now, keep_record=True)
         record = self.registry.register(
             identity,
@@ -352,10 +365,18 @@ class Coordinator:
             is_horde=message.horde_version is not None,
             version=str(message.version),
         )
-        self.stats.forget_worker(identity)
+        # The intern table and stats sequence stay: the same process resends what we lack.
         self._sent.pop(identity, None)
-        horde = m.PROTOCOL_VERSION if record.is_horde else None
-        self._send(identity, m.Ack(identity, index=record.index, horde=horde))
+        if record.is_horde:
+            ack = m.Ack(
+                identity,
+                index=record.index,
+                horde=m.PROTOCOL_VERSION,
+                lease=self.settings.lease_seconds,
+            )
+        else:
+            ack = m.Ack(identity, index=record.index)
+        self._send(identity, ack)
         log.info(
             "worker ready",
             worker=identity,
@@ -363,8 +384,7 @@ class Coordinator:
             horde=record.is_horde,
             workers=len(self.registry.active()),
         )
-        if self.state in ACTIVE_RUN:
-            self._apply_total(self.applied_total, now)
+        self._start_migration(now)
 
     def _on_heartbeat(self, identity: str, message: m.WorkerHeartbeat, now: float) -> None:
         result = self.registry.heartbeat(
@@ -376,11 +396,10 @@ class Coordinator:
             user_count=message.user_count,
             loop_lag=message.loop_lag,
         )
-        self._send(identity, m.MasterHeartbeat(identity))
+        self._send(identity, m.MasterHeartbeat(identity, beat=message.beat))
         if result.revived:
             log.info("worker back", worker=identity)
-            if self.state in ACTIVE_RUN:
-                self._apply_total(self.applied_total, now)
+            self._start_migration(now)
 
     def _on_spawning(self, identity: str, message: m.Spawning, now: float) -> None:
         self.registry.set_state(identity, WorkerState.SPAWNING)
@@ -402,7 +421,9 @@ class Coordinator:
     ) -> None:
         if isinstance(message, m.HordeStats):
             delta = message.delta
-            if delta.run_id != self.run_id or delta.epoch != self.epoch:
+            if not self._in_sequence(identity, delta.run_id, delta.seq):
+                return
+            if delta.epoch != self.epoch:
                 self._count("stale_stats")
                 return
             self.stats.merge_horde(identity, delta, now)
@@ -419,6 +440,28 @@ class Coordinator:
         if known:
             self.registry.update_users(identity, dict(counts), total)
 
+    def _in_sequence(self, identity: str, run_id: str, seq: int) -> bool:
+        """Whether a horde delta is the next one of this run; acknowledge what we have.
+
+        Each (run, worker, seq) is merged once and in order: a duplicate or a delta after
+        a gap is not merged, and the ack repeats the last seq merged (the worker resends
+        from there). Deltas of other runs are dropped unacknowledged.
+        """
+        if not run_id or run_id != self.run_id:
+            self._count("stale_stats")
+            return False
+        known_run, merged = self.stats_seq.get(identity, (run_id, 0))
+        if known_run != run_id:
+            merged = 0
+        accept = seq == merged + 1
+        if accept:
+            merged = seq
+        else:
+            self._count("duplicate_stats" if seq <= merged else "stats_gap")
+        self.stats_seq[identity] = (run_id, merged)
+        self._send(identity, m.HordeStatsAck(identity, run_id, merged))
+        return accept
+
     def _on_client_stopped(self, identity: str, message: m.ClientStopped, now: float) -> None:
         self.registry.update_users(identity, {}, 0)
         self.registry.set_state(identity, WorkerState.STOPPED)
@@ -434,6 +477,7 @@ class Coordinator:
         self._lose_worker(identity, now)
         self.registry.remove(identity)
         self.stats.forget_worker(identity)
+        self.stats_seq.pop(identity, None)
         self._check_stopped(now)
 
     def _on_exception(self, identity: str, message: m.ExceptionReport, now: float) -> None:
@@ -466,16 +510,40 @@ class Coordinator:
             return
         self._apply_total(self.applied_total, now, exclude=identity)
 
-    def _apply_total(self, total: int, now: float, *, exclude: str | None = None) -> None:
-        """Place ``total`` users on the active workers; send ``spawn`` where anything changed."""
+    def _full_placement(self, total: int, exclude: str | None = None) -> dict[str, dict[str, int]]:
+        """Where ``total`` users belong on the active workers (moving as few as possible)."""
         workers = worker_order(r.id for r in self.registry.active() if r.id != exclude)
         chosen = self.selected_classes
         specs = [s for s in self.user_classes if chosen is None or s.name in chosen]
         targets = dict.fromkeys((s.name for s in self.user_classes), 0)
         targets.update(class_targets(total, specs))
-        new = distribute(self.distribution, workers, targets)
-        for worker in new:
-            counts = new[worker]
+        return distribute(self.distribution, workers, targets)
+
+    def _start_migration(self, now: float) -> None:
+        """A worker joined (or came back to) a running test: move its share at the spawn rate."""
+        if self.state in ACTIVE_RUN and self.ramp is None:
+            self.migrate_at = now
+
+    def _migrate(self, now: float) -> None:
+        """Move the next ``max(1, floor(rate))`` users toward the balanced placement."""
+        full = self._full_placement(self.applied_total)
+        step = max(1, int(self.spawn_rate))
+        moved = move_toward(self.distribution, full, step)
+        moved = {w: counts for w, counts in moved.items() if w in full}
+        self._place(moved, self.applied_total, now)
+        if users_out_of_place(moved, full) == 0:
+            self.migrate_at = None
+        else:
+            self.migrate_at = now + step / self.spawn_rate
+
+    def _apply_total(self, total: int, now: float, *, exclude: str | None = None) -> None:
+        """Place ``total`` users on the active workers at once; send ``spawn`` where changed."""
+        self.migrate_at = None
+        self._place(self._full_placement(total, exclude), total, now)
+
+    def _place(self, new: dict[str, dict[str, int]], total: int, now: float) -> None:
+        """Adopt placement ``new``; send ``spawn`` to every worker whose share changed."""
+        for worker, counts in new.items():
             if self._sent.get(worker) == (counts, self.host):
                 continue
             self._spawn_ts = max(now, self._spawn_ts + 1e-6)

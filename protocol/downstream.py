@@ -16,22 +16,36 @@ from horde.protocol import fields as f
 from horde.protocol.base import Message, MessageType
 from horde.protocol.errors import ProtocolError
 
-_ACK_KEYS = frozenset({"index", "horde"})
+_ACK_KEYS = frozenset({"index", "horde", "lease"})
+
+
+def _opt_lease(value: object) -> float | None:
+    lease = f.as_opt_float(value, "ack lease")
+    if lease is not None and not 0 < lease < 3600:
+        raise ProtocolError(f"ack lease must be in (0, 3600) s, got {lease}", reason="field")
+    return lease
 
 
 @dataclass(frozen=True, slots=True)
 class Ack(Message):
-    """The master accepted a worker; ``horde`` is set when it speaks the horde extension."""
+    """The master accepted a worker; ``horde`` is set when it speaks the horde extension.
+
+    ``lease`` (horde) is how long, in seconds from the send time of a heartbeat, the master's
+    answer to that heartbeat lets the worker keep its users running.
+    """
 
     TYPE = MessageType.ACK
     index: int = 0
     horde: int | None = None
+    lease: float | None = None
     extra: Mapping[Any, Any] = field(default_factory=dict)
 
     def to_data(self) -> object:
         data: dict[Any, Any] = {"index": self.index}
         if self.horde is not None:
             data["horde"] = self.horde
+        if self.lease is not None:
+            data["lease"] = self.lease
         return f.merge_extra(data, self.extra)
 
     @classmethod
@@ -41,23 +55,32 @@ class Ack(Message):
             node_id,
             index=f.as_count(f.field(d, "index", "ack"), "ack index"),
             horde=f.as_opt_count(d.get("horde"), "ack horde"),
+            lease=_opt_lease(d.get("lease")),
             extra=f.extra_keys(d, _ACK_KEYS),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class MasterHeartbeat(Message):
-    """The master's reply to a known worker's heartbeat."""
+    """The master's reply to a known worker's heartbeat; ``beat`` echoes the worker's."""
 
     TYPE = MessageType.HEARTBEAT
+    beat: int | None = None
     extra: Mapping[Any, Any] = field(default_factory=dict)
 
     def to_data(self) -> object:
-        return dict(self.extra) if self.extra else None
+        data: dict[Any, Any] = {"beat": self.beat} if self.beat is not None else {}
+        data = f.merge_extra(data, self.extra)
+        return data or None
 
     @classmethod
     def from_data(cls, data: object, node_id: str) -> Self:
-        return cls(node_id, dict(f.as_map_or_none(data, "heartbeat")))
+        d = f.as_map_or_none(data, "heartbeat")
+        return cls(
+            node_id,
+            beat=f.as_opt_count(d.get("beat"), "heartbeat beat"),
+            extra=f.extra_keys(d, frozenset({"beat"})),
+        )
 
 
 _SPAWN_KEYS = frozenset(

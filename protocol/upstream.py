@@ -41,13 +41,17 @@ class ClientReady(Message):
 
 
 _HEARTBEAT_KEYS = frozenset(
-    {"state", "current_cpu_usage", "current_memory_usage", "user_count", "loop_lag"}
+    {"state", "current_cpu_usage", "current_memory_usage", "user_count", "loop_lag", "beat"}
 )
 
 
 @dataclass(frozen=True, slots=True)
 class WorkerHeartbeat(Message):
-    """A worker's periodic heartbeat: state, CPU percent, RSS bytes (and horde extras)."""
+    """A worker's periodic heartbeat: state, CPU percent, RSS bytes (and horde extras).
+
+    ``beat`` (horde) numbers the worker's heartbeats; the master echoes it in its reply so
+    that the worker can renew its lease from the send time of the beat answered.
+    """
 
     TYPE = MessageType.HEARTBEAT
     state: str = "ready"
@@ -55,6 +59,7 @@ class WorkerHeartbeat(Message):
     memory_usage: int = 0
     user_count: int | None = None
     loop_lag: float | None = None
+    beat: int | None = None
     extra: Mapping[Any, Any] = field(default_factory=dict)
 
     def to_data(self) -> object:
@@ -67,6 +72,8 @@ class WorkerHeartbeat(Message):
             data["user_count"] = self.user_count
         if self.loop_lag is not None:
             data["loop_lag"] = self.loop_lag
+        if self.beat is not None:
+            data["beat"] = self.beat
         return f.merge_extra(data, self.extra)
 
     @classmethod
@@ -79,6 +86,7 @@ class WorkerHeartbeat(Message):
             memory_usage=int(f.as_float(d.get("current_memory_usage", 0), "current_memory_usage")),
             user_count=f.as_opt_count(d.get("user_count"), "user_count"),
             loop_lag=f.as_opt_float(d.get("loop_lag"), "loop_lag"),
+            beat=f.as_opt_count(d.get("beat"), "beat"),
             extra=f.extra_keys(d, _HEARTBEAT_KEYS),
         )
 

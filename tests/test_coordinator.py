@@ -61,9 +61,9 @@ def test_client_ready_gets_an_ack_with_a_stable_index_and_the_horde_marker() -> 
     join(c, "h_1")
     acks = out.take(m.Ack)
     assert acks == [
-        ("h_1", m.Ack("h_1", 0, horde=m.PROTOCOL_VERSION)),
+        ("h_1", m.Ack("h_1", 0, horde=m.PROTOCOL_VERSION, lease=3.0)),
         ("h_2", m.Ack("h_2", 1, horde=None)),
-        ("h_1", m.Ack("h_1", 0, horde=m.PROTOCOL_VERSION)),
+        ("h_1", m.Ack("h_1", 0, horde=m.PROTOCOL_VERSION, lease=3.0)),
     ]
 
 
@@ -185,7 +185,29 @@ def test_joining_worker_gets_its_share_of_a_running_test() -> None:
     c.start(SwarmRequest(10, 100.0), 0.0)
     out.take()
     join(c, "h_2", now=1.0)
+    c.tick(1.0)
     assert out.spawns() == {"h_1": {"A": 5}, "h_2": {"A": 5}}
+
+
+def test_a_joining_worker_gets_its_share_at_the_spawn_rate() -> None:
+    """A joiner's share moves over max(1, floor(rate)) users per step of 1/rate s."""
+    c, out = make()
+    join(c, "h_1")
+    c.start(SwarmRequest(10, 2.0), 0.0)
+    for now in (1.0, 2.0, 3.0, 4.0, 5.0):
+        c.tick(now)
+    assert c.state is RunState.RUNNING
+    out.take()
+    join(c, "h_2", now=10.0)
+    moves = []
+    for now in (10.0, 10.5, 11.0, 11.5, 12.0, 13.0):
+        c.tick(now)
+        moves.append((now, out.spawns()))
+    assert moves[0] == (10.0, {"h_1": {"A": 8}, "h_2": {"A": 2}})
+    assert moves[1] == (10.5, {})
+    assert moves[2] == (11.0, {"h_1": {"A": 6}, "h_2": {"A": 4}})
+    assert moves[4] == (12.0, {"h_1": {"A": 5}, "h_2": {"A": 5}})
+    assert moves[5] == (13.0, {}) and c.migrate_at is None
 
 
 def test_stop_waits_for_every_worker_to_report_stopped() -> None:
@@ -246,10 +268,31 @@ def test_stats_of_the_current_run_and_epoch_are_merged_and_others_dropped() -> N
     recorder.record("GET", "/a", 1.5, 10, None, 1.0)
     c.handle("h_1", _delta(recorder, "old-run", 0, 2), 1.0)
     recorder.record("GET", "/a", 1.5, 10, None, 1.0)
-    c.handle("h_1", _delta(recorder, "run1", 7, 3), 1.0)
+    c.handle("h_1", _delta(recorder, "run1", 7, 2), 1.0)
     assert c.stats.total.num_requests == 1
     assert c.counters["stale_stats"] == 2
     assert c.registry.get("h_1").user_count == 2  # type: ignore[union-attr]
+
+
+def test_deltas_are_merged_once_in_order_and_acknowledged() -> None:
+    """Each (run, worker, seq) merges once, in order; the ack names the last seq merged."""
+    c, out = make()
+    join(c, "h_1")
+    c.start(SwarmRequest(2, 100.0), 0.0)
+    run = c.run_id
+    recorder = RequestRecorder()
+    deltas = []
+    for seq in (1, 2, 3):
+        recorder.record("GET", "/a", 1.5, 10, None, 1.0)
+        deltas.append(_delta(recorder, run, 0, seq))
+    events = [deltas[0], deltas[0], deltas[2], deltas[1], deltas[2], deltas[1]]
+    acks = []
+    for delta in events:
+        c.handle("h_1", delta, 1.0)
+        acks.append(out.take(m.HordeStatsAck)[-1][1].seq)
+    assert acks == [1, 1, 1, 2, 3, 3]
+    assert c.stats.total.num_requests == 3
+    assert (c.counters["duplicate_stats"], c.counters["stats_gap"]) == (2, 1)
 
 
 def test_reset_starts_a_new_epoch_and_tells_horde_workers() -> None:
