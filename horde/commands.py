@@ -130,8 +130,9 @@ def _serve_master(runtime: MasterRuntime, headless: bool) -> int:
             tables = sys.stderr if runtime.settings.json_output else sys.stdout
             return int(runtime.run_headless(sys.stdout, tables))
         done.wait()
+        log.info("shutting down: stopping the test and waiting for the workers' final stats")
         runtime.loops.command(lambda c, now: c.stop(now))
-        gevent.sleep(0.5)
+        runtime.wait_stopped()
         runtime.write_outputs(sys.stdout)
         return 0
     finally:

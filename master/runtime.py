@@ -235,6 +235,14 @@ class MasterRuntime:
         self._interrupted = True
         self.loops.command(lambda c, now: c.stop(now))
 
+    def wait_stopped(self) -> bool:
+        """Wait (bounded by the stop wait) until a stopping run has stopped."""
+        s = self.settings
+        deadline = self.clock() + s.stop_wait + (s.stop_timeout or 0) + 1.0
+        while self.coordinator.state is RunState.STOPPING and self.clock() < deadline:
+            gevent.sleep(POLL)
+        return self.coordinator.state is not RunState.STOPPING
+
     def close(self) -> None:
         """Tell the workers to quit, then stop serving."""
         self.loops.command(lambda c, now: c.quit())
