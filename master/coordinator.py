@@ -51,6 +51,9 @@ log = structlog.get_logger("horde.master")
 
 Send = Callable[[str, AnyMessage], None]
 MAX_LOG_LINES = 500
+LEASE_GRACE = 0.5
+"""Seconds past a missing horde worker's lease before its users go elsewhere: the worker
+checks its lease every 0.1 s and then stops its users, so no user ever runs twice."""
 
 
 class Coordinator:
@@ -89,6 +92,7 @@ class Coordinator:
         self.spawn_rate = settings.spawn_rate
         self.migrate_at: float | None = None
         self.stats_seq: dict[str, tuple[str, int]] = {}
+        self.lease_wait: dict[str, float] = {}
         self.shape: ShapeRunner | None = None
         self.selected_classes: tuple[str, ...] | None = None
         self.run_options: dict[str, object] = settings.run_options
@@ -234,31 +238,32 @@ class Coordinator:
     # --- time ----------------------------------------------------------------------------
 
     def tick(self, now: float) -> float:
-        """Advance the ramp, the run-time deadline and the stop; return seconds to sleep."""
-        wait = self.settings.sweep_interval
+        """Advance the shape, ramp, migration, deadline and stop; return seconds to sleep."""
+        waits = [self.settings.sweep_interval]
         if self.shape is not None and self.state in ACTIVE_RUN:
             if self.shape.due(now):
                 self._shape_step(self.shape, now)
             if self.shape is not None:
-                wait = min(wait, max(0.0, self.shape.next_at - now))
+                waits.append(self.shape.next_at - now)
         if self.state is RunState.SPAWNING and self.ramp is not None:
-            wait = min(wait, self._advance_ramp(self.ramp, now))
+            waits.append(self._advance_ramp(self.ramp, now))
         if self.migrate_at is not None and self.state in ACTIVE_RUN:
             if now >= self.migrate_at:
                 self._migrate(now)
             if self.migrate_at is not None:
-                wait = min(wait, max(0.0, self.migrate_at - now))
+                waits.append(self.migrate_at - now)
         if self.deadline is not None and self.state in ACTIVE_RUN:
             if now >= self.deadline:
                 log.info("run time reached, stopping")
                 self.stop(now)
             else:
-                wait = min(wait, self.deadline - now)
+                waits.append(self.deadline - now)
         if self.state is RunState.STOPPING:
             self._check_stopped(now)
+        waits.extend(expiry - now for expiry in self.lease_wait.values())
         if self.state in (*ACTIVE_RUN, RunState.STOPPING) and self.history.due(now):
             self.history.add(history_point(self.stats, self.user_count, now))
-        return wait
+        return max(0.0, min(waits))
 
     def _advance_ramp(self, ramp: RampPlan, now: float) -> float:
         """Apply every ramp step due at ``now``; return seconds until the next one."""
@@ -308,7 +313,20 @@ class Coordinator:
         for event in self.registry.sweep(now):
             self._count("worker_missing")
             log.warning("worker missing", worker=event.worker_id, silent_for=event.silent_for)
-            self._lose_worker(event.worker_id, now)
+            record = self.registry.get(event.worker_id)
+            if record is not None and record.is_horde and event.worker_id in self.distribution:
+                # Its lease ran out at most ``lease`` after the last heartbeat we got.
+                expiry = record.last_heartbeat + self.settings.lease_seconds + LEASE_GRACE
+                self.lease_wait[event.worker_id] = expiry
+            else:  # a Locust worker has no lease: its users move now (it may run on)
+                self._lose_worker(event.worker_id, now)
+        for worker, expiry in list(self.lease_wait.items()):
+            record = self.registry.get(worker)
+            if record is None or record.state is not WorkerState.MISSING:
+                del self.lease_wait[worker]  # back (or gone): its own path reconciles it
+            elif now >= expiry:
+                del self.lease_wait[worker]
+                self._lose_worker(worker, now)
         forget_before = now - self.settings.forget_missing_after
         for record in self.registry.all():
             if record.state is WorkerState.MISSING and record.last_heartbeat < forget_before:

@@ -138,8 +138,8 @@ def test_heartbeat_is_answered_and_a_stranger_is_asked_to_reconnect() -> None:
     assert "ghost" not in c.registry
 
 
-def test_missing_worker_users_move_to_the_survivors_at_once() -> None:
-    """A worker silent for more than 3 s goes missing and its users go to the others."""
+def test_missing_worker_users_move_once_its_lease_has_surely_expired() -> None:
+    """A horde worker silent for 3 s is missing; its users move at lease + grace, not before."""
     c, out = make()
     join(c, "h_1", "h_2", "h_3")
     c.start(SwarmRequest(9, 100.0), 0.0)
@@ -153,9 +153,27 @@ def test_missing_worker_users_move_to_the_survivors_at_once() -> None:
     out.take()
     c.sweep(3.01)
     assert c.registry.get("h_3").state is WorkerState.MISSING  # type: ignore[union-attr]
+    assert c.tick(3.01) <= 0.49  # its lease (from t=0) ends at 3.0, plus 0.5 s grace
+    c.sweep(3.49)
+    assert out.spawns() == {}
+    c.sweep(3.5)
     assert out.spawns() == {"h_1": {"A": 5}, "h_2": {"A": 4}}
     assert "h_3" not in c.distribution
     assert c.counters["worker_missing"] == 1
+
+
+def test_a_missing_locust_worker_loses_its_users_at_once() -> None:
+    """A Locust worker has no lease, so its users move as soon as it is missing."""
+    c, out = make()
+    join(c, "h_1")
+    join(c, "l_2", horde=False)
+    c.start(SwarmRequest(4, 100.0), 0.0)
+    out.take()
+    for t in (1.0, 2.0, 3.0):
+        c.handle("h_1", m.WorkerHeartbeat("h_1", "running", 1.0, 10), t)
+        c.sweep(t)
+    c.sweep(3.01)
+    assert out.spawns() == {"h_1": {"A": 4}}
 
 
 def test_survivors_keep_their_users_when_one_quits() -> None:
