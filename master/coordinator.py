@@ -408,7 +408,7 @@ class Coordinator:
         result = self.registry.heartbeat(
             identity,
             now,
-            state=message.state,
+            state=self._reported_state(identity, message.state, now),
             cpu=message.cpu_usage,
             memory=message.memory_usage,
             user_count=message.user_count,
@@ -418,6 +418,22 @@ class Coordinator:
         if result.revived:
             log.info("worker back", worker=identity)
             self._start_migration(now)
+
+    def _reported_state(self, identity: str, text: str, now: float) -> WorkerState:
+        """The state a heartbeat reports; an unknown one is counted and the old one kept."""
+        try:
+            state = WorkerState(text)
+        except ValueError:
+            state = WorkerState.MISSING
+        if state is not WorkerState.MISSING:
+            return state
+        self._count("malformed_state")
+        if self._throttle.allow("state", now) is not None:
+            log.warning("heartbeat with an unknown state", worker=identity, state=text[:40])
+        record = self.registry.get(identity)
+        if record is None or record.state is WorkerState.MISSING:
+            return WorkerState.READY
+        return record.state
 
     def _on_spawning(self, identity: str, message: m.Spawning, now: float) -> None:
         self.registry.set_state(identity, WorkerState.SPAWNING)
@@ -443,6 +459,7 @@ class Coordinator:
                 return
             if delta.epoch != self.epoch:
                 self._count("stale_stats")
+                self.stats.define_names(identity, delta.names)  # later deltas refer to them
                 return
             self.stats.merge_horde(identity, delta, now)
             requests = sum(entry.num_requests for entry in delta.entries)

@@ -29,6 +29,8 @@ from horde.protocol.errors import ProtocolError, TransportError
 
 log = structlog.get_logger("horde.master")
 T = TypeVar("T")
+YIELD_EVERY = 64
+"""Frames a receive loop handles before it lets other greenlets run."""
 
 
 class MasterLoops:
@@ -91,6 +93,7 @@ class MasterLoops:
             transport.close()
 
     def _receive_loop(self, transport: RouterTransport) -> None:
+        handled = 0
         while self._running:
             try:
                 frames = transport.recv()
@@ -101,6 +104,9 @@ class MasterLoops:
                 gevent.sleep(0.1)
                 continue
             self.handle_frames(frames, transport)
+            handled += 1
+            if handled % YIELD_EVERY == 0:
+                gevent.sleep(0)  # a flood of frames must not starve HTTP and the timer
 
     def handle_frames(self, frames: list[bytes], transport: RouterTransport) -> None:
         """Decode one received message and hand it to the coordinator."""

@@ -307,11 +307,7 @@ class MergedStats:
         defined are dropped and counted in :attr:`unknown_ids`. Run/epoch filtering is the
         caller's job.
         """
-        table = self._interns.get(worker_id)
-        if table is None:
-            table = self._interns[worker_id] = {}
-        for eid, method, name in delta.names:
-            table[eid] = self._entry(method, name)
+        table = self.define_names(worker_id, delta.names)
         sec = int(now)
         self._prune(sec)
         merged, first, last = _merge_entries(
@@ -330,6 +326,17 @@ class MergedStats:
             key = (err.method, err.name, err.error)
             self._add_error(key, err.occurrences, err.first_seen, err.last_seen)
         return merged
+
+    def define_names(
+        self, worker_id: str, names: Iterable[tuple[int, str, str]]
+    ) -> dict[int, MergedEntry]:
+        """Learn a worker's ``(entry id, method, name)`` definitions; return its table."""
+        table = self._interns.get(worker_id)
+        if table is None:
+            table = self._interns[worker_id] = {}
+        for eid, method, name in names:
+            table[eid] = self._entry(method, name)
+        return table
 
     def _add_error(
         self, key: tuple[str, str, str], occurrences: int, first: float | None, last: float | None

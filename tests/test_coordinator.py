@@ -424,3 +424,16 @@ def test_run_hooks_fire_once_per_run() -> None:
     assert calls == ["start"]
     c.handle("h_1", m.ClientStopped("h_1"), 2.1)
     assert calls == ["start", "stop"]
+
+
+def test_a_heartbeat_with_an_unknown_state_is_counted_and_keeps_the_worker() -> None:
+    """An unknown (or 'missing') reported state is counted; liveness and the old state stay."""
+    c, out = make()
+    join(c, "h_1")
+    c.handle("h_1", m.WorkerHeartbeat("h_1", "running", 1.0, 10), 1.0)
+    for state in ("rea`y", "missing"):
+        c.handle("h_1", m.WorkerHeartbeat("h_1", state, 1.0, 10), 2.0)
+    record = c.registry.get("h_1")
+    assert record is not None and record.state is WorkerState.RUNNING
+    assert record.last_heartbeat == 2.0 and c.counters["malformed_state"] == 2
+    assert len(out.take(m.MasterHeartbeat)) == 3
