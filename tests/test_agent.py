@@ -44,9 +44,13 @@ class FakeLink:
 
     def __init__(self) -> None:
         self.sent: list[Any] = []
+        self.reregistered = 0
 
     def send(self, message: Any) -> None:
         self.sent.append(message)
+
+    def reregister(self) -> None:
+        self.reregistered += 1
 
     def take(self) -> list[Any]:
         sent, self.sent = self.sent, []
@@ -60,19 +64,46 @@ def until(condition: Any, timeout: float = 5.0) -> None:
             gevent.sleep(0.001)
 
 
-def make(horde: bool = True) -> tuple[WorkerAgent, FakeLink]:
+class Busy(User):
+    """A user always in the middle of a long task (a graceful stop would wait for it)."""
+
+    wait_time = constant(0)
+
+    @task
+    def work(self) -> None:
+        self.environment.events.request.fire(
+            request_type="T", name="busy", response_time=1.0, response_length=0
+        )
+        gevent.sleep(60)
+
+
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self, now: float = 100.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make(
+    horde: bool = True, clock: Clock | None = None, registered: bool = True, busy: bool = False
+) -> tuple[WorkerAgent, FakeLink]:
     events = Events()
-    environment = Environment(events=events, user_classes=[Idle])
+    classes: dict[str, type[User]] = {"Idle": Idle, **({"Busy": Busy} if busy else {})}
+    environment = Environment(events=events, user_classes=list(classes.values()))
     link = FakeLink()
-    status = LinkStatus(horde=1 if horde else None)
+    status = LinkStatus(horde=1 if horde else None, registered=registered)
     agent = WorkerAgent(
         WorkerSettings(node_id="w_1"),
         link,  # type: ignore[arg-type]
         status=status,
         environment=environment,
-        pool=UserPool(environment, {"Idle": Idle}),
+        pool=UserPool(environment, classes),
         recorder=RequestRecorder(),
         clock=lambda: 1000.0,
+        monotonic=clock or Clock(),
     )
     events.request.add_listener(agent._on_request)
     return agent, link
@@ -186,3 +217,252 @@ def test_new_log_lines_are_shipped_to_the_master() -> None:
         loop.kill()
     assert [msg.lines for msg in link.sent] == [("two", "three", "four"), ("five",)]
     assert all(isinstance(msg, m.Logs) and msg.node_id == "w_1" for msg in link.sent)
+
+
+# --- faults: leases ----------------------------------------------------------------------
+
+
+def lease_until(agent: WorkerAgent, deadline: float, seconds: float = 3.0) -> None:
+    """Grant a lease and renew it as an echo of a beat sent at ``deadline - seconds`` would."""
+    lease = agent.status.lease
+    lease.grant(seconds)
+    beat = lease.unanswered + 1000 + int(deadline * 10)
+    lease.sent(beat, deadline - seconds)
+    lease.answered(beat)
+
+
+def busy_spawn(ts: float, n: int, run_id: str = "r1", stop_timeout: float = 30.0) -> m.Spawn:
+    return m.Spawn("w_1", ts, {"Busy": n}, "http://127.0.0.1:1", stop_timeout, {}, run_id, 0)
+
+
+def requests_in(sent: list[Any]) -> int:
+    return sum(e.num_requests for x in sent if isinstance(x, m.HordeStats) for e in x.delta.entries)
+
+
+def test_lease_expiry_stops_busy_users_at_once_and_registers_again() -> None:
+    """When the lease runs out, users in a task are killed without stop_timeout, the final
+    delta goes out and the link registers again; until then nothing happens."""
+    clock = Clock(100.0)
+    agent, link = make(clock=clock, busy=True)
+    lease_until(agent, 103.0)
+    agent.handle(busy_spawn(1.0, 2))
+    until(agent.recorder._active)
+    link.take()
+    agent.check_lease(102.99)
+    assert (agent.pool.greenlet_count, link.reregistered) == (2, 0)
+    with gevent.Timeout(5):  # a graceful stop would wait 30 s
+        agent.check_lease(103.0)
+    sent = link.take()
+    assert agent.pool.greenlet_count == 0
+    assert [type(x) for x in sent] == [m.HordeStats]
+    assert requests_in(sent) == 2
+    assert link.reregistered == 1
+    assert (agent.status.state, agent.status.user_count) == ("ready", 0)
+    agent.check_lease(104.0)  # no users: nothing more to do
+    assert (link.take(), link.reregistered) == ([], 1)
+
+
+def test_a_spawn_without_a_lease_waits_for_the_renewal() -> None:
+    """A spawn that arrives when no lease holds starts its users once an echo renews it."""
+    clock = Clock(200.0)
+    agent, link = make(clock=clock)
+    lease_until(agent, 150.0)  # expired long ago (e.g. after a partition)
+    agent.handle(spawn(1.0, 2))
+    assert (agent.pool.user_count, agent.status.state) == (0, "spawning")
+    assert [type(x) for x in link.take()] == [m.Spawning]
+    agent.check_lease(200.0)
+    assert agent.pool.user_count == 0
+    lease_until(agent, 203.0)
+    agent.check_lease(200.1)
+    assert agent.pool.user_count == 2
+    assert link.take()[-1] == m.WorkerSpawningComplete("w_1", {"Idle": 2}, 2)
+    agent.pool.stop_all(0)
+
+
+def test_a_stop_cancels_a_spawn_waiting_for_its_lease() -> None:
+    """A stop after a spawn still waiting for a lease means the users never start."""
+    agent, _link = make(clock=Clock(200.0))
+    agent.status.lease.grant(3.0)
+    agent.handle(spawn(1.0, 2))
+    agent.handle(m.Stop("w_1"))
+    lease_until(agent, 203.0)
+    agent.check_lease(200.0)
+    assert agent.pool.user_count == 0
+
+
+def test_without_a_lease_grant_users_never_expire() -> None:
+    """Under a Locust master (no lease in the ack) the lease check never stops users."""
+    agent, _link = make(horde=False, clock=Clock(0.0))
+    agent.handle(spawn(1.0, 2))
+    agent.check_lease(1e9)
+    assert agent.pool.user_count == 2
+    agent.pool.stop_all(0)
+
+
+def test_an_ack_while_users_run_stops_them() -> None:
+    """Registering again (e.g. with a restarted master) stops running users at once."""
+    agent, link = make(busy=True)
+    agent.handle(busy_spawn(1.0, 3))
+    until(lambda: sum(e.num_requests for e in agent.recorder._active()) == 3)
+    link.take()
+    with gevent.Timeout(5):
+        agent.handle(m.Ack("w_1", index=0, horde=1, lease=3.0))
+    assert agent.pool.greenlet_count == 0
+    assert requests_in(link.take()) == 3
+    assert agent.status.state == "ready"
+
+
+# --- faults: lossless stats --------------------------------------------------------------
+
+
+def record(agent: WorkerAgent, n: int, name: str = "x") -> None:
+    for _ in range(n):
+        agent.recorder.record("T", name, 1.0, 0, None, 1000.0)
+
+
+def deltas(sent: list[Any]) -> list[Any]:
+    return [x.delta for x in sent if isinstance(x, m.HordeStats)]
+
+
+def test_an_ack_drops_the_deltas_it_covers() -> None:
+    """horde.stats_ack(run, seq) removes every delta up to seq from the outbox."""
+    agent, _link = make()
+    agent.handle(spawn(1.0, 0))
+    for _ in range(3):
+        agent.send_stats()
+    assert [d.seq for d in agent.outbox.unacked] == [1, 2, 3]
+    agent.handle(m.HordeStatsAck("w_1", "r1", 2))
+    assert [d.seq for d in agent.outbox.unacked] == [3]
+    agent.handle(m.HordeStatsAck("w_1", "other", 3))
+    assert [d.seq for d in agent.outbox.unacked] == [3]
+
+
+def test_deltas_are_resent_after_a_reregistration_with_their_names() -> None:
+    """An ack (a new registration) resends every unacknowledged delta in order, each name
+    defined again in the first resent delta that uses it."""
+    agent, link = make()
+    agent.handle(spawn(1.0, 0))
+    record(agent, 2, "a")
+    agent.send_stats()
+    record(agent, 1, "a")
+    record(agent, 1, "b")
+    agent.send_stats()
+    agent.handle(m.HordeStatsAck("w_1", "r1", 1))
+    link.take()
+    agent.handle(m.Ack("w_1", index=0, horde=1))
+    (resent,) = deltas(link.take())
+    assert resent.seq == 2
+    assert {name for _, _, name in resent.names} == {"a", "b"}
+    assert sum(e.num_requests for e in resent.entries) == 2
+
+
+def test_deltas_are_resent_when_acks_stall() -> None:
+    """Without ack progress for two stats intervals the unacknowledged deltas go again."""
+    clock = Clock(0.0)
+    agent, link = make(clock=clock)
+    agent.handle(spawn(1.0, 0))
+    agent.send_stats()
+    link.take()
+    clock.now = 5.9
+    agent.resend_stats()
+    assert link.take() == []
+    clock.now = 6.0
+    agent.resend_stats()
+    assert [d.seq for d in deltas(link.take())] == [1]
+
+
+def test_a_full_window_takes_nothing_and_the_next_delta_covers_everything() -> None:
+    """With four deltas unacknowledged no delta is taken; after an ack one delta carries all
+    the requests recorded meanwhile."""
+    agent, link = make()
+    agent.handle(spawn(1.0, 0))
+    for _ in range(4):
+        record(agent, 1)
+        agent.send_stats()
+    link.take()
+    for _ in range(3):
+        record(agent, 5, "y")
+        agent.send_stats()
+    assert link.take() == []
+    agent.handle(m.HordeStatsAck("w_1", "r1", 4))
+    agent.send_stats()
+    (one,) = deltas(link.take())
+    assert one.seq == 5
+    assert sum(e.num_requests for e in one.entries) == 15
+    assert {name for _, _, name in one.names} == {"y"}
+
+
+def test_no_delta_is_taken_while_unregistered() -> None:
+    """An unregistered link takes no delta: the recorder keeps the figures for later."""
+    agent, link = make(registered=False)
+    agent.handle(spawn(1.0, 0))
+    record(agent, 3)
+    agent.send_stats()
+    assert deltas(link.take()) == []
+    agent.status.registered = True
+    agent.send_stats()
+    assert sum(e.num_requests for d in deltas(link.take()) for e in d.entries) == 3
+
+
+def test_a_new_run_clears_the_outbox() -> None:
+    """A spawn with another run id drops the old run's deltas and numbers from 1 again."""
+    agent, link = make()
+    agent.handle(spawn(1.0, 0))
+    agent.send_stats()
+    agent.send_stats()
+    agent.handle(spawn(2.0, 0, run_id="r2"))
+    assert agent.outbox.unacked == ()
+    link.take()
+    agent.send_stats()
+    (delta,) = deltas(link.take())
+    assert (delta.run_id, delta.seq) == ("r2", 1)
+
+
+def test_stop_sends_a_final_delta_even_with_a_full_window() -> None:
+    """A stop with four deltas unacknowledged still sends the final one, then stopped/ready."""
+    agent, link = make()
+    agent.handle(spawn(1.0, 0))
+    for _ in range(4):
+        agent.send_stats()
+    record(agent, 7)
+    link.take()
+    agent.handle(m.Stop("w_1"))
+    sent = link.take()
+    assert [type(x) for x in sent] == [m.HordeStats, m.ClientStopped, m.ClientReady]
+    assert (sent[0].delta.seq, sum(e.num_requests for e in sent[0].delta.entries)) == (5, 7)
+
+
+def test_quit_sends_a_final_delta_then_quit() -> None:
+    """shutdown (SIGTERM) stops users, sends the final delta even with a full window, then quit."""
+    agent, link = make()
+    agent.handle(spawn(1.0, 0))
+    for _ in range(4):
+        agent.send_stats()
+    record(agent, 2)
+    link.take()
+    agent.shutdown()
+    sent = link.take()
+    assert [type(x) for x in sent] == [m.HordeStats, m.WorkerQuit]
+    assert sum(e.num_requests for e in sent[0].delta.entries) == 2
+    agent.shutdown()  # a second signal changes nothing
+    assert link.take() == []
+
+
+def test_each_run_and_epoch_defines_its_names_again() -> None:
+    """The first delta of a new run or epoch defines every name it uses, even names sent in
+    deltas of the previous run (which a restarted master drops)."""
+    agent, link = make()
+    agent.handle(spawn(1.0, 0))
+    record(agent, 1, "a")
+    agent.send_stats()
+    agent.handle(spawn(2.0, 0, run_id="r2"))
+    record(agent, 1, "a")
+    agent.send_stats()
+    agent.handle(m.HordeEpoch("w_1", "r2", 1))
+    record(agent, 1, "a")
+    agent.send_stats()
+    assert [(d.run_id, d.epoch, d.names) for d in deltas(link.take())] == [
+        ("r1", 0, ((0, "T", "a"),)),
+        ("r2", 0, ((0, "T", "a"),)),
+        ("r2", 1, ((0, "T", "a"),)),
+    ]

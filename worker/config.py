@@ -20,9 +20,17 @@ DEFAULT_STATS_INTERVAL = 3.0
 #: Seconds between shipments of new log lines to the master (Locust: 10).
 DEFAULT_LOGS_INTERVAL = 10.0
 DEFAULT_REGISTER_RETRY = 3.0
+#: Seconds without a word from a horde master after which a registered worker registers
+#: again on a fresh socket (a link that went silent, or a route the master no longer has).
+DEFAULT_MASTER_SILENCE = 10.0
 DEFAULT_SCRIPT_WAIT = 60.0
 #: How often the gevent side proves it is alive; the heartbeat reports the lag.
 LOOP_PROBE_INTERVAL = 0.1
+#: How often the gevent side checks the lease while users run (and starts a spawn that
+#: waited for one).
+LEASE_CHECK_INTERVAL = 0.1
+#: Horde stats deltas in flight before the worker stops taking new ones (``worker/outbox.py``).
+STATS_WINDOW = 4
 
 
 def new_node_id() -> str:
@@ -42,6 +50,7 @@ class WorkerSettings:
     stats_interval: float = DEFAULT_STATS_INTERVAL
     logs_interval: float = DEFAULT_LOGS_INTERVAL
     register_retry: float = DEFAULT_REGISTER_RETRY
+    master_silence: float = DEFAULT_MASTER_SILENCE
     script_wait: float = DEFAULT_SCRIPT_WAIT
     max_frame: int = DEFAULT_MAX_FRAME
     tags: tuple[str, ...] = ()
@@ -53,6 +62,7 @@ class WorkerSettings:
             "stats_interval",
             "logs_interval",
             "register_retry",
+            "master_silence",
             "script_wait",
         ):
             value = getattr(self, name)
@@ -62,6 +72,11 @@ class WorkerSettings:
             raise ConfigError(f"master port must be a TCP port, got {self.master_port}")
         if not self.node_id or "\x00" in self.node_id:
             raise ConfigError("node id must be a non-empty string")
+
+    @property
+    def stats_resend_after(self) -> float:
+        """Seconds without ack progress after which unacknowledged deltas are sent again."""
+        return 2 * self.stats_interval
 
     @property
     def endpoint(self) -> str:

@@ -54,6 +54,7 @@ def build_agent(settings: WorkerSettings, script: LoadedScript) -> WorkerAgent:
         heartbeat_interval=settings.heartbeat_interval,
         register_retry=settings.register_retry,
         max_frame=settings.max_frame,
+        master_silence=settings.master_silence,
     )
     pool = UserPool(environment, script.user_classes)
     return WorkerAgent(

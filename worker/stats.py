@@ -27,9 +27,18 @@ from horde.protocol.stats import (
     normalise_error,
 )
 
-__all__ = ["RequestRecorder"]
+__all__ = ["PER_SEC_CAP", "RequestRecorder"]
 
 _AGGREGATED = "Aggregated"
+
+PER_SEC_CAP = 60
+"""Distinct seconds of per-second counts an entry keeps between two takes.
+
+While the master is slow or gone the worker takes no delta (see ``worker/outbox.py``), so
+without a cap these dicts would grow by a key per second. Beyond the cap the oldest seconds
+are folded into the earliest one: totals and the first and last second stay exact, and the
+master keeps only the last ``PER_SEC_KEEP_SECONDS`` (20) of per-second counts anyway.
+"""
 
 
 class _Entry(EntryCounters):
@@ -102,7 +111,13 @@ class RequestRecorder:
         entry.num_requests += 1
         entry.last_ts = now
         per = entry.req_per_sec
-        per[sec] = per.get(sec, 0) + 1
+        seen = per.get(sec)
+        if seen is None:
+            per[sec] = 1
+            if len(per) > PER_SEC_CAP:
+                _fold_old_seconds(entry)
+        else:
+            per[sec] = seen + 1
         if response_time is None:
             entry.num_none_requests += 1
         else:
@@ -126,6 +141,8 @@ class RequestRecorder:
     ) -> None:
         """Count a failure on ``entry`` and in the error table (Locust's key)."""
         entry.num_failures += 1
+        if sec not in entry.req_per_sec:  # a late request whose second was just folded
+            sec = min(entry.req_per_sec)
         fails = entry.fail_per_sec
         fails[sec] = fails.get(sec, 0) + 1
         key = (entry.method, entry.name, normalise_error(exception))
@@ -254,6 +271,20 @@ class RequestRecorder:
     def forget_announcements(self) -> None:
         """Make the next delta define every id it uses (after connecting to a new master)."""
         self._announced.clear()
+
+
+def _fold_old_seconds(entry: _Entry) -> None:
+    """Fold an entry's oldest per-second counts into its earliest second (bounded memory).
+
+    Keeps the earliest second and the latest ``PER_SEC_CAP - 1``; failure seconds follow the
+    request seconds, so they stay a subset of them.
+    """
+    seconds = sorted(entry.req_per_sec)
+    first, old = seconds[0], seconds[1 : len(seconds) - PER_SEC_CAP + 1]
+    for counts in (entry.req_per_sec, entry.fail_per_sec):
+        folded = sum(counts.pop(sec, 0) for sec in old)
+        if folded:
+            counts[first] = counts.get(first, 0) + folded
 
 
 def _sum_into(target: dict[int, int], source: dict[int, int]) -> None:

@@ -1,11 +1,20 @@
 """The worker's link to its master: a DEALER socket in an OS thread of its own.
 
-The thread registers (``client_ready`` until ``ack``), heartbeats every interval with
-figures it gathers itself (CPU and RSS from psutil) and figures the gevent side leaves in
-a shared :class:`LinkStatus` (state, users, loop lag), answers ``reconnect`` by
-rebuilding its socket, and re-registers when a restarted master asks. Because it is a
-real thread, user code that blocks the gevent loop cannot silence the heartbeat, and the
-loop lag it reports shows the block.
+The thread registers (``client_ready`` until ``ack``, retried after 0.25 s, 0.5 s, 1 s
+... up to every ``register_retry``, forever: unlike Locust's worker it never gives up; an
+unanswered attempt is retried on a fresh socket, and the wait is logged sparsely),
+heartbeats every interval with figures it gathers itself (CPU and RSS from psutil) and
+figures the gevent side leaves in a shared :class:`LinkStatus` (state, users, loop lag),
+answers ``reconnect`` by rebuilding its socket, and re-registers when a restarted master
+asks. Because it is a real thread, user code that blocks the gevent loop cannot silence the
+heartbeat, and the loop lag it reports shows the block.
+
+With a horde master the thread numbers its heartbeats (``beat``) and renews the worker's
+lease (:mod:`horde.worker.lease`, kept in :attr:`LinkStatus.lease`) from the master's
+echoes; a horde master that stays silent for ``master_silence`` seconds is registered with
+again on a fresh socket. A ``reconnect`` that arrives while the thread is registering
+already (an answer to a heartbeat queued before) is ignored. Locust masters get Locust's
+heartbeat and no lease.
 
 The gevent side talks to the thread through an inproc PAIR socket pair (thread-safe by
 construction): :meth:`WorkerLink.send` and :meth:`WorkerLink.recv`, on ``zmq.green``.
@@ -28,7 +37,8 @@ from gevent.monkey import get_original
 from horde.protocol import messages as m
 from horde.protocol.codec import AnyMessage, decode_downstream, encode
 from horde.protocol.errors import ProtocolError, TransportError
-from horde.worker.config import LOOP_PROBE_INTERVAL
+from horde.worker.config import DEFAULT_MASTER_SILENCE, LOOP_PROBE_INTERVAL
+from horde.worker.lease import Lease
 
 log = structlog.get_logger("horde.worker")
 _start_native_thread = get_original("_thread", "start_new_thread")
@@ -36,11 +46,28 @@ _start_native_thread = get_original("_thread", "start_new_thread")
 _SEND = b"send"
 _CLOSE = b"close"
 _RECONNECT = b"reconnect"
+_REREGISTER = b"reregister"
+#: Seconds unregistered before the first "still trying" log line; the gap then doubles,
+#: up to the maximum.
+_WAIT_LOG_FIRST = 10.0
+_WAIT_LOG_MAX = 300.0
+#: Seconds before the first client_ready retry; the delay doubles up to ``register_retry``.
+FIRST_REGISTER_RETRY = 0.25
+
+
+def register_delay(attempts: int, register_retry: float) -> float:
+    """Seconds to wait for an ack after the ``attempts``-th client_ready before retrying."""
+    return min(register_retry, FIRST_REGISTER_RETRY * 2 ** min(attempts - 1, 16))
 
 
 @dataclass(slots=True)
 class LinkStatus:
-    """Figures shared between the gevent side (writer) and the link thread (reader)."""
+    """Figures shared between the gevent side and the link thread.
+
+    The gevent side writes state, users and loop ticks; the thread writes the rest (the
+    registration, the master's horde version, the lease). Every write is one attribute
+    store, so a reader on the other side sees an old or a new value, never a torn one.
+    """
 
     state: str = "ready"
     user_count: int = 0
@@ -52,6 +79,7 @@ class LinkStatus:
     heartbeats_sent: int = 0
     dropped_sends: int = 0
     malformed: int = 0
+    lease: Lease = field(default_factory=Lease)
 
     def loop_lag(self, now: float) -> float:
         """The worst lag since the last call, counting a loop that is blocked right now."""
@@ -72,6 +100,7 @@ class WorkerLink:
         heartbeat_interval: float,
         register_retry: float,
         max_frame: int,
+        master_silence: float = DEFAULT_MASTER_SILENCE,
     ) -> None:
         self.endpoint = endpoint
         self.node_id = node_id
@@ -84,6 +113,16 @@ class WorkerLink:
         self._inproc = f"inproc://horde-link-{id(self)}"
         self._process = psutil.Process()
         self._done = False
+        # the link thread's own state
+        self._silence = max(master_silence, 3 * heartbeat_interval)
+        self._dealer: zmq.Socket | None = None
+        self._beat = 0
+        self._next_beat = 0.0
+        self._next_register = 0.0
+        self._ready_attempts = 0
+        self._ready_sent_at = 0.0
+        self._unregistered_at = 0.0
+        self._next_wait_log = self._wait_log_gap = _WAIT_LOG_FIRST
 
     # --- gevent side ---------------------------------------------------------------------
 
@@ -120,6 +159,11 @@ class WorkerLink:
         """Ask the thread to rebuild its socket and register again."""
         if self._pair is not None:
             self._pair.send_multipart([_RECONNECT])
+
+    def reregister(self) -> None:
+        """Ask the thread to register again (client_ready until ack), after what was sent."""
+        if self._pair is not None:
+            self._pair.send_multipart([_REREGISTER])
 
     def close(self, timeout: float = 2.0) -> None:
         """Stop the thread, waiting up to ``timeout`` for queued sends to leave."""
@@ -161,72 +205,138 @@ class WorkerLink:
             self._done = True
 
     def _run(self, pair: zmq.Socket) -> None:
-        dealer = self._new_dealer()
         poller = zmq.Poller()
-        poller.register(dealer, zmq.POLLIN)
         poller.register(pair, zmq.POLLIN)
-        next_register = time.monotonic()
-        next_beat = time.monotonic()
+        self._rebuild(poller)
+        self._unregister(time.monotonic())
         while True:
-            now = time.monotonic()
-            status = self.status
-            if not status.registered and now >= next_register:
-                self._dealer_send(dealer, encode(m.ClientReady(self.node_id)))
-                next_register = now + self.register_retry
-            if status.registered and now >= next_beat:
-                self._dealer_send(dealer, encode(self._heartbeat(now)))
-                status.heartbeats_sent += 1
-                next_beat = max(next_beat + self.heartbeat_interval, now)
-            due = next_beat if status.registered else next_register
+            due = self._tick(poller, time.monotonic())
             timeout_ms = max(0, int((due - time.monotonic()) * 1000)) + 1
             for sock, _ in poller.poll(timeout_ms):
-                if sock is dealer:
-                    if not self._drain_dealer(dealer, pair):
-                        continue
+                if sock is pair:
+                    frames = pair.recv_multipart()
+                elif self._drain_dealer(pair):
                     frames = [_RECONNECT]
                 else:
-                    frames = pair.recv_multipart()
+                    continue
                 if frames[0] == _SEND:
-                    self._dealer_send(dealer, frames[1])
+                    self._dealer_send(frames[1])
                 elif frames[0] == _RECONNECT:
                     log.info("reconnecting to master", endpoint=self.endpoint)
-                    poller.unregister(dealer)
-                    dealer.close(linger=0)
-                    dealer = self._new_dealer()
-                    poller.register(dealer, zmq.POLLIN)
-                    status.registered = False
-                    next_register = time.monotonic()
+                    self._rebuild(poller)
+                    self._unregister(time.monotonic())
+                elif frames[0] == _REREGISTER:
+                    self._unregister(time.monotonic())
                 elif frames[0] == _CLOSE:
-                    dealer.close(linger=1000)
+                    assert self._dealer is not None
+                    self._dealer.close(linger=1000)
                     return
 
-    def _drain_dealer(self, dealer: zmq.Socket, pair: zmq.Socket) -> bool:
+    def _tick(self, poller: zmq.Poller, now: float) -> float:
+        """Send what is due (client_ready while unregistered, else a heartbeat); return
+        when the next thing is due."""
+        status = self.status
+        if not status.registered:
+            if now >= self._next_register:
+                self._send_ready(poller, now)
+            return self._next_register
+        if status.horde is not None and now - status.last_master_contact > self._silence:
+            log.warning(
+                "no word from the master, registering again on a fresh socket",
+                silent=round(now - status.last_master_contact, 1),
+            )
+            self._rebuild(poller)
+            self._unregister(now)
+            return now
+        if now >= self._next_beat:
+            self._dealer_send(encode(self._heartbeat(now)))
+            status.heartbeats_sent += 1
+            self._next_beat = max(self._next_beat + self.heartbeat_interval, now)
+        return self._next_beat
+
+    def _send_ready(self, poller: zmq.Poller, now: float) -> None:
+        """Send client_ready; after one that went unanswered, on a fresh socket.
+
+        A fresh socket drops the queued copies (a master that starts later gets one, not a
+        backlog) and gets a new route if the master ignores the old connection: a ROUTER
+        without handover silently ignores a connection whose identity it still holds, which
+        is what happens after a ``reconnect`` while the master is still reading the old
+        connection's backlog of heartbeats. Hence the quick first retries.
+        """
+        if self._ready_attempts and self.status.last_master_contact < self._ready_sent_at:
+            self._rebuild(poller)
+        self._dealer_send(encode(m.ClientReady(self.node_id)))
+        self._ready_attempts += 1
+        self._ready_sent_at = now
+        self._next_register = now + register_delay(self._ready_attempts, self.register_retry)
+        waited = now - self._unregistered_at
+        if self._ready_attempts > 1 and waited >= self._next_wait_log:
+            log.warning(
+                "no answer from the master yet, still trying",
+                endpoint=self.endpoint,
+                waited=round(waited),
+                attempts=self._ready_attempts,
+            )
+            self._wait_log_gap = min(self._wait_log_gap * 2, _WAIT_LOG_MAX)
+            self._next_wait_log = waited + self._wait_log_gap
+
+    def _unregister(self, now: float) -> None:
+        """Start (re-)registering: client_ready now, then every ``register_retry``."""
+        self.status.registered = False
+        self._next_register = now
+        self._ready_attempts = 0
+        self._unregistered_at = now
+        self._next_wait_log = self._wait_log_gap = _WAIT_LOG_FIRST
+
+    def _rebuild(self, poller: zmq.Poller) -> None:
+        """Replace the DEALER (same identity), dropping whatever it still queued."""
+        if self._dealer is not None:
+            poller.unregister(self._dealer)
+            self._dealer.close(linger=0)
+        self._dealer = self._new_dealer()
+        poller.register(self._dealer, zmq.POLLIN)
+
+    def _drain_dealer(self, pair: zmq.Socket) -> bool:
         """Forward what the master sent; return True when it asked for a reconnect."""
-        reconnect = False
-        while not reconnect:
+        assert self._dealer is not None
+        status = self.status
+        while True:
             try:
-                raw = dealer.recv(zmq.NOBLOCK)
+                raw = self._dealer.recv(zmq.NOBLOCK)
             except zmq.Again:
-                break
-            self.status.last_master_contact = time.monotonic()
+                return False
+            status.last_master_contact = time.monotonic()
             try:
                 message = decode_downstream(raw, max_size=self.max_frame)
             except ProtocolError:
                 pair.send(raw)  # the gevent side counts and logs it
                 continue
             if isinstance(message, m.MasterHeartbeat):
+                if message.beat is not None:
+                    status.lease.answered(message.beat)
                 continue
+            if isinstance(message, m.Reconnect) and not status.registered:
+                continue  # an answer to a stale heartbeat: we are registering already
             if isinstance(message, m.Ack):
-                self.status.registered = True
-                self.status.horde = message.horde
-            elif isinstance(message, m.Reconnect):
-                reconnect = True
+                self._on_ack(message)
             pair.send(raw)
-        return reconnect
+            if isinstance(message, m.Reconnect):
+                return True
 
-    def _dealer_send(self, dealer: zmq.Socket, payload: bytes) -> None:
+    def _on_ack(self, message: m.Ack) -> None:
+        status = self.status
+        waited = time.monotonic() - self._unregistered_at
+        if not status.registered and self._ready_attempts > 1:
+            log.info("master answered", waited=round(waited, 1), attempts=self._ready_attempts)
+        status.horde = message.horde
+        status.lease.grant(message.lease if message.horde is not None else None)
+        status.registered = True
+        self._next_beat = time.monotonic()
+
+    def _dealer_send(self, payload: bytes) -> None:
+        assert self._dealer is not None
         try:
-            dealer.send(payload, zmq.NOBLOCK)
+            self._dealer.send(payload, zmq.NOBLOCK)
         except zmq.ZMQError:
             self.status.dropped_sends += 1
 
@@ -239,6 +349,8 @@ class WorkerLink:
             cpu, rss = 0.0, 0
         if status.horde is None:
             return m.WorkerHeartbeat(self.node_id, status.state, cpu, rss)
+        self._beat += 1
+        status.lease.sent(self._beat, now)
         return m.WorkerHeartbeat(
             self.node_id,
             status.state,
@@ -246,4 +358,5 @@ class WorkerLink:
             rss,
             user_count=status.user_count,
             loop_lag=round(status.loop_lag(now), 6),
+            beat=self._beat,
         )
