@@ -366,12 +366,15 @@ class Coordinator:
             )
 
     def _on_stranger(self, identity: str, message: AnyMessage, now: float) -> None:
-        # A worker we do not know (we restarted, or it was removed) is asked to register.
+        """A peer we do not know (we restarted, or it was removed) is asked to register.
+
+        Nothing else it sends counts: unlike Locust's master, stats from a peer that never
+        registered are dropped, so no stranger can inflate a run's figures. (A horde
+        worker resends what was not acknowledged once it has registered again.)
+        """
         self._count("unknown_worker")
         if isinstance(message, m.WorkerHeartbeat):
             self._send(identity, m.Reconnect(identity))
-        elif isinstance(message, m.LocustStats | m.HordeStats):
-            self._merge_stats(identity, message, now, known=False)
 
     def _on_client_ready(self, identity: str, message: m.ClientReady, now: float) -> None:
         if identity in self.registry and identity in self.distribution:
@@ -445,13 +448,13 @@ class Coordinator:
         self.registry.set_state(identity, WorkerState.RUNNING)
 
     def _on_locust_stats(self, identity: str, message: m.LocustStats, now: float) -> None:
-        self._merge_stats(identity, message, now, known=True)
+        self._merge_stats(identity, message, now)
 
     def _on_horde_stats(self, identity: str, message: m.HordeStats, now: float) -> None:
-        self._merge_stats(identity, message, now, known=True)
+        self._merge_stats(identity, message, now)
 
     def _merge_stats(
-        self, identity: str, message: m.LocustStats | m.HordeStats, now: float, *, known: bool
+        self, identity: str, message: m.LocustStats | m.HordeStats, now: float
     ) -> None:
         if isinstance(message, m.HordeStats):
             delta = message.delta
@@ -472,8 +475,7 @@ class Coordinator:
             requests = message.report.stats_total.num_requests
             counts, total = message.report.user_classes_count, message.report.user_count
         self.worker_requests[identity] = self.worker_requests.get(identity, 0) + requests
-        if known:
-            self.registry.update_users(identity, dict(counts), total)
+        self.registry.update_users(identity, dict(counts), total)
 
     def _in_sequence(self, identity: str, run_id: str, seq: int) -> bool:
         """Whether a horde delta is the next one of this run; acknowledge what we have.

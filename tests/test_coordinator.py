@@ -437,3 +437,21 @@ def test_a_heartbeat_with_an_unknown_state_is_counted_and_keeps_the_worker() -> 
     assert record is not None and record.state is WorkerState.RUNNING
     assert record.last_heartbeat == 2.0 and c.counters["malformed_state"] == 2
     assert len(out.take(m.MasterHeartbeat)) == 3
+
+
+def test_stats_from_a_peer_that_never_registered_are_dropped() -> None:
+    """A stranger's Locust stats or horde deltas never reach the merged figures."""
+    c, out = make()
+    join(c, "h_1")
+    c.start(SwarmRequest(2, 100.0), 0.0)
+    recorder = RequestRecorder()
+    recorder.record("GET", "/a", 1.5, 10, None, 1.0)
+    delta = recorder.take_horde_delta(
+        run_id=c.run_id, epoch=0, seq=1, now=1.0, user_classes_count={}, user_count=0
+    )
+    c.handle("x_9", m.HordeStats("x_9", delta), 1.0)
+    recorder.record("GET", "/a", 1.5, 10, None, 1.0)
+    report = recorder.take_locust_report(now=1.0, user_classes_count={}, user_count=0)
+    c.handle("x_9", m.LocustStats("x_9", report), 1.0)
+    assert c.stats.total.num_requests == 0 and c.counters["unknown_worker"] == 2
+    assert out.take(m.HordeStatsAck) == []
