@@ -455,3 +455,35 @@ def test_stats_from_a_peer_that_never_registered_are_dropped() -> None:
     c.handle("x_9", m.LocustStats("x_9", report), 1.0)
     assert c.stats.total.num_requests == 0 and c.counters["unknown_worker"] == 2
     assert out.take(m.HordeStatsAck) == []
+
+
+def test_a_worker_back_from_missing_gets_its_share_back_at_the_spawn_rate() -> None:
+    """Missing, moved, back with its users stopped, then reconciled step by step."""
+    c, out = make()
+    join(c, "h_1", "h_2")
+    c.start(SwarmRequest(8, 2.0), 0.0)
+    for now in (1.0, 2.0, 3.0):
+        c.tick(now)
+        c.handle("h_1", m.WorkerHeartbeat("h_1", "running", 1.0, 10, beat=int(now)), now)
+    assert c.state is RunState.RUNNING
+    last_h2 = c.registry.get("h_2").last_heartbeat  # type: ignore[union-attr]
+    out.take()
+    events = []
+    for now in (4.0, 5.0, 6.0, 6.6):
+        c.handle("h_1", m.WorkerHeartbeat("h_1", "running", 1.0, 10), now)
+        c.sweep(now)
+        c.tick(now)
+        events.append((now, c.registry.get("h_2").state.value, out.spawns()))  # type: ignore[union-attr]
+    assert last_h2 == 0.0  # so its lease ended by 3.0 and its users may move from 3.5 on
+    assert events == [
+        (4.0, "missing", {"h_1": {"A": 8}}),
+        (5.0, "missing", {}),
+        (6.0, "missing", {}),
+        (6.6, "missing", {}),
+    ]
+    join(c, "h_2", now=7.0)  # its lease ran out, so it registers again
+    steps = []
+    for now in (7.0, 8.0, 9.0):
+        c.tick(now)
+        steps.append(out.spawns())
+    assert steps == [{"h_1": {"A": 6}, "h_2": {"A": 2}}, {"h_1": {"A": 4}, "h_2": {"A": 4}}, {}]
