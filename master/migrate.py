@@ -11,6 +11,7 @@ Imports: the standard library only.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping
 
 Placement = Mapping[str, Mapping[str, int]]
@@ -23,6 +24,7 @@ def move_toward(current: Placement, target: Placement, budget: int) -> dict[str,
     ``target`` lists them, each move from the worker with the largest surplus to the one
     with the largest deficit (ties by worker order). With budget >= the number of users
     out of place, the result equals ``target`` wherever the per-class totals agree.
+    Cost O(budget x log workers) per class, after one pass over the workers.
     """
     if budget < 0:
         raise ValueError(f"budget must be >= 0, got {budget}")
@@ -32,20 +34,26 @@ def move_toward(current: Placement, target: Placement, budget: int) -> dict[str,
         for cls in target[worker]:
             result[worker].setdefault(cls, 0)
     classes = list(dict.fromkeys(c for w in workers for c in result[w]))
+    order = {w: i for i, w in enumerate(workers)}
     for cls in classes:
-        while budget > 0:
-            diff = {
-                w: result[w].get(cls, 0) - target[w].get(cls, 0) for w in workers if w in target
-            }
-            donors = [w for w in diff if diff[w] > 0]
-            takers = [w for w in diff if diff[w] < 0]
-            if not donors or not takers:
-                break
-            donor = max(donors, key=lambda w: diff[w])
-            taker = min(takers, key=lambda w: diff[w])
+        if budget == 0:
+            break
+        diff = {w: result[w].get(cls, 0) - target[w].get(cls, 0) for w in target}
+        # Heaps of (-surplus, order) and (-deficit, order): largest first, ties by order.
+        donors = [(-d, order[w], w) for w, d in diff.items() if d > 0]
+        takers = [(d, order[w], w) for w, d in diff.items() if d < 0]
+        heapq.heapify(donors)
+        heapq.heapify(takers)
+        while budget > 0 and donors and takers:
+            surplus, i, donor = heapq.heappop(donors)
+            deficit, j, taker = heapq.heappop(takers)
             result[donor][cls] -= 1
             result[taker][cls] = result[taker].get(cls, 0) + 1
             budget -= 1
+            if surplus + 1 < 0:
+                heapq.heappush(donors, (surplus + 1, i, donor))
+            if deficit + 1 < 0:
+                heapq.heappush(takers, (deficit + 1, j, taker))
     return result
 
 
