@@ -23,7 +23,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import SCRIPTS, Processes, free_port, get_json, processes, wait_for
+from tests.support import SCRIPTS, Processes, free_port, get_json, processes, start_master, wait_for
 
 NODE_ID = re.compile(r"node_id=(\S+)")
 
@@ -127,20 +127,16 @@ class Cluster:
         self, *extra: str, script: str = "basic.py", wait: bool = True
     ) -> subprocess.Popen[str]:
         """Start ``horde master`` on this cluster's ports; wait for its web API unless told."""
-        self.master = self.procs.horde(
-            "master",
-            "-f",
-            str(SCRIPTS / script),
-            "--bind",
-            f"tcp://127.0.0.1:{self.zmq_port}",
-            "--web-port",
-            str(self.web_port),
+        self.master = start_master(
+            self.procs,
+            script,
             "--host",
             self.target,
             *extra,
-        )
-        if wait:
-            wait_for(lambda: get_json(f"{self.web}/stats/requests"), 30, "the master's web API")
+            zmq_port=self.zmq_port,
+            web_port=self.web_port,
+            wait=wait,
+        ).proc
         return self.master
 
     def worker(self, *extra: str, script: str = "basic.py") -> subprocess.Popen[str]:

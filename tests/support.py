@@ -19,6 +19,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -168,3 +169,51 @@ def start_target(procs: Processes) -> str:
     target = procs.horde("target", "--port", str(port))
     wait_for(lambda: "listening" in procs.output(target), 20, "the demo target")
     return f"http://127.0.0.1:{port}"
+
+
+@dataclass(frozen=True)
+class Master:
+    """A ``horde master`` process the test started, with its ports."""
+
+    proc: subprocess.Popen[str]
+    zmq_port: int
+    web_port: int
+
+    @property
+    def web(self) -> str:
+        """Its web API's base URL (plain HTTP, no base path)."""
+        return f"http://127.0.0.1:{self.web_port}"
+
+
+def start_master(
+    procs: Processes,
+    script: str | Path,
+    *extra: str,
+    zmq_port: int | None = None,
+    web_port: int | None = None,
+    env: dict[str, str] | None = None,
+    wait: bool = True,
+) -> Master:
+    """Start ``horde master -f SCRIPT`` on loopback ports (free ones unless given).
+
+    ``script`` is a path or a name under ``tests/scripts``. With ``wait``, return once
+    ``/stats/requests`` answers (pass ``wait=False`` for masters behind auth or TLS).
+    """
+    path = script if isinstance(script, Path) or "/" in str(script) else SCRIPTS / script
+    zmq_port = zmq_port or free_port()
+    web_port = web_port or free_port()
+    proc = procs.horde(
+        "master",
+        "-f",
+        str(path),
+        "--bind",
+        f"tcp://127.0.0.1:{zmq_port}",
+        "--web-port",
+        str(web_port),
+        *extra,
+        env=env,
+    )
+    master = Master(proc, zmq_port, web_port)
+    if wait:
+        wait_for(lambda: get_json(f"{master.web}/stats/requests"), 30, "the master's web API")
+    return master

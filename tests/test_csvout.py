@@ -34,23 +34,7 @@ from horde.master.exceptions import ExceptionBook
 from horde.master.report import PERCENTILES
 from horde.master.stats import MergedStats
 from horde.protocol.errors import ConfigError
-from horde.worker.stats import RequestRecorder
-
-T0 = 1_700_000_000.0
-Sample = tuple[str, str, float | None, Any]
-
-
-def merged(*samples: Sample, now: float = T0 + 1) -> MergedStats:
-    """Return MergedStats holding ``samples`` (method, name, ms, exception) from one worker."""
-    rec = RequestRecorder()
-    for method, name, ms, exc in samples:
-        rec.record(method, name, ms, 100, exc, T0)
-    stats = MergedStats(started_at=T0 - 1)
-    delta = rec.take_horde_delta(
-        run_id="r", epoch=0, seq=1, now=now, user_classes_count={}, user_count=0
-    )
-    stats.merge_horde("w", delta, now)
-    return stats
+from tests.stats_samples import T0, merged
 
 
 def locust_dates() -> Any:

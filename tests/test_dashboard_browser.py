@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, expect, sync_playwright
 
-from tests.support import SCRIPTS, Processes, free_port, get_json, processes, wait_for
+from tests.support import SCRIPTS, Processes, free_port, get_json, processes, start_master, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -105,19 +105,8 @@ def cluster(script: Path) -> Iterator[Cluster]:
         port = free_port()
         target = procs.horde("target", "--port", str(port))
         wait_for(lambda: "listening" in procs.output(target), 20, "the demo target")
-        zmq_port, web_port = free_port(), free_port()
-        procs.horde(
-            "master",
-            "-f",
-            str(script),
-            "--bind",
-            f"tcp://127.0.0.1:{zmq_port}",
-            "--web-port",
-            str(web_port),
-        )
-        web = f"http://127.0.0.1:{web_port}"
-        wait_for(lambda: get_json(f"{web}/stats/requests"), 20, "the master's web API")
-        yield Cluster(procs, f"http://127.0.0.1:{port}", web, zmq_port, script)
+        master = start_master(procs, script)
+        yield Cluster(procs, f"http://127.0.0.1:{port}", master.web, master.zmq_port, script)
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from tests.support import (
     get_json,
     post,
     processes,
+    start_master,
     start_target,
     wait_for,
 )
@@ -64,21 +65,8 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
     script = getattr(request, "param", "basic.py")
     with processes() as procs:
         target = start_target(procs)
-        zmq_port, web_port = free_port(), free_port()
-        master = procs.horde(
-            "master",
-            "-f",
-            str(SCRIPTS / script),
-            "--bind",
-            f"tcp://127.0.0.1:{zmq_port}",
-            "--web-port",
-            str(web_port),
-            "--host",
-            target,
-        )
-        web = f"http://127.0.0.1:{web_port}"
-        wait_for(lambda: get_json(f"{web}/stats/requests"), 20, "the master's web API")
-        yield Cluster(procs, master, target, web, zmq_port)
+        master = start_master(procs, script, "--host", target)
+        yield Cluster(procs, master.proc, target, master.web, master.zmq_port)
 
 
 def test_master_and_two_workers_run_a_test_over_http(cluster: Cluster) -> None:

@@ -42,7 +42,7 @@ from horde.master.http import WebContext, create_app
 from horde.master.loops import MasterLoops
 from horde.master.transport import RouterTransport
 from horde.protocol import messages as m
-from tests.support import SCRIPTS, Processes, free_port, processes, wait_for
+from tests.support import Processes, processes, start_master, wait_for
 
 USER, PASSWORD = "user", "secret"
 AUTH = {"Authorization": "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}
@@ -300,23 +300,19 @@ class LiveMaster:
 @pytest.fixture(scope="module")
 def live_master() -> Iterator[LiveMaster]:
     with processes() as procs:
-        web_port = free_port()
-        process = procs.horde(
-            "master",
-            "-f",
-            str(SCRIPTS / "basic.py"),
-            "--bind",
-            f"tcp://127.0.0.1:{free_port()}",
-            "--web-port",
-            str(web_port),
+        master = start_master(
+            procs,
+            "basic.py",
             "--web-auth",
             f"{USER}:{PASSWORD}",
             "--web-base-path",
             "/horde",
             "--host",
             "http://127.0.0.1:9",
+            wait=False,
         )
-        url = f"http://127.0.0.1:{web_port}/horde"
+        process = master.proc
+        url = f"{master.web}/horde"
 
         def up() -> bool:
             response = requests.get(f"{url}/worker-count", headers=AUTH, timeout=2)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tests.support import SCRIPTS, free_port, processes, start_target, wait_for
+from tests.support import SCRIPTS, processes, start_master, start_target, wait_for
 
 LOCUST_JSON_KEYS = [  # locust/stats.py StatsEntry.serialize(), in its order
     "name",
@@ -99,22 +99,18 @@ def test_https_master_with_a_bearer_token(tmp_path: Path) -> None:
     cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
     context = ssl.create_default_context()
     ca.configure_trust(context)
-    web = free_port()
     with processes() as procs:
-        master = procs.horde(
-            "master",
-            "-f",
-            str(SCRIPTS / "basic.py"),
-            "--bind",
-            f"tcp://127.0.0.1:{free_port()}",
-            "--web-port",
-            str(web),
+        started = start_master(
+            procs,
+            "basic.py",
             "--tls-cert",
             str(tmp_path / "cert.pem"),
             "--tls-key",
             str(tmp_path / "key.pem"),
             env={"HORDE_WEB_AUTH_TOKEN": "t0ken"},
+            wait=False,
         )
+        master, web = started.proc, started.web_port
         wait_for(lambda: "web ui" in procs.output(master), 20, "the web server")
 
         def fetch(token: str | None) -> int:

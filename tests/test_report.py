@@ -4,29 +4,13 @@ from __future__ import annotations
 
 import os
 from types import ModuleType
-from typing import Any
 
 import pytest
 
 from horde.master.report import MAX_ROWS, PERCENTILES, stats_report
 from horde.master.stats import MergedStats
 from horde.master.summary import NAME_WIDTH, errors_table, percentiles_table, requests_table
-from horde.worker.stats import RequestRecorder
-
-T0 = 1_700_000_000.0
-
-# Keys of Locust's GET /stats/requests that come from the stats (locust/web.py:
-# request_stats); state, user_count, workers and worker_count are added by the caller.
-LOCUST_STATS_KEYS = {
-    "stats",
-    "errors",
-    "current_rps",
-    "current_fail_per_sec",
-    "total_rps",
-    "total_fail_per_sec",
-    "fail_ratio",
-    "current_response_time_percentiles",
-}
+from tests.stats_samples import LOCUST_STATS_KEYS, T0, merged
 
 
 def locust_stats() -> ModuleType:
@@ -35,19 +19,6 @@ def locust_stats() -> ModuleType:
     import locust.stats
 
     return locust.stats
-
-
-def merged(*samples: tuple[str, str, float | None, Any], now: float = T0 + 1) -> MergedStats:
-    """Return MergedStats holding ``samples`` (method, name, ms, exception) from one worker."""
-    rec = RequestRecorder()
-    for method, name, ms, exc in samples:
-        rec.record(method, name, ms, 100, exc, T0)
-    stats = MergedStats(started_at=T0 - 1)
-    delta = rec.take_horde_delta(
-        run_id="r", epoch=0, seq=1, now=now, user_classes_count={}, user_count=0
-    )
-    stats.merge_horde("w", delta, now)
-    return stats
 
 
 def test_report_keys_match_locust() -> None:

@@ -25,6 +25,7 @@ import requests
 import schemathesis
 
 from horde.master import openapi
+from tests.stats_samples import LOCUST_STATS_KEYS
 from tests.support import VENV_BIN, Processes, free_port, processes, wait_for
 
 pytestmark = pytest.mark.process
@@ -54,20 +55,7 @@ class Reader(HttpUser):
 
 # Locust 2.47's keys, from locust/web.py request_stats(): the tests compare both masters
 # with each other and with these, so a change on either side shows.
-LOCUST_REPORT_KEYS = {
-    "stats",
-    "errors",
-    "current_rps",
-    "current_fail_per_sec",
-    "total_rps",
-    "total_fail_per_sec",
-    "fail_ratio",
-    "current_response_time_percentiles",
-    "workers",
-    "worker_count",
-    "state",
-    "user_count",
-}
+LOCUST_REPORT_KEYS = LOCUST_STATS_KEYS | {"workers", "worker_count", "state", "user_count"}
 LOCUST_WORKER_KEYS = {"id", "state", "user_count", "cpu_usage", "memory_usage"}
 HORDE_WORKER_EXTRAS = {"index", "loop_lag", "horde", "requests"}
 DOWNLOAD = re.compile(
