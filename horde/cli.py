@@ -16,6 +16,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from horde.protocol.counters import DEFAULT_MAX_NAMES, OVERFLOW_NAME
 from horde.protocol.errors import HordeError
 
 __all__ = ["build_parser", "main"]
@@ -130,6 +131,19 @@ OUTPUTS: list[Option] = [
     ),
 ]
 
+MAX_NAMES: list[Option] = [
+    (
+        ("--max-names",),
+        {
+            "type": int,
+            "default": DEFAULT_MAX_NAMES,
+            "metavar": "N",
+            "help": "distinct request names kept; requests under later names count as"
+            f" {OVERFLOW_NAME!r}, with a warning (default {DEFAULT_MAX_NAMES})",
+        },
+    ),
+]
+
 TEST: list[Option] = [
     (
         ("-f", "--locustfile"),
@@ -170,6 +184,7 @@ TEST: list[Option] = [
     (("--no-web",), {"action": "store_true", "help": "do not serve the web API"}),
     *WEB,
     *OUTPUTS,
+    *MAX_NAMES,
     (
         ("--stop-timeout",),
         {
@@ -270,6 +285,7 @@ WORKER: list[Option] = [
         ("--stats-interval",),
         {"type": float, "default": 3.0, "help": "seconds between stats reports (default 3)"},
     ),
+    *MAX_NAMES,
     *TAGS,
 ]
 

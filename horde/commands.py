@@ -22,6 +22,7 @@ import gevent
 import gevent.event
 import structlog
 
+from horde.protocol.counters import DEFAULT_MAX_NAMES
 from horde.protocol.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -78,6 +79,7 @@ def _master_settings(args: argparse.Namespace, *, bind: str, expect: int) -> Mas
         tags=tuple(getattr(args, "tags", None) or ()),
         exclude_tags=tuple(getattr(args, "exclude_tags", None) or ()),
         max_users=getattr(args, "max_users", None) or DEFAULT_MAX_USERS,
+        max_names=getattr(args, "max_names", DEFAULT_MAX_NAMES),
         shape=getattr(args, "shape", None),
         locustfile=Path(args.locustfile).name if getattr(args, "locustfile", None) else "",
         web_base_path=(getattr(args, "web_base_path", "") or "").rstrip("/"),
@@ -166,6 +168,8 @@ def _spawn_workers(
         args.log_format,
         "--heartbeat-interval",
         str(args.heartbeat_interval),
+        "--max-names",
+        str(getattr(args, "max_names", DEFAULT_MAX_NAMES)),
         *(["-T", *args.tags] if getattr(args, "tags", None) else []),
         *(["-E", *args.exclude_tags] if getattr(args, "exclude_tags", None) else []),
     ]
@@ -215,6 +219,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         script=args.locustfile,
         heartbeat_interval=args.heartbeat_interval,
         stats_interval=args.stats_interval,
+        max_names=args.max_names,
         tags=tuple(args.tags or ()),
         exclude_tags=tuple(args.exclude_tags or ()),
     )

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from horde.protocol.codec import DEFAULT_MAX_FRAME
+from horde.protocol.counters import DEFAULT_MAX_NAMES
 from horde.protocol.errors import ConfigError
 
 DEFAULT_BIND = "tcp://*:5557"
@@ -46,6 +47,7 @@ class MasterSettings:
     sweep_interval: float = DEFAULT_SWEEP_INTERVAL
     max_frame: int = DEFAULT_MAX_FRAME
     max_users: int = DEFAULT_MAX_USERS
+    max_names: int = DEFAULT_MAX_NAMES
     report_cache: float = DEFAULT_REPORT_CACHE
     stop_wait: float = DEFAULT_STOP_WAIT
     forget_missing_after: float = DEFAULT_FORGET_MISSING_AFTER
@@ -117,6 +119,8 @@ class MasterSettings:
             raise ConfigError(f"heartbeat_liveness must be >= 1, got {self.heartbeat_liveness}")
         if self.expect_workers < 1:
             raise ConfigError(f"expect_workers must be >= 1, got {self.expect_workers}")
+        if self.max_names < 1:
+            raise ConfigError(f"max_names must be at least 1, got {self.max_names}")
         if self.users is not None and not 0 <= self.users <= self.max_users:
             raise ConfigError(f"users must be between 0 and {self.max_users}, got {self.users}")
         if self.run_time is not None:

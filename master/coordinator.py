@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 
 from horde.master.config import MasterSettings
+from horde.master.corrected import CorrectedStats
 from horde.master.dispatch import (
     UserClassSpec,
     class_targets,
@@ -46,6 +47,8 @@ from horde.master.shape import ShapeRunner
 from horde.master.stats import MergedStats
 from horde.protocol import messages as m
 from horde.protocol.codec import AnyMessage
+from horde.protocol.corrected import CORRECTED_KEY, corrected_from_wire
+from horde.protocol.errors import ProtocolError
 
 log = structlog.get_logger("horde.master")
 
@@ -80,6 +83,7 @@ class Coordinator:
         self.hooks = hooks or RunHooks()
         self.registry = Registry(settings.heartbeat_interval, settings.heartbeat_liveness)
         self.stats = MergedStats(started_at=started_at)
+        self.corrected = CorrectedStats(max_names=settings.max_names)
         self.exceptions = ExceptionBook()
         self.state = RunState.READY
         self.run_id = ""
@@ -213,6 +217,7 @@ class Coordinator:
         """Start a new stats epoch: figures restart from zero, a running test goes on."""
         self.epoch += 1
         self.stats.reset(now)
+        self.corrected.reset()
         self.exceptions.clear()
         self.worker_requests.clear()
         self.history.clear()
@@ -226,6 +231,7 @@ class Coordinator:
         self.run_id = self._new_run_id()
         self.epoch = 0
         self.stats.reset(now)
+        self.corrected.reset()
         self.exceptions.clear()
         self.worker_requests.clear()
         self.history.clear()
@@ -465,6 +471,8 @@ class Coordinator:
                 self.stats.define_names(identity, delta.names)  # later deltas refer to them
                 return
             self.stats.merge_horde(identity, delta, now)
+            if CORRECTED_KEY in delta.extra:
+                self._merge_corrected(delta.extra[CORRECTED_KEY])
             requests = sum(entry.num_requests for entry in delta.entries)
             counts, total = delta.user_classes_count, delta.user_count
         else:
@@ -476,6 +484,15 @@ class Coordinator:
             counts, total = message.report.user_classes_count, message.report.user_count
         self.worker_requests[identity] = self.worker_requests.get(identity, 0) + requests
         self.registry.update_users(identity, dict(counts), total)
+
+    def _merge_corrected(self, wire: object) -> None:
+        """Merge a delta's corrected series; a malformed one is counted and dropped whole."""
+        try:
+            items = corrected_from_wire(wire)
+        except ProtocolError:
+            self._count("malformed_corrected")
+            return
+        self.corrected.merge(items)
 
     def _in_sequence(self, identity: str, run_id: str, seq: int) -> bool:
         """Whether a horde delta is the next one of this run; acknowledge what we have.

@@ -11,7 +11,9 @@ Deliberate differences from Locust: response times are ms rounded to microsecond
 decimals) where Locust writes whole-ms percentiles and raw floats elsewhere, and always
 floats (Locust writes ``0`` for an empty entry); every percentile, history rows included,
 comes from the cumulative merged histogram (Locust's full-history rows use a ~10 s window);
-failures are listed most frequent first (Locust orders them by a hash).
+failures are listed most frequent first (Locust orders them by a hash). horde adds
+``PREFIX_stats_corrected.csv``: pacing users' response times from their intended starts
+(coordinated omission), with the time columns of the requests CSV.
 
 Imports: the standard library, :mod:`horde.protocol` and :mod:`horde.master`.
 """
@@ -27,12 +29,14 @@ import secrets
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, tzinfo
 
+from horde.master.corrected import CorrectedStats
 from horde.master.exceptions import ExceptionBook
 from horde.master.report import PERCENTILES
 from horde.master.stats import MergedEntry, MergedStats
 from horde.protocol.errors import ConfigError
 
 __all__ = [
+    "CORRECTED_HEADER",
     "EXCEPTIONS_HEADER",
     "FAILURES_HEADER",
     "NOT_AVAILABLE",
@@ -40,6 +44,8 @@ __all__ = [
     "UNKNOWN_TIMESTAMP",
     "CsvFiles",
     "attachment_filename",
+    "corrected_csv",
+    "corrected_rows",
     "exception_rows",
     "exceptions_csv",
     "failure_rows",
@@ -163,6 +169,45 @@ def requests_rows(stats: MergedStats, now: float) -> list[list[object]]:
             ]
         )
     return rows
+
+
+CORRECTED_HEADER: tuple[str, ...] = (
+    "Type",
+    "Name",
+    "Request Count",
+    "Median Response Time",
+    "Average Response Time",
+    "Min Response Time",
+    "Max Response Time",
+    *readable_percentiles(PERCENTILES),
+)
+"""Header of ``PREFIX_stats_corrected.csv``: the time columns of the requests CSV."""
+
+
+def corrected_rows(corrected: CorrectedStats) -> list[list[object]]:
+    """Rows of the corrected CSV: one per pacing entry, then ``Aggregated`` (if any)."""
+    rows: list[list[object]] = []
+    entries = corrected.entries()
+    for c in [*entries, corrected.total] if entries else []:
+        median, *values = c.percentiles_ms((0.5, *PERCENTILES))
+        rows.append(
+            [
+                c.method,
+                c.name,
+                c.count,
+                _ms(median),
+                _ms(c.avg_ms),
+                _ms(c.min_ms or 0.0),
+                _ms(c.max_ms),
+                *(_ms(v) for v in values),
+            ]
+        )
+    return rows
+
+
+def corrected_csv(corrected: CorrectedStats) -> str:
+    """Return ``PREFIX_stats_corrected.csv``: pacing users' times from intended starts."""
+    return render_csv(CORRECTED_HEADER, corrected_rows(corrected))
 
 
 def requests_csv(stats: MergedStats, now: float) -> str:
@@ -321,11 +366,12 @@ def _replace(path: str, text: str) -> None:
 class CsvFiles:
     """The ``--csv PREFIX`` files, refreshed by :meth:`write` once per interval.
 
-    ``PREFIX_stats.csv``, ``PREFIX_failures.csv`` and ``PREFIX_exceptions.csv`` are
-    rewritten atomically each time; ``PREFIX_stats_history.csv`` gets this interval's rows
-    appended, as Locust: the ``Aggregated`` row always, every entry's row too when
-    ``full_history`` is on. The history file is truncated and given its header by the first
-    :meth:`write` (the constructor does no I/O). The folder must exist.
+    ``PREFIX_stats.csv``, ``PREFIX_stats_corrected.csv``, ``PREFIX_failures.csv`` and
+    ``PREFIX_exceptions.csv`` are rewritten atomically each time;
+    ``PREFIX_stats_history.csv`` gets this interval's rows appended, as Locust: the
+    ``Aggregated`` row always, every entry's row too when ``full_history`` is on. The
+    history file is truncated and given its header by the first :meth:`write` (the
+    constructor does no I/O). The folder must exist.
     """
 
     def __init__(self, prefix: str, full_history: bool) -> None:
@@ -350,18 +396,29 @@ class CsvFiles:
         return f"{self.prefix}_exceptions.csv"
 
     @property
+    def corrected_path(self) -> str:
+        """Path of the coordinated-omission corrected CSV."""
+        return f"{self.prefix}_stats_corrected.csv"
+
+    @property
     def history_path(self) -> str:
         """Path of the stats history CSV."""
         return f"{self.prefix}_stats_history.csv"
 
     def write(
-        self, stats: MergedStats, exceptions_book: ExceptionBook, user_count: int, now: float
+        self,
+        stats: MergedStats,
+        exceptions_book: ExceptionBook,
+        user_count: int,
+        now: float,
+        corrected: CorrectedStats | None = None,
     ) -> None:
         """Rewrite the snapshot files and append this interval's history rows.
 
         Raises :class:`ConfigError` naming the path when a file cannot be written.
         """
         _replace(self.stats_path, requests_csv(stats, now))
+        _replace(self.corrected_path, corrected_csv(corrected or CorrectedStats()))
         _replace(self.failures_path, failures_csv(stats))
         _replace(self.exceptions_path, exceptions_csv(exceptions_book))
         rows = history_rows(stats, user_count, now, full_history=self.full_history)

@@ -10,9 +10,11 @@ rather than raw floats; ``response_times`` is rebuilt from the µs histogram (ea
 midpoint, clamped to the entry's min and max, keyed as Locust keys a response time);
 ``start_time`` and ``last_request_timestamp`` are the run's, shared by every entry (horde
 does not track them per entry); ``num_reqs_per_sec`` and ``num_fail_per_sec`` hold only the
-recent seconds the master keeps; entries are sorted by (name, method).
+recent seconds the master keeps; entries are sorted by (name, method). Entries of pacing
+users carry one extra key, ``corrected``: the coordinated-omission corrected series.
 
-Imports: the standard library, :mod:`horde.protocol` and :mod:`horde.master.stats`.
+Imports: the standard library, :mod:`horde.protocol` and horde.master (stats, corrected,
+report).
 """
 
 from __future__ import annotations
@@ -20,11 +22,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from horde.master.corrected import CorrectedEntry, CorrectedStats
+from horde.master.report import PERCENTILES
 from horde.master.stats import MergedEntry, MergedStats
 from horde.protocol.histogram import bucket_mid
 from horde.protocol.stats import locust_bucket
 
-__all__ = ["JSON_INDENT", "dumps", "entry_json", "locust_json", "response_times"]
+__all__ = [
+    "JSON_INDENT",
+    "corrected_json",
+    "dumps",
+    "entry_json",
+    "locust_json",
+    "response_times",
+]
 
 JSON_INDENT = 4
 """Indentation Locust's ``print_stats_json`` and ``save_stats_json`` use."""
@@ -82,12 +93,47 @@ def entry_json(
     }
 
 
-def locust_json(stats: MergedStats) -> list[dict[str, Any]]:
-    """Return Locust's ``serialize_stats()`` list: active entries only, no ``Aggregated``."""
+def corrected_json(entry: CorrectedEntry) -> dict[str, Any]:
+    """Return the ``corrected`` extra key of an entry: its coordinated-omission series (ms).
+
+    Times from each request's intended start (raw time plus its iteration's lateness):
+    count, average, min, max and the CSV's percentiles, keyed as ``/stats/requests`` keys
+    its percentiles.
+    """
+    median, *values = entry.percentiles_ms((0.5, *PERCENTILES))
+    out: dict[str, Any] = {
+        "num_requests": entry.count,
+        "avg_response_time": round(entry.avg_ms, 3),
+        "min_response_time": None if entry.min_us is None else _ms(entry.min_us),
+        "max_response_time": _ms(entry.max_us),
+        "median_response_time": round(median, 3),
+    }
+    for p, value in zip(PERCENTILES, values, strict=True):
+        out[f"response_time_percentile_{p}"] = round(value, 3)
+    return out
+
+
+def locust_json(
+    stats: MergedStats, corrected: CorrectedStats | None = None
+) -> list[dict[str, Any]]:
+    """Return Locust's ``serialize_stats()`` list: active entries only, no ``Aggregated``.
+
+    An entry of pacing users also has a ``corrected`` key (:func:`corrected_json`); every
+    other key is Locust's.
+    """
     start, last = stats.start_time, stats.last_request_timestamp
-    return [entry_json(e, start, last) for e in stats.entries() if e.num_requests or e.num_failures]
+    out = []
+    for e in stats.entries():
+        if not (e.num_requests or e.num_failures):
+            continue
+        row = entry_json(e, start, last)
+        fixed = corrected.get(e.method, e.name) if corrected else None
+        if fixed is not None:
+            row["corrected"] = corrected_json(fixed)
+        out.append(row)
+    return out
 
 
-def dumps(stats: MergedStats) -> str:
+def dumps(stats: MergedStats, corrected: CorrectedStats | None = None) -> str:
     """Return :func:`locust_json` as the text Locust's ``--json`` prints (``indent=4``)."""
-    return json.dumps(locust_json(stats), indent=JSON_INDENT)
+    return json.dumps(locust_json(stats, corrected), indent=JSON_INDENT)

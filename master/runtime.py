@@ -30,7 +30,12 @@ from horde.master.htmlreport import render_report, report_data
 from horde.master.http import WebContext, create_app, serve, wrap_auth
 from horde.master.jsonout import locust_json
 from horde.master.loops import MasterLoops
-from horde.master.summary import errors_table, percentiles_table, requests_table
+from horde.master.summary import (
+    corrected_table,
+    errors_table,
+    percentiles_table,
+    requests_table,
+)
 from horde.master.transport import RouterTransport
 from horde.master.view import workers_text
 from horde.protocol.errors import ConfigError
@@ -195,7 +200,7 @@ class MasterRuntime:
             return
         c = self.coordinator
         try:
-            self.csv.write(c.stats, c.exceptions, c.user_count, self.clock())
+            self.csv.write(c.stats, c.exceptions, c.user_count, self.clock(), c.corrected)
         except (OSError, ConfigError) as exc:
             log.error("cannot write the CSV files", error=str(exc))
 
@@ -217,7 +222,8 @@ class MasterRuntime:
             except OSError as exc:
                 log.error("cannot write the HTML report", path=s.html_path, error=str(exc))
         if s.json_output:
-            out.write(json.dumps(locust_json(self.coordinator.stats), indent=4) + "\n")
+            c = self.coordinator
+            out.write(json.dumps(locust_json(c.stats, c.corrected), indent=4) + "\n")
             out.flush()
 
     @property
@@ -306,6 +312,9 @@ class MasterRuntime:
         out.write("\n" + requests_table(self.coordinator.stats, now) + "\n")
         out.write("\n")
         out.write(percentiles_table(self.coordinator.stats) + "\n")
+        corrected = corrected_table(self.coordinator.stats, self.coordinator.corrected)
+        if corrected:
+            out.write("\n" + corrected + "\n")
         if self.coordinator.stats.errors():
             out.write("\nError report\n" + errors_table(self.coordinator.stats) + "\n")
         out.write("\n" + workers_text(self.coordinator) + "\n")

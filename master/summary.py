@@ -10,6 +10,7 @@ Imports: the standard library and :mod:`horde.master` (stats, report) only.
 
 from __future__ import annotations
 
+from horde.master.corrected import CorrectedStats
 from horde.master.report import PERCENTILES
 from horde.master.stats import MergedEntry, MergedStats
 
@@ -17,6 +18,7 @@ __all__ = [
     "ERROR_WIDTH",
     "NAME_WIDTH",
     "TYPE_WIDTH",
+    "corrected_table",
     "errors_table",
     "percentiles_table",
     "requests_table",
@@ -104,6 +106,51 @@ def percentiles_table(stats: MergedStats) -> str:
     total = stats.total
     if total.hist.total:
         lines.append(_percentile_row(total))
+    return "\n".join(lines)
+
+
+def _corrected_row(label_type: str, name: str, values: list[float], count: int) -> str:
+    """Return one line of the corrected table."""
+    cells = " ".join(f"{_ms(v):>7}" for v in values)
+    return (
+        f"{_fit(label_type, TYPE_WIDTH):<{TYPE_WIDTH}} {_fit(name, NAME_WIDTH):<{NAME_WIDTH}} "
+        f"{cells} {count:>8d}"
+    )
+
+
+def corrected_table(stats: MergedStats, corrected: CorrectedStats) -> str:
+    """Return the pacing users' percentiles, raw and corrected, row beside row ('' if none).
+
+    The corrected row times each request from its intended start: the raw time plus how
+    late its task iteration started (coordinated omission).
+    """
+    if not corrected:
+        return ""
+    heads = " ".join(f"{_pct_header(p):>7}" for p in PERCENTILES)
+    header = f"{'Type':<{TYPE_WIDTH}} {'Name':<{NAME_WIDTH}} {heads} {'# reqs':>8}"
+    sep = f"{'-' * TYPE_WIDTH}|{'-' * NAME_WIDTH}|" + "|".join(["-" * 7] * len(PERCENTILES))
+    sep += "|" + "-" * 8
+    lines = [
+        "Response time percentiles corrected for coordinated omission (ms), pacing users",
+        header,
+        sep,
+    ]
+    raw = {(e.method, e.name): e for e in stats.entries()}
+    for c in corrected.entries():
+        e = raw.get((c.method, c.name))
+        if e is not None and e.hist.total:
+            lines.append(_percentile_row(e))
+        lines.append(
+            _corrected_row("", f"  corrected {c.name}", c.percentiles_ms(PERCENTILES), c.count)
+        )
+    if len(corrected.entries()) > 1:
+        total = corrected.total
+        lines.append(sep)
+        lines.append(
+            _corrected_row(
+                "", "corrected Aggregated", total.percentiles_ms(PERCENTILES), total.count
+            )
+        )
     return "\n".join(lines)
 
 

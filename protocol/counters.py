@@ -3,7 +3,9 @@
 :class:`EntryCounters` holds what both sides accumulate for a (method, name): counts,
 response-time sum, min and max in microseconds, content length, the log-linear histogram
 and per-second request and failure counts. The worker's entry adds its interned id; the
-master's adds its rate window. Slotted: these objects sit on the hottest paths.
+master's adds its rate window. Both sides cap the number of distinct entries
+(:data:`DEFAULT_MAX_NAMES`); beyond it requests go to the :data:`OVERFLOW_NAME` entry of
+their method. Slotted: these objects sit on the hottest paths.
 
 Imports: the standard library and horde.protocol.
 """
@@ -11,6 +13,18 @@ Imports: the standard library and horde.protocol.
 from __future__ import annotations
 
 from horde.protocol.histogram import Histogram
+
+__all__ = ["DEFAULT_MAX_NAMES", "OVERFLOW_NAME", "EntryCounters"]
+
+DEFAULT_MAX_NAMES = 10_000
+"""How many distinct (method, name) entries a worker or master keeps by default.
+
+Enough for any sane naming (Locust users group URLs with ``name=``); a script that names
+each request by its full URL would otherwise grow the stats without bound.
+"""
+
+OVERFLOW_NAME = "(other names)"
+"""The entry name that collects requests whose (method, name) came after the cap."""
 
 
 class EntryCounters:

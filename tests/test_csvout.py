@@ -238,6 +238,7 @@ def test_csv_files_rewrite_snapshots_and_append_history(tmp_path: Path) -> None:
         "run_exceptions.csv",
         "run_failures.csv",
         "run_stats.csv",
+        "run_stats_corrected.csv",
         "run_stats_history.csv",
     ]
 

@@ -43,6 +43,7 @@ from horde.worker.config import (
 )
 from horde.worker.environment import Environment
 from horde.worker.outbox import Outbox
+from horde.worker.pacing import current_lateness
 from horde.worker.pool import UserPool
 from horde.worker.stats import RequestRecorder
 from horde.worker.transport import LinkStatus, WorkerLink
@@ -310,9 +311,14 @@ class WorkerAgent:
         exception: BaseException | str | None = None,
         **_: Any,
     ) -> None:
-        self.recorder.record(
+        recorder = self.recorder
+        recorder.record(
             request_type, name, response_time, response_length or 0, exception, self.clock()
         )
+        if response_time is not None:
+            lateness = current_lateness()
+            if lateness is not None:
+                recorder.record_corrected(request_type, name, response_time, lateness)
 
     def _on_user_error(self, user_instance: object, exception: BaseException, tb: Any) -> None:
         # As Locust's worker: the message is str(exception), the traceback its frames.

@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from horde.protocol.codec import DEFAULT_MAX_FRAME
+from horde.protocol.counters import DEFAULT_MAX_NAMES
 from horde.protocol.errors import ConfigError
 
 DEFAULT_MASTER_HOST = "127.0.0.1"
@@ -53,6 +54,7 @@ class WorkerSettings:
     master_silence: float = DEFAULT_MASTER_SILENCE
     script_wait: float = DEFAULT_SCRIPT_WAIT
     max_frame: int = DEFAULT_MAX_FRAME
+    max_names: int = DEFAULT_MAX_NAMES
     tags: tuple[str, ...] = ()
     exclude_tags: tuple[str, ...] = ()
 
@@ -68,6 +70,8 @@ class WorkerSettings:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ConfigError(f"{name} must be a positive number, got {value}")
+        if self.max_names < 1:
+            raise ConfigError(f"max_names must be at least 1, got {self.max_names}")
         if not 0 < self.master_port <= 65535:
             raise ConfigError(f"master port must be a TCP port, got {self.master_port}")
         if not self.node_id or "\x00" in self.node_id:

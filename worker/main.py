@@ -63,7 +63,7 @@ def build_agent(settings: WorkerSettings, script: LoadedScript) -> WorkerAgent:
         status=status,
         environment=environment,
         pool=pool,
-        recorder=RequestRecorder(),
+        recorder=RequestRecorder(max_names=settings.max_names),
         new_log_lines=RECENT.take_new,
     )
 

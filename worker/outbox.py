@@ -17,9 +17,10 @@ acknowledged yet, in ``seq`` order, and decides when to send what:
 - **Names.** A master forgets a worker's name table when the worker registers again, so a
   resend after a re-registration defines every id in the first resent delta that uses it.
 - **Frame size.** No delta exceeds ``max_frame`` bytes, even with every name it could ever
-  carry: an oversized one is split into consecutive ``seq`` numbers (entries and errors
-  spread greedily; names travel with the part holding their entry). An entry or error too
-  large for any frame on its own is dropped and counted in :attr:`Outbox.dropped_items`.
+  carry: an oversized one is split into consecutive ``seq`` numbers (entries, errors and
+  corrected items spread greedily; names travel with the part holding their entry). An
+  item too large for any frame on its own is dropped and counted in
+  :attr:`Outbox.dropped_items`.
 - **Runs.** A new run id clears the outbox; numbering restarts at 1.
 
 Pure: the caller passes ``now`` (monotonic seconds) and a ``size`` function giving a
@@ -35,14 +36,15 @@ from collections.abc import Callable
 
 import msgpack
 
+from horde.protocol.corrected import CORRECTED_KEY
 from horde.protocol.stats import EntryDelta, ErrorDelta, HordeStatsDelta
 
 __all__ = ["WINDOW", "Outbox", "split_delta"]
 
 WINDOW = 4
 """Deltas in flight (sent, not yet acknowledged) before the worker stops taking new ones."""
-_SLACK = 16
-"""Bytes kept free per part: three msgpack array headers may grow from 1 to 5 bytes."""
+_SLACK = 24
+"""Bytes kept free per part: four msgpack array headers may grow from 1 to 5 bytes."""
 
 Size = Callable[[HordeStatsDelta], int]
 Defs = dict[int, tuple[int, str, str]]
@@ -70,32 +72,43 @@ def split_delta(
     """
     if size(_with_all_names(delta, defs)) <= max_frame:
         return [delta], 0
-    empty = dataclasses.replace(delta, names=(), entries=(), errors=())
-    budget = max_frame - size(empty) - _SLACK
+    corrected: list[list[object]] = list(delta.extra.get(CORRECTED_KEY) or [])
+    bare_extra = {k: v for k, v in delta.extra.items() if k != CORRECTED_KEY}
+    empty = dataclasses.replace(delta, names=(), entries=(), errors=(), extra=bare_extra)
+    budget = max_frame - size(empty) - _SLACK - (len(CORRECTED_KEY) + 6 if corrected else 0)
     announced = {d[0] for d in delta.names}
-    buckets: list[tuple[list[tuple[int, str, str]], list[EntryDelta], list[ErrorDelta]]] = []
+    buckets: list[
+        tuple[list[tuple[int, str, str]], list[EntryDelta], list[ErrorDelta], list[object]]
+    ] = []
     used = budget + 1  # forces a first bucket
     dropped = 0
-    items: list[EntryDelta | ErrorDelta] = [*delta.entries, *delta.errors]
+    items: list[EntryDelta | ErrorDelta | list[object]] = [
+        *delta.entries,
+        *delta.errors,
+        *corrected,
+    ]
     for item in items:
         name = defs.get(item.entry_id) if isinstance(item, EntryDelta) else None
-        cost = _packed(item.to_wire()) + (_packed(list(name)) if name else 0)
+        wire = item if isinstance(item, list) else item.to_wire()
+        cost = _packed(wire) + (_packed(list(name)) if name else 0)
         if cost > budget:
             dropped += 1
             continue
         if used + cost > budget:
-            buckets.append(([], [], []))
+            buckets.append(([], [], [], []))
             used = 0
-        names, entries, errors = buckets[-1]
+        names, entries, errors, fixes = buckets[-1]
         used += cost
         if isinstance(item, EntryDelta):
             entries.append(item)
             if name is not None and item.entry_id in announced:
                 names.append(name)
-        else:
+        elif isinstance(item, ErrorDelta):
             errors.append(item)
+        else:
+            fixes.append(item)
     if not buckets:
-        buckets.append(([], [], []))
+        buckets.append(([], [], [], []))
     parts = [
         dataclasses.replace(
             delta,
@@ -103,8 +116,9 @@ def split_delta(
             names=tuple(names),
             entries=tuple(entries),
             errors=tuple(errors),
+            extra={**bare_extra, CORRECTED_KEY: fixes} if fixes else bare_extra,
         )
-        for i, (names, entries, errors) in enumerate(buckets)
+        for i, (names, entries, errors, fixes) in enumerate(buckets)
     ]
     return parts, dropped
 

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from horde.protocol.counters import EntryCounters
-from horde.protocol.histogram import bucket_mid
+import structlog
+
+from horde.protocol.corrected import CORRECTED_KEY, CorrectedDelta, corrected_to_wire
+from horde.protocol.counters import DEFAULT_MAX_NAMES, OVERFLOW_NAME, EntryCounters
+from horde.protocol.histogram import Histogram, bucket_mid
 from horde.protocol.stats import (
     EntryDelta,
     ErrorDelta,
@@ -28,6 +31,8 @@ from horde.protocol.stats import (
 )
 
 __all__ = ["PER_SEC_CAP", "RequestRecorder"]
+
+log = structlog.get_logger("horde.worker")
 
 _AGGREGATED = "Aggregated"
 
@@ -66,6 +71,19 @@ class _Entry(EntryCounters):
         return tuple(out)
 
 
+class _Corrected:
+    """Coordinated-omission corrected latencies of one (method, name) since the last take."""
+
+    __slots__ = ("count", "hist", "max_us", "min_us", "total_us")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total_us = 0
+        self.min_us: int | None = None
+        self.max_us = 0
+        self.hist = Histogram()
+
+
 class RequestRecorder:
     """Accumulates request outcomes; ``take_*`` returns the delta since the last take.
 
@@ -74,11 +92,24 @@ class RequestRecorder:
     not been announced yet. With ``exact_locust_buckets`` the recorder also keeps Locust's
     ms buckets from the exact times (one extra dict update per request); otherwise a Locust
     report derives them from histogram midpoints.
+
+    At most ``max_names`` distinct keys get entries of their own; requests under any later
+    key go to ``(method, OVERFLOW_NAME)`` and the first such key is logged as a warning.
+    :meth:`record_corrected` keeps the coordinated-omission corrected series of pacing
+    users under the same keys; it travels in horde deltas only (Locust has no such field).
     """
 
-    def __init__(self, *, exact_locust_buckets: bool = False) -> None:
+    def __init__(
+        self, *, exact_locust_buckets: bool = False, max_names: int = DEFAULT_MAX_NAMES
+    ) -> None:
         """Create an empty recorder (no I/O, no clock)."""
+        if max_names < 1:
+            raise ValueError(f"max_names must be at least 1, got {max_names}")
+        self.max_names = max_names
+        self.overflowed = 0
+        """Requests recorded under the overflow entry because of the cap (cumulative)."""
         self._entries: dict[tuple[str, str], _Entry] = {}
+        self._corrected: dict[tuple[str, str], _Corrected] = {}
         self._errors: dict[tuple[str, str, str], list[Any]] = {}
         self._announced: set[int] = set()
         self._exact = exact_locust_buckets
@@ -104,9 +135,7 @@ class RequestRecorder:
         """
         entry = self._entries.get((request_type, name))
         if entry is None:
-            entry = self._entries[(request_type, name)] = _Entry(
-                len(self._entries), request_type, name
-            )
+            entry = self._new_entry(request_type, name)
         sec = int(now)
         entry.num_requests += 1
         entry.last_ts = now
@@ -135,6 +164,55 @@ class RequestRecorder:
         entry.total_content_length += response_length or 0
         if exception:
             self._record_error(entry, sec, exception, now)
+
+    def _new_entry(self, request_type: str, name: str) -> _Entry:
+        """Create the entry for a new key, or return the overflow entry beyond the cap."""
+        if len(self._entries) >= self.max_names:
+            self.overflowed += 1
+            key = (request_type, OVERFLOW_NAME)
+            overflow = self._entries.get(key)
+            if overflow is not None:
+                return overflow
+            log.warning(
+                f"more than {self.max_names} distinct request names: requests under new names"
+                f" are counted as {OVERFLOW_NAME!r} (group URLs with name=...)",
+                first_overflow=f"{request_type} {name}",
+            )
+            request_type, name = key
+        entry = self._entries[(request_type, name)] = _Entry(len(self._entries), request_type, name)
+        return entry
+
+    def record_corrected(
+        self, request_type: str, name: str, response_time: float, lateness: float
+    ) -> None:
+        """Record a pacing user's request from its intended start, after :meth:`record`.
+
+        ``response_time`` is the raw time in ms, ``lateness`` how late (s, at least 0) the
+        task iteration that made the request started; the corrected time is their sum.
+        """
+        key = (request_type, name)
+        if key not in self._entries:  # recorded under the overflow entry
+            key = (request_type, OVERFLOW_NAME)
+        c = self._corrected.get(key)
+        if c is None:
+            c = self._corrected[key] = _Corrected()
+        us = max(round(response_time * 1000.0 + max(lateness, 0.0) * 1e6), 0)
+        c.count += 1
+        c.total_us += us
+        c.max_us = max(c.max_us, us)
+        if c.min_us is None or us < c.min_us:
+            c.min_us = us
+        c.hist.record(us)
+
+    def _take_corrected(self) -> tuple[CorrectedDelta, ...]:
+        """Return the corrected series since the last take and reset it."""
+        items = tuple(
+            CorrectedDelta(method, name, c.count, c.total_us, c.min_us, c.max_us, tuple(pairs))
+            for (method, name), c in self._corrected.items()
+            if c.count and c.min_us is not None and (pairs := c.hist.to_pairs())
+        )
+        self._corrected = {}
+        return items
 
     def _record_error(
         self, entry: _Entry, sec: int, exception: BaseException | str, now: float
@@ -197,6 +275,7 @@ class RequestRecorder:
         )
         self._errors = {}
         self._period_start = now
+        corrected = self._take_corrected()
         return HordeStatsDelta(
             run_id=run_id,
             epoch=epoch,
@@ -207,6 +286,7 @@ class RequestRecorder:
             errors=errors,
             user_classes_count=dict(user_classes_count),
             user_count=user_count,
+            extra={CORRECTED_KEY: corrected_to_wire(corrected)} if corrected else {},
         )
 
     def take_locust_report(
@@ -225,6 +305,7 @@ class RequestRecorder:
         for e in active:
             e.clear()
         self._errors = {}
+        self._corrected = {}  # Locust's master has no place for it
         self._period_start = now
         return LocustStatsReport(
             stats=stats,
@@ -266,6 +347,7 @@ class RequestRecorder:
         for e in self._entries.values():
             e.clear()
         self._errors = {}
+        self._corrected = {}
         self._period_start = None
 
     def forget_announcements(self) -> None:

@@ -29,6 +29,7 @@ import gevent
 from gevent import GreenletExit
 
 from horde.protocol.errors import ConfigError
+from horde.worker.pacing import mark_iteration_start
 
 if TYPE_CHECKING:
     from horde.worker.users import User
@@ -364,6 +365,7 @@ class TaskSet:
         if user._state == STOPPING:
             raise StopUser()
         user._state = RUNNING
+        mark_iteration_start(self, user)  # a pacing user's lateness, for the corrected series
 
     def _sleep(self, seconds: float) -> None:
         gevent.sleep(seconds)

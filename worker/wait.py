@@ -3,10 +3,12 @@
 Each factory returns a function of the user (or TaskSet) instance, to assign as the
 class attribute ``wait_time``, with Locust's semantics. ``constant_pacing`` and
 ``constant_throughput`` keep their state on the instance (``_cp_last_run``,
-``_cp_last_wait_time``, as Locust), so every user paces itself. They take an optional
-``clock`` so tests can drive them without sleeping. Pure: nothing here sleeps.
+``_cp_last_wait_time``, as Locust), so every user paces itself, and note when the next
+iteration is due (``horde.worker.pacing``) for the coordinated-omission corrected series.
+They take an optional ``clock`` so tests can drive them without sleeping. Pure: nothing
+here sleeps.
 
-Imports: the standard library only.
+Imports: the standard library and ``horde.worker.pacing``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import random
 import time
 from collections.abc import Callable
 from typing import Any
+
+from horde.worker.pacing import PACING_MARK, set_schedule
 
 WaitTime = Callable[[Any], float]
 Clock = Callable[[], float]
@@ -43,7 +47,9 @@ def constant_pacing(period: float, *, clock: Clock = time.perf_counter) -> WaitT
     """A wait that makes tasks start every ``period`` seconds, whatever they take.
 
     It measures the time since the previous task started (the previous call plus the wait it
-    returned) and waits for the rest of the period, or not at all if the task overran.
+    returned) and waits for the rest of the period, or not at all if the task overran. The
+    next iteration is due one period after the previous one was due (in the past when the
+    task overran); its lateness is what the corrected series charges.
     """
 
     def wait_time(instance: Any) -> float:
@@ -56,8 +62,10 @@ def constant_pacing(period: float, *, clock: Clock = time.perf_counter) -> WaitT
         wait = max(0.0, period - run_time)
         instance._cp_last_wait_time = wait
         instance._cp_last_run = now
+        set_schedule(instance, clock, now + period - run_time)
         return wait
 
+    setattr(wait_time, PACING_MARK, True)
     return wait_time
 
 
