@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TYPECHECK_TREE := build/typecheck
 
-.PHONY: demo test lint format clean browser
+.PHONY: demo test lint format clean browser bench bench-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,22 @@ browser:
 
 test: $(VENV)/.installed-dev browser
 	$(BIN)/python -m pytest --cov --cov-branch --cov-report=term:skip-covered
+
+# Benchmarks, not tests: each script starts its own loopback target, runs horde and its
+# peers interleaved, prints medians and ratios, and exits non-zero when horde misses its goal.
+# They need Debian's nginx and wrk (installed here when missing, as root or through sudo).
+BENCHES := bench/worker_throughput.py bench/user_memory.py bench/master_capacity.py
+bench-tools:
+	@command -v nginx >/dev/null && command -v wrk >/dev/null && command -v taskset >/dev/null || { \
+		echo "installing Debian's nginx-light and wrk for the benchmarks"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+			nginx-light wrk util-linux; }
+
+bench: $(VENV)/.installed-dev bench-tools
+	@status=0; for script in $(BENCHES); do \
+		echo "=== $$script"; $(BIN)/python $$script || status=1; \
+	done; exit $$status
 
 # mypy cannot follow setuptools' package-dir mapping, so it checks a copy laid out as
 # the installed package is (horde/, horde/master, horde/worker, horde/protocol).
