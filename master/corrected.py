@@ -46,7 +46,7 @@ class CorrectedEntry:
 
     def add(self, item: CorrectedDelta) -> None:
         """Merge one validated item."""
-        self.count += item.count
+        self.count += item.requests
         self.total_us += item.total_us
         if self.min_us is None or item.min_us < self.min_us:
             self.min_us = item.min_us

@@ -7,9 +7,9 @@ iteration that made it (actual iteration start minus scheduled start). Those fig
 beside the raw entries as an optional key of the delta dict, so masters that do not know it
 keep it in ``extra`` and ignore it.
 
-Wire form: ``delta["corrected"]`` is a list of ``[method, name, count, total_us, min_us,
+Wire form: ``delta["corrected"]`` is a list of ``[method, name, requests, total_us, min_us,
 max_us, buckets]`` items, ``buckets`` flat ``[histogram idx, count, ...]`` pairs whose
-counts add up to ``count``. Items carry their names (not interned ids), so a delta split
+counts add up to ``requests``. Items carry their names (not interned ids), so a delta split
 into several frames can put them in any part.
 
 Imports: the standard library and :mod:`horde.protocol` only.
@@ -33,7 +33,7 @@ class CorrectedDelta(NamedTuple):
 
     method: str
     name: str
-    count: int
+    requests: int
     total_us: int
     min_us: int
     max_us: int

@@ -101,7 +101,7 @@ def test_recorder_adds_lateness_and_sends_the_series_in_horde_deltas_only() -> N
     rec.record("GET", "/plain", 1.0, 0, None, T0)
     delta = take(rec)
     (got,) = corrected_from_wire(delta.extra[CORRECTED_KEY])
-    assert (got.method, got.name, got.count, got.total_us) == ("GET", "/a", 2, 52_000)
+    assert (got.method, got.name, got.requests, got.total_us) == ("GET", "/a", 2, 52_000)
     assert (got.min_us, got.max_us) == (12_000, 40_000)
     assert CORRECTED_KEY not in take(rec, 2).extra  # taken: nothing left
     rec.record("GET", "/a", 10.0, 0, None, T0)
@@ -125,7 +125,7 @@ def test_names_beyond_the_cap_go_to_the_overflow_entry_with_one_warning() -> Non
     counts = {by_id[e.entry_id]: e.num_requests for e in delta.entries}
     assert counts[("GET", OVERFLOW_NAME)] == 3 and counts[("POST", OVERFLOW_NAME)] == 1
     assert sum(counts.values()) == 6 and rec.overflowed == 4
-    fixed = {(d.method, d.name): d.count for d in corrected_from_wire(delta.extra["corrected"])}
+    fixed = {(d.method, d.name): d.requests for d in corrected_from_wire(delta.extra["corrected"])}
     assert fixed == {("GET", "/item/0"): 1, ("GET", "/item/1"): 1, ("GET", OVERFLOW_NAME): 3}
     warnings = [e for e in logs if e["log_level"] == "warning"]
     assert len(warnings) == 2  # one per overflowing method, not one per request
