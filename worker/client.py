@@ -1,38 +1,38 @@
 """The HTTP client an ``HttpUser`` calls as ``self.client``; it times and records requests.
 
-:class:`HttpSession` keeps one keep-alive geventhttpclient connection per host it talks to,
-sends a request, reads the whole body, follows redirects, keeps cookies, and fires
-``events.request`` with the time in ms from sending to the last body byte. What it returns,
-and the failures it records, live in :mod:`horde.worker.response` (:class:`Response`,
-:class:`ResponseContextManager` for ``catch_response=True``, :class:`HTTPError` and the
-other response errors); they are re-exported here so ``horde.worker.client`` keeps offering
-every name it always has.
+:class:`HttpSession` keeps one keep-alive connection (:mod:`horde.worker.http11`) per
+(scheme, host, port) it talks to, sends a request, reads the whole body, follows redirects,
+keeps cookies, and fires ``events.request`` with the time in ms from sending to the last
+body byte. What it returns, and the failures it records, live in
+:mod:`horde.worker.response` (:class:`Response`, :class:`ResponseContextManager` for
+``catch_response=True``, :class:`HTTPError` and the other response errors); they are
+re-exported here so ``horde.worker.client`` keeps offering every name it always has.
 
-Imports: the standard library, gevent, geventhttpclient and ``horde.worker``.
+The request path is the load generator's hot loop, so the common case is kept cheap: a
+URL's connection key, Host header, request target and default name are parsed once and
+cached; the default header block is prebuilt; the cookie jar is only consulted when it
+holds cookies or a response sets one.
+
+Imports: the standard library, gevent and ``horde.worker``.
 """
 
 from __future__ import annotations
 
 import json as jsonlib
-import re
 import time
 import zlib
 from base64 import b64encode
 from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
+from contextlib import contextmanager
+from functools import lru_cache
 from http.cookiejar import CookieJar
-from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import unquote, urlencode, urlsplit
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from urllib.parse import quote, unquote, urlencode, urljoin, urlsplit
 from urllib.request import Request as CookieRequest
 
 import gevent
-import gevent.ssl
-from geventhttpclient import HTTPClient
-from geventhttpclient.header import Headers
-from geventhttpclient.response import HTTPParseError
-from geventhttpclient.url import URL
 
+from horde.worker.http11 import BadResponse, Connection, Headers, StaleConnection, tls_context
 from horde.worker.response import (
     CatchResponseError,
     HTTPError,
@@ -66,17 +66,40 @@ DEFAULT_NETWORK_TIMEOUT = 60.0
 MAX_REDIRECTS = 10
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 DEFAULT_HEADERS = {"User-Agent": "horde", "Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
-# what a failed exchange raises: socket errors (incl. timeouts and TLS), bad HTTP, bad gzip,
-# and geventhttpclient's "cannot resolve" / "pool closed"
-TRANSPORT_ERRORS = (OSError, HTTPParseError, RuntimeError, zlib.error)
-_ABSOLUTE_URL = re.compile(r"^https?://", re.IGNORECASE)
+# what a failed exchange raises: socket errors (incl. timeouts, refused, TLS, DNS), a
+# response that is not HTTP, a body that does not decompress
+TRANSPORT_ERRORS = (OSError, BadResponse, zlib.error)
+_DEFAULT_FIELDS = {name.lower(): (name, value) for name, value in DEFAULT_HEADERS.items()}
+_DEFAULT_BLOCK = "".join(f"{name}: {value}\r\n" for name, value in DEFAULT_HEADERS.items())
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_URI_SAFE = "!#$%&'()*+,/:;=?@[]~"
+Fields = dict[str, tuple[str, str]]  # lower-case name -> (name as given, value)
 
 
-def _unverified_context(cafile: str | None = None) -> gevent.ssl.SSLContext:
-    context = gevent.ssl.create_default_context(cafile=cafile)
-    context.check_hostname = False
-    context.verify_mode = gevent.ssl.CERT_NONE
-    return context
+class _Route(NamedTuple):
+    """What a URL means on the wire, parsed once per distinct URL."""
+
+    scheme: str
+    host: str
+    port: int
+    host_header: str
+    target: str  # the request-target: quoted path and query
+    name: str  # the default name in the statistics: path and query as given
+
+
+@lru_cache(maxsize=4096)
+def _route(url: str) -> _Route:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"cannot request {url!r}: not an absolute http(s) URL")
+    port = parts.port or (443 if scheme == "https" else 80)
+    path = parts.path or "/"
+    query = f"?{parts.query}" if parts.query else ""
+    host_header = parts.netloc.rpartition("@")[2]
+    return _Route(
+        scheme, parts.hostname, port, host_header, quote(path + query, safe=_URI_SAFE), path + query
+    )
 
 
 def _basic_auth(user: str | bytes, password: str | bytes) -> str:
@@ -98,32 +121,76 @@ def _decode_body(raw: bytes, content_encoding: object) -> bytes:
     return raw
 
 
-def _path_of(url: str) -> str:
-    parts = urlsplit(url)
-    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+def _body_bytes(body: Any) -> bytes:
+    """A request body as bytes: bytes-like, a file-like object, or an iterable of chunks."""
+    if isinstance(body, bytes | bytearray | memoryview):
+        return bytes(body)
+    if hasattr(body, "read"):
+        data = body.read()
+        return data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    return b"".join(part.encode("utf-8") if isinstance(part, str) else part for part in body)
 
 
-@dataclass
 class _Outgoing:
     """A request on its way, updated as redirects are followed."""
 
-    method: str
-    url: str
-    body: Any
-    headers: Headers
-    cookies: Mapping[str, str]
-    insecure: bool
+    __slots__ = ("block", "body", "cookies", "fields", "insecure", "method", "url")
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        body: bytes | None,
+        *,
+        fields: Fields | None,
+        cookies: Mapping[str, str] | None,
+        insecure: bool,
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.body = body
+        self.fields = fields  # None: just the default headers (prebuilt block)
+        self.block = _DEFAULT_BLOCK if fields is None else _block(fields)
+        self.cookies = cookies
+        self.insecure = insecure
 
     def redirect(self, status_code: int, location: str) -> None:
         """Turn this into the request that follows a redirect response."""
-        next_url = str(URL(self.url).redirect(location))
+        next_url = urljoin(self.url, location)
+        fields = dict(_DEFAULT_FIELDS) if self.fields is None else self.fields
         if urlsplit(next_url).netloc != urlsplit(self.url).netloc:
-            self.headers.discard("Authorization")
+            fields.pop("authorization", None)
         self.url = next_url
         if status_code == 303 or (status_code in (301, 302) and self.method == "POST"):
             self.method = "HEAD" if self.method == "HEAD" else "GET"
             self.body = None
-            self.headers.discard("Content-Type")
+            fields.pop("content-type", None)
+        self.fields = fields
+        self.block = _block(fields)
+
+    def encode(self, route: _Route, cookie: str) -> bytes:
+        """The request's bytes on the wire for ``route``, with ``cookie`` if not empty."""
+        body = self.body
+        extra = f"Cookie: {cookie}\r\n" if cookie else ""
+        if body is not None:
+            extra += f"Content-Length: {len(body)}\r\n"
+        elif self.method in _BODY_METHODS:
+            extra += "Content-Length: 0\r\n"
+        head = (
+            f"{self.method} {route.target} HTTP/1.1\r\nHost: {route.host_header}\r\n"
+            f"{self.block}{extra}\r\n"
+        ).encode("latin-1")
+        return head if body is None else head + body
+
+
+def _block(fields: Fields) -> str:
+    return "".join(f"{name}: {value}\r\n" for name, value in fields.values())
+
+
+def _holds_cookies(jar: CookieJar) -> bool:
+    # CookieJar's len() walks every cookie; its private dict is empty when it holds none
+    stored = getattr(jar, "_cookies", None)
+    return bool(stored) if stored is not None else len(jar) > 0
 
 
 class _CookieSource:
@@ -161,9 +228,20 @@ class HttpSession:
         self.network_timeout = network_timeout
         self.insecure = insecure
         self.headers: dict[str, str] = dict(headers or {})
-        self.cookies = CookieJar()
+        self._cookies: CookieJar | None = None
         self.request_name: str | None = None
-        self._clients: dict[tuple[str, str, int | None, bool], HTTPClient] = {}
+        self._clients: dict[tuple[str, str, int, bool], Connection] = {}
+
+    @property
+    def cookies(self) -> CookieJar:
+        """The session's cookie jar (created on first use)."""
+        if self._cookies is None:
+            self._cookies = CookieJar()
+        return self._cookies
+
+    @cookies.setter
+    def cookies(self, jar: CookieJar) -> None:
+        self._cookies = jar
 
     @staticmethod
     def _split_credentials(base_url: str) -> tuple[str, str | None]:
@@ -233,26 +311,31 @@ class HttpSession:
         """Send a request, record it on ``events.request`` and return the response.
 
         ``url`` is relative to the base URL unless absolute. ``name`` groups requests in the
-        statistics (default: the path and query). ``data`` is a body (str, bytes, or a dict
-        sent as a form), ``json`` a value sent as JSON. ``timeout`` bounds the whole request
-        in seconds. ``verify=False`` skips TLS certificate checks. ``stream`` is accepted for
-        Locust compatibility; the body is always read. With ``catch_response`` the result
-        is a :class:`ResponseContextManager` to use in a ``with`` block.
+        statistics (default: the path and query). ``data`` is a body (str, bytes, a file, or
+        a dict sent as a form), ``json`` a value sent as JSON. ``timeout`` bounds the whole
+        request in seconds. ``verify=False`` skips TLS certificate checks. ``stream`` is
+        accepted for Locust compatibility; the body is always read. With
+        ``catch_response`` the result is a :class:`ResponseContextManager` to use in a
+        ``with`` block.
         """
         method = method.upper()
         target = self._build_url(url, params)
-        send_headers, body = self._prepare(data, json, headers, auth)
+        fields, body = self._prepare(data, json, headers, auth)
         insecure = self.insecure if verify is None else not verify
+        outgoing = _Outgoing(
+            method, target, body, fields=fields, cookies=cookies, insecure=insecure
+        )
         start_time = time.time()
         started = time.perf_counter()
-        outgoing = _Outgoing(method, target, body, send_headers, cookies or {}, insecure)
         exchange = self._send(outgoing, allow_redirects, timeout)
         elapsed_ms = (time.perf_counter() - started) * 1000.0
-        merged_context = dict(self.user.context()) if self.user is not None else {}
-        merged_context.update(context or {})
+        user = self.user
+        merged_context = dict(context or {})
+        if user is not None:
+            merged_context = {**user.context(), **merged_context}
         meta: dict[str, Any] = {
             "request_type": method,
-            "name": name or self.request_name or _path_of(target),
+            "name": name or self.request_name or _route(target).name,
             "response_time": elapsed_ms,
             "response_length": len(exchange.content),
             "response": None,
@@ -267,7 +350,8 @@ class HttpSession:
             return managed
         response = Response(exchange, elapsed_ms, meta)
         meta["response"] = response
-        meta["exception"] = response._failure(meta["name"])
+        if exchange.error is not None or exchange.status_code >= 400:
+            meta["exception"] = response._failure(meta["name"])
         self.request_event.fire(**meta)
         return response
 
@@ -278,14 +362,16 @@ class HttpSession:
             client.close()
 
     def _build_url(self, url: str, params: Any) -> str:
-        if _ABSOLUTE_URL.match(url):
+        if url.startswith("/") and self.base_url:
+            target = self.base_url.rstrip("/") + url
+        elif url[:7].lower() == "http://" or url[:8].lower() == "https://":
             target = url
         elif not url:
             target = self.base_url
         else:
-            glue = "" if url.startswith(("/", "?")) else "/"
+            glue = "" if url.startswith("?") else "/"
             target = self.base_url.rstrip("/") + glue + url
-        if not _ABSOLUTE_URL.match(target):
+        if target[:7].lower() != "http://" and target[:8].lower() != "https://":
             raise ValueError(
                 f"cannot request {url!r}: it is not an absolute http(s) URL and the user has"
                 " no host (set the class's host or give one when starting the test)"
@@ -302,94 +388,100 @@ class HttpSession:
         json_body: Any,
         headers: Mapping[str, str] | None,
         auth: tuple[str | bytes, str | bytes] | None,
-    ) -> tuple[Headers, Any]:
-        send_headers = Headers(DEFAULT_HEADERS)
-        send_headers.update(self.headers)
-        send_headers.update(headers or {})
-        if auth is not None:
-            send_headers["Authorization"] = _basic_auth(*auth)
-        elif self.auth_header and "authorization" not in send_headers:
-            send_headers["Authorization"] = self.auth_header
-        body: Any = None
+    ) -> tuple[Fields | None, bytes | None]:
+        """The header fields (None: just the defaults) and the body bytes of a request."""
+        body: bytes | None = None
+        content_type = None
         if data is not None:
             if isinstance(data, Mapping) or (isinstance(data, list) and data):
                 body = urlencode(data, doseq=True).encode("ascii")
-                send_headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+                content_type = "application/x-www-form-urlencoded"
             else:
-                body = data.encode("utf-8") if isinstance(data, str) else data
+                body = data.encode("utf-8") if isinstance(data, str) else _body_bytes(data)
         elif json_body is not None:
             body = jsonlib.dumps(json_body).encode("utf-8")
-            send_headers.setdefault("Content-Type", "application/json")
-        return send_headers, body
+            content_type = "application/json"
+        if not (headers or self.headers or auth or self.auth_header or content_type):
+            return None, body
+        fields = dict(_DEFAULT_FIELDS)
+        for extra in (self.headers, headers or {}):
+            for field, value in extra.items():
+                fields[field.lower()] = (field, value)
+        if auth is not None:
+            fields["authorization"] = ("Authorization", _basic_auth(*auth))
+        elif self.auth_header and "authorization" not in fields:
+            fields["authorization"] = ("Authorization", self.auth_header)
+        if content_type is not None:
+            fields.setdefault("content-type", ("Content-Type", content_type))
+        return fields, body
 
     def _send(self, outgoing: _Outgoing, allow_redirects: bool, timeout: float | None) -> _Exchange:
         """Exchange with redirects; a transport failure becomes an exchange with status 0."""
-        deadline: AbstractContextManager[Any] = nullcontext()
+        deadline = None
         if timeout:
             deadline = gevent.Timeout(timeout, TimeoutError(f"request timed out after {timeout} s"))
+            deadline.start()
         try:
-            with deadline:
-                for _ in range(MAX_REDIRECTS):
-                    exchange = self._exchange(outgoing)
-                    location = exchange.headers.get("location")
-                    if not allow_redirects or exchange.status_code not in REDIRECT_CODES:
-                        return exchange
-                    if not location:
-                        return exchange
-                    outgoing.redirect(exchange.status_code, str(location))
-                return self._exchange(outgoing)
+            for _ in range(MAX_REDIRECTS):
+                exchange = self._exchange(outgoing)
+                if not allow_redirects or exchange.status_code not in REDIRECT_CODES:
+                    return exchange
+                location = exchange.headers.get("location")
+                if not location:
+                    return exchange
+                outgoing.redirect(exchange.status_code, location)
+            return self._exchange(outgoing)
         except TRANSPORT_ERRORS as exc:
             return _Exchange(0, "", Headers(), b"", outgoing.url, exc)
+        finally:
+            if deadline is not None:
+                deadline.close()
 
     def _exchange(self, outgoing: _Outgoing) -> _Exchange:
         """One request and its full response on a pooled connection."""
         url = outgoing.url
-        parsed = URL(url)
-        client = self._client_for(parsed, outgoing.insecure)
-        request_headers = Headers(outgoing.headers)
-        cookie = self._cookie_header(url, outgoing.cookies)
-        if cookie:
-            request_headers["Cookie"] = cookie
-        response = client.request(
-            outgoing.method, parsed.quoted_uri, body=outgoing.body, headers=request_headers
-        )
+        route = _route(url)
+        key = (route.scheme, route.host, route.port, outgoing.insecure)
+        connection = self._clients.get(key)
+        if connection is None:
+            connection = self._clients[key] = self._connection(route, outgoing.insecure)
+        request = outgoing.encode(route, self._cookie_header(url, outgoing.cookies))
+        head_only = outgoing.method == "HEAD"
         try:
-            raw = response.read()
-        finally:
-            response.release()
-        response_headers = response.info()
-        if "set-cookie" in response_headers:
-            request = CookieRequest(url)
-            self.cookies.extract_cookies(cast(Any, _CookieSource(response_headers)), request)
-        content = _decode_body(raw, response_headers.get("content-encoding"))
-        reason = response.status_message or ""
-        return _Exchange(response.status_code, reason, response_headers, content, url, None)
+            raw = connection.exchange(request, head_only)
+        except StaleConnection:  # closed by the server while idle: once more, on a new one
+            raw = connection.exchange(request, head_only)
+        headers = raw.headers
+        if "set-cookie" in headers:
+            self.cookies.extract_cookies(cast(Any, _CookieSource(headers)), CookieRequest(url))
+        content = raw.body
+        if content:
+            coding = headers.get("content-encoding")
+            if coding:
+                content = _decode_body(content, coding)
+        return _Exchange(raw.status, raw.reason, headers, content, url, None)
+
+    def _connection(self, route: _Route, insecure: bool) -> Connection:
+        return Connection(
+            route.host,
+            route.port,
+            tls=tls_context(insecure) if route.scheme == "https" else None,
+            connection_timeout=self.connection_timeout,
+            network_timeout=self.network_timeout,
+        )
 
     def _cookie_header(self, url: str, extra: Mapping[str, str] | None) -> str:
-        pairs = []
-        if len(self.cookies):
+        jar = self._cookies
+        if jar is not None and _holds_cookies(jar):
             request = CookieRequest(url)
-            self.cookies.add_cookie_header(request)
+            jar.add_cookie_header(request)
             stored = request.get_header("Cookie")
-            if stored:
-                pairs.append(stored)
-        pairs.extend(f"{key}={value}" for key, value in (extra or {}).items())
+            if not extra:
+                return stored or ""
+            pairs = [stored] if stored else []
+        elif not extra:
+            return ""
+        else:
+            pairs = []
+        pairs.extend(f"{key}={value}" for key, value in extra.items())
         return "; ".join(pairs)
-
-    def _client_for(self, url: URL, insecure: bool) -> HTTPClient:
-        key = (url.scheme, url.host, url.port, insecure)
-        client = self._clients.get(key)
-        if client is None:
-            secure = url.scheme == "https"
-            client = HTTPClient(
-                url.host,
-                port=url.port,
-                ssl=secure,
-                ssl_context_factory=_unverified_context if secure and insecure else None,
-                insecure=insecure,
-                connection_timeout=self.connection_timeout,
-                network_timeout=self.network_timeout,
-                concurrency=1,
-            )
-            self._clients[key] = client
-        return client

@@ -43,26 +43,29 @@ class EventHook:
     def __init__(self, name: str = "", *, shielded: bool = False) -> None:
         self.name = name
         self.shielded = shielded
-        self._listeners: list[Listener] = []
+        # copy-on-write: a new tuple on every change, so that firing needs no copy and a
+        # listener may add or remove listeners while the hook fires
+        self._listeners: tuple[Listener, ...] = ()
 
     def add_listener(self, listener: Listener) -> Listener:
         """Register ``listener``; returns it, so this works as a decorator."""
-        self._listeners.append(listener)
+        self._listeners = (*self._listeners, listener)
         return listener
 
     def remove_listener(self, listener: Listener) -> None:
         """Unregister ``listener``; raises ``ValueError`` if it was not registered."""
-        self._listeners.remove(listener)
+        listeners = list(self._listeners)
+        listeners.remove(listener)
+        self._listeners = tuple(listeners)
 
     @property
     def listeners(self) -> tuple[Listener, ...]:
         """The registered listeners, in the order they are called."""
-        return tuple(self._listeners)
+        return self._listeners
 
     def fire(self, *, reverse: bool = False, **kwargs: Any) -> None:
         """Call every listener with ``kwargs``; a failing listener does not stop the others."""
-        # a copy, so that a listener may add or remove listeners while the hook fires
-        listeners = self._listeners[::-1] if reverse else list(self._listeners)
+        listeners = self._listeners[::-1] if reverse else self._listeners
         for listener in listeners:
             try:
                 listener(**kwargs)

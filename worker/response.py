@@ -8,7 +8,7 @@ failure with status 0 kept in ``error``. :class:`ResponseContextManager` is what
 ``ResponseContextManager``). The requests themselves are made by
 :class:`horde.worker.client.HttpSession`.
 
-Imports: the standard library, geventhttpclient and ``horde.worker`` (never
+Imports: the standard library and ``horde.worker`` (never
 ``horde.worker.client``, which imports this module).
 """
 
@@ -20,8 +20,7 @@ from datetime import timedelta
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from geventhttpclient.header import Headers
-
+from horde.worker.http11 import Headers
 from horde.worker.tasks import USER_FLOW_EXCEPTIONS
 
 if TYPE_CHECKING:
@@ -78,10 +77,15 @@ class Response:
         self.content = exchange.content
         self.url = exchange.url
         self.error = exchange.error
-        self.elapsed = timedelta(milliseconds=elapsed_ms)
+        self._elapsed_ms = elapsed_ms
         self.request_meta = request_meta
         self._encoding: str | None = None
         self._text: str | None = None
+
+    @property
+    def elapsed(self) -> timedelta:
+        """The time from sending the request to the last byte of the response."""
+        return timedelta(milliseconds=self._elapsed_ms)
 
     @property
     def encoding(self) -> str:

@@ -253,7 +253,7 @@ class TaskSet:
         self._user: User = parent.user if isinstance(parent, TaskSet) else parent
         self._cp_last_run = time.perf_counter()
         self._cp_last_wait_time = 0.0
-        self._queue: deque[Any] = deque()
+        self._queue: deque[Any] | None = None  # created by the first schedule_task()
         environment = self._user.environment
         self._table = task_table(self._holder(), environment.tags, environment.exclude_tags)
 
@@ -293,6 +293,8 @@ class TaskSet:
 
     def schedule_task(self, task_callable: Any, first: bool = False) -> None:
         """Queue a task to run before the next random pick (first in line if ``first``)."""
+        if self._queue is None:
+            self._queue = deque()
         if first:
             self._queue.appendleft(task_callable)
         else:

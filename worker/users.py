@@ -5,8 +5,8 @@ A :class:`User` runs in its own greenlet: ``on_start``, then tasks picked by wei
 stopped. Exceptions raised by the script are reported on ``events.user_error`` with the
 formatted traceback and logged; a task's error does not end the user, an ``on_start`` error
 does (as in Locust). :class:`HttpUser` adds ``self.client``, an :class:`HttpSession` on the
-user's host. :class:`LoadTestShape` is the base of load shapes, whose ``tick`` the master
-calls.
+user's host, created on first use so that idle users hold no client. :class:`LoadTestShape`
+is the base of load shapes, whose ``tick`` the master calls.
 
 Imports: the standard library, gevent, structlog and ``horde.worker`` / ``horde.protocol``.
 """
@@ -191,7 +191,6 @@ class HttpUser(User):
     network_timeout: float = 60.0
     insecure: bool = False
     default_headers: ClassVar[dict[str, str] | None] = None
-    client: HttpSession
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
@@ -200,18 +199,31 @@ class HttpUser(User):
                 f"{type(self).__name__} has no host: set its 'host' attribute or give a host"
                 " when starting the test"
             )
-        self.client = HttpSession(
-            self.host,
-            environment.events.request,
-            self,
-            connection_timeout=self.connection_timeout,
-            network_timeout=self.network_timeout,
-            insecure=self.insecure,
-            headers=self.default_headers,
-        )
+        self._client: HttpSession | None = None
+
+    @property
+    def client(self) -> HttpSession:
+        """The user's :class:`HttpSession`, created on first use (idle users hold none)."""
+        client = self._client
+        if client is None:
+            client = self._client = HttpSession(
+                self.host,
+                self.environment.events.request,
+                self,
+                connection_timeout=self.connection_timeout,
+                network_timeout=self.network_timeout,
+                insecure=self.insecure,
+                headers=self.default_headers,
+            )
+        return client
+
+    @client.setter
+    def client(self, value: HttpSession) -> None:
+        self._client = value
 
     def _release_resources(self) -> None:
-        self.client.close()
+        if self._client is not None:
+            self._client.close()
 
 
 class LoadTestShape:

@@ -1,0 +1,13 @@
+"""Locust FastHttpUser: idle users, one empty task then a 600 s wait (bench/user_memory.py)."""
+
+from locust import FastHttpUser, constant, task
+
+
+class Idle(FastHttpUser):
+    """Does nothing, then waits."""
+
+    wait_time = constant(600)
+
+    @task
+    def idle(self) -> None:
+        """Nothing."""
