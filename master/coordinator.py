@@ -82,7 +82,7 @@ class Coordinator:
         self._new_run_id = new_run_id
         self.hooks = hooks or RunHooks()
         self.registry = Registry(settings.heartbeat_interval, settings.heartbeat_liveness)
-        self.stats = MergedStats(started_at=started_at)
+        self.stats = MergedStats(started_at=started_at, max_names=settings.max_names)
         self.corrected = CorrectedStats(max_names=settings.max_names)
         self.exceptions = ExceptionBook()
         self.state = RunState.READY
@@ -409,7 +409,7 @@ class Coordinator:
             worker=identity,
             index=record.index,
             horde=record.is_horde,
-            workers=len(self.registry.active()),
+            workers=self.registry.count_active(),
         )
         self._start_migration(now)
 
@@ -473,7 +473,7 @@ class Coordinator:
             self.stats.merge_horde(identity, delta, now)
             if CORRECTED_KEY in delta.extra:
                 self._merge_corrected(delta.extra[CORRECTED_KEY])
-            requests = sum(entry.num_requests for entry in delta.entries)
+            requests = delta.request_count()
             counts, total = delta.user_classes_count, delta.user_count
         else:
             if not self.run_id:

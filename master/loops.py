@@ -31,6 +31,8 @@ log = structlog.get_logger("horde.master")
 T = TypeVar("T")
 YIELD_EVERY = 64
 """Frames a receive loop handles before it lets other greenlets run."""
+SWEEP_DEFER_MAX = 10.0
+"""Longest the liveness sweep waits for a receive loop that has a backlog (seconds)."""
 
 
 class MasterLoops:
@@ -52,6 +54,13 @@ class MasterLoops:
         self._wake = gevent.event.Event()
         self._greenlets: list[gevent.Greenlet] = []
         self._running = False
+        self._behind_since: float | None = None
+        """When a receive loop last started to have frames waiting (None: it is caught up).
+
+        Heartbeats that wait in our own inbox are not a worker's silence: while a receive
+        loop works through a backlog (a burst: every worker's answer to a swarm at once),
+        the liveness sweep waits, up to :data:`SWEEP_DEFER_MAX`.
+        """
 
     @property
     def transport(self) -> RouterTransport:
@@ -93,20 +102,22 @@ class MasterLoops:
             transport.close()
 
     def _receive_loop(self, transport: RouterTransport) -> None:
-        handled = 0
         while self._running:
             try:
-                frames = transport.recv()
+                batch = transport.recv_many(YIELD_EVERY)
             except TransportError as exc:
                 if not self._running:
                     return
                 log.error("receive failed", error=str(exc))
                 gevent.sleep(0.1)
                 continue
-            self.handle_frames(frames, transport)
-            handled += 1
-            if handled % YIELD_EVERY == 0:
-                gevent.sleep(0)  # a flood of frames must not starve HTTP and the timer
+            if len(batch) < YIELD_EVERY:
+                self._behind_since = None
+            elif self._behind_since is None:
+                self._behind_since = self.clock()
+            for frames in batch:
+                self.handle_frames(frames, transport)
+            gevent.sleep(0)  # a flood of frames must not starve HTTP and the timer
 
     def handle_frames(self, frames: list[bytes], transport: RouterTransport) -> None:
         """Decode one received message and hand it to the coordinator."""
@@ -140,7 +151,9 @@ class MasterLoops:
             coordinator = self.coordinator
             now = self.clock()
             try:
-                coordinator.sweep(now)
+                behind = self._behind_since
+                if behind is None or now - behind > SWEEP_DEFER_MAX:
+                    coordinator.sweep(now)
                 wait = coordinator.tick(now)
                 self._prune_routes()
             except Exception:

@@ -113,6 +113,7 @@ class Registry:
         self.interval = interval
         self.liveness = liveness
         self._records: dict[str, WorkerRecord] = {}
+        self._in_order = True  # whether ``_records`` iterates in index order
         self._indexes: dict[str, int] = {}
 
     @property
@@ -130,6 +131,8 @@ class Registry:
         """
         index = self._indexes.setdefault(worker_id, len(self._indexes))
         previous = self._records.get(worker_id)
+        if previous is None and index < len(self._indexes) - 1:
+            self._in_order = False  # a worker back after removal goes last, out of order
         record = WorkerRecord(
             id=worker_id,
             index=index,
@@ -163,7 +166,7 @@ class Registry:
         record = self._records.get(worker_id)
         if record is None:
             return HeartbeatResult(known=False)
-        new_state = WorkerState(state)
+        new_state = state if type(state) is WorkerState else WorkerState(state)
         revived = record.state is WorkerState.MISSING
         record.last_heartbeat = now
         record.state = new_state
@@ -208,12 +211,20 @@ class Registry:
         return len(self._records)
 
     def all(self) -> list[WorkerRecord]:
-        """Every record, in index order."""
-        return sorted(self._records.values(), key=lambda record: record.index)
+        """Every record, in index order (kept in that order, so this is a copy, not a sort)."""
+        if not self._in_order:
+            ordered = sorted(self._records.values(), key=lambda record: record.index)
+            self._records = {record.id: record for record in ordered}
+            self._in_order = True
+        return list(self._records.values())
 
     def active(self) -> list[WorkerRecord]:
         """Records the dispatcher may use (ready, spawning, running), in index order."""
         return [record for record in self.all() if record.state in ACTIVE_STATES]
+
+    def count_active(self) -> int:
+        """How many records :meth:`active` would return (without building the list)."""
+        return sum(1 for record in self._records.values() if record.state in ACTIVE_STATES)
 
     def counts_by_state(self) -> dict[WorkerState, int]:
         """How many workers are in each state; every state is listed, zeros included."""

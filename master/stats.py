@@ -4,20 +4,35 @@ Responsibility: :class:`MergedStats` folds workers' ``horde.stats`` deltas and L
 ``stats`` reports into per-(method, name) figures plus the ``Aggregated`` total, keeping
 µs histograms, bounded per-second counts and a bounded ring of per-second total histograms
 for current-window percentiles. Merging is adding counts (min/max for extremes), so it is
-associative and order-independent. It is pure: ``now`` is always an argument.
+associative and order-independent. It is pure: ``now`` is always an argument. Validated
+deltas are staged in bulk (:mod:`horde.master.stage`, numpy) and folded into the entries
+when they are read. At most ``max_names`` distinct (method, name) entries are kept; later
+names are merged into the :data:`~horde.protocol.counters.OVERFLOW_NAME` entry of their
+method, so totals stay exact.
 
-Imports: the standard library and :mod:`horde.protocol` only.
+Imports: the standard library, structlog, :mod:`horde.protocol` and :mod:`horde.master.stage`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from horde.protocol.counters import EntryCounters
+import structlog
+
+from horde.master.stage import SAFE_VALUE, Stage
+from horde.protocol.counters import DEFAULT_MAX_NAMES, OVERFLOW_NAME, EntryCounters
 from horde.protocol.histogram import Histogram, bucket_index
-from horde.protocol.stats import EntryDelta, HordeStatsDelta, LocustEntry, LocustStatsReport
+from horde.protocol.stats import (
+    EntryColumns,
+    EntryDelta,
+    HordeStatsDelta,
+    LocustEntry,
+    LocustStatsReport,
+)
+
+log = structlog.get_logger("horde.master")
 
 __all__ = [
     "CURRENT_WINDOW_SECONDS",
@@ -59,11 +74,13 @@ class MergedEntry(EntryCounters):
     ``[now - 13, now - 3)``.
     """
 
-    __slots__ = ("_span",)
+    __slots__ = ("_span", "row")
 
     def __init__(self, method: str, name: str, span: _Span) -> None:
         """Create an empty entry bound to the stats' shared span."""
         self._span = span
+        self.row = -1
+        """Row in the merge stage while it has staged figures (-1: none)."""
         super().__init__(method, name)
 
     def __repr__(self) -> str:
@@ -168,7 +185,7 @@ class ErrorRecord:
 
 def _merge_entries(  # noqa: PLR0915 - one inlined loop: the master's hottest code
     table: dict[int, MergedEntry],
-    entries: tuple[EntryDelta, ...],
+    entries: Sequence[EntryDelta],
     total: MergedEntry,
     ring: Histogram,
     *,
@@ -245,11 +262,34 @@ def _merge_entries(  # noqa: PLR0915 - one inlined loop: the master's hottest co
     return merged, first, last
 
 
-class MergedStats:
-    """All merged figures of the current epoch, fed by workers' deltas and reports."""
+def _stageable(cols: EntryColumns) -> bool:
+    """Whether every value of ``cols`` is small enough to be summed in int64 staging."""
+    if cols.scalars.max() >= SAFE_VALUE:
+        return False
+    triples = cols.triples
+    return not len(triples) or int(triples[:, 1:].max()) < SAFE_VALUE
 
-    def __init__(self, started_at: float | None = None) -> None:
+
+class MergedStats:
+    """All merged figures of the current epoch, fed by workers' deltas and reports.
+
+    ``max_names`` caps the distinct (method, name) entries (default
+    :data:`~horde.protocol.counters.DEFAULT_MAX_NAMES`, 10,000: ample for scripts that
+    group URLs with ``name=``, and a bound on memory, ~20 KiB an entry, for one that does
+    not). A (method, name) first seen beyond the cap is merged into the entry
+    ``(method, "(other names)")`` (:data:`~horde.protocol.counters.OVERFLOW_NAME`), which
+    may come on top of the cap, one per method; the first time, a warning is logged on
+    ``horde.master``. ``Aggregated`` counts everything either way.
+    """
+
+    def __init__(
+        self, started_at: float | None = None, *, max_names: int = DEFAULT_MAX_NAMES
+    ) -> None:
         """Create empty stats; ``started_at`` is the run start (None or 0: first activity)."""
+        self.max_names = max_names
+        self.overflowed = 0
+        """Distinct (method, name) pairs merged into an overflow entry (cumulative)."""
+        self._stage = Stage()
         self._span = _Span(started_at or None)
         self._entries: dict[tuple[str, str], MergedEntry] = {}
         self._total = MergedEntry("", "Aggregated", self._span)
@@ -265,11 +305,37 @@ class MergedStats:
     # --- writing -----------------------------------------------------------------------
 
     def _entry(self, method: str, name: str) -> MergedEntry:
-        """Return the entry for (method, name), creating it on first use."""
+        """Return the entry for (method, name), creating it on first use (within the cap)."""
         entry = self._entries.get((method, name))
         if entry is None:
+            if len(self._entries) >= self.max_names:
+                return self._overflow(method, name)
             entry = self._entries[(method, name)] = MergedEntry(method, name, self._span)
         return entry
+
+    def _overflow(self, method: str, name: str) -> MergedEntry:
+        """The overflow entry of ``method``, for a new ``name`` beyond the cap."""
+        if not self.overflowed:
+            log.warning(
+                "too many distinct request names: later ones are merged",
+                max_names=self.max_names,
+                into=OVERFLOW_NAME,
+                first=f"{method} {name}"[:200],
+            )
+        self.overflowed += 1
+        key = (method, OVERFLOW_NAME)
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entries[key] = MergedEntry(method, OVERFLOW_NAME, self._span)
+        return entry
+
+    def _fold(self) -> None:
+        """Fold what the stage holds into the entries, the total and the ring."""
+        stage = self._stage
+        if stage.empty:
+            return
+        ring = None if stage.ring_sec is None else self._ring_slot(stage.ring_sec)
+        stage.fold(self._total, ring)
 
     def _ring_slot(self, sec: int) -> Histogram:
         """Return the total histogram for receive second ``sec``, evicting old seconds."""
@@ -309,16 +375,18 @@ class MergedStats:
         """
         table = self.define_names(worker_id, delta.names)
         sec = int(now)
+        if self._stage.ring_sec is not None and self._stage.ring_sec != sec:
+            self._fold()
         self._prune(sec)
-        merged, first, last = _merge_entries(
-            table,
-            delta.entries,
-            self._total,
-            self._ring_slot(sec),
-            lo=sec - PER_SEC_KEEP_SECONDS,
-            hi=sec + FUTURE_SKEW_SECONDS,
-        )
-        self.unknown_ids += len(delta.entries) - merged
+        lo, hi = sec - PER_SEC_KEEP_SECONDS, sec + FUTURE_SKEW_SECONDS
+        span = self._stage_delta(table, delta, sec, lo, hi)
+        if span is not None:
+            merged, first, last = len(delta.entries), *span
+        else:
+            merged, first, last = _merge_entries(
+                table, delta.entries, self._total, self._ring_slot(sec), lo=lo, hi=hi
+            )
+            self.unknown_ids += len(delta.entries) - merged
         if first is not None and last is not None:
             # The last request happened during second ``last``, and no later than sent_at.
             self._touch_span(first, max(last, min(last + 1, delta.sent_at)))
@@ -326,6 +394,30 @@ class MergedStats:
             key = (err.method, err.name, err.error)
             self._add_error(key, err.occurrences, err.first_seen, err.last_seen)
         return merged
+
+    def _stage_delta(
+        self, table: dict[int, MergedEntry], delta: HordeStatsDelta, sec: int, lo: int, hi: int
+    ) -> tuple[int | None, int | None] | None:
+        """Stage ``delta`` in bulk if it can be; return its (first, last) second, else None.
+
+        Deltas with an id the worker never defined, or values too large for int64 sums,
+        go the one-by-one way.
+        """
+        cols = delta.columns
+        if cols is None or not _stageable(cols):
+            return None
+        entries = list(map(table.get, cols.entry_id))
+        if None in entries:
+            return None
+        stage = self._stage
+        span = stage.add(entries, cols, sec, lo, hi)
+        if span is None:
+            self._fold()
+            span = stage.add(entries, cols, sec, lo, hi)
+            if span is None:  # more entries in one delta than the stage has rows
+                return None
+        first, last = span
+        return (first, last) if last >= first else (None, None)
 
     def define_names(
         self, worker_id: str, names: Iterable[tuple[int, str, str]]
@@ -402,6 +494,7 @@ class MergedStats:
 
     def reset(self, now: float) -> None:
         """Start a new epoch at ``now``: zero every figure, keep entries and intern tables."""
+        self._fold()
         for entry in self._entries.values():
             entry.clear()
         self._total.clear()
@@ -420,11 +513,13 @@ class MergedStats:
 
     def entries(self) -> list[MergedEntry]:
         """Return the per-request entries sorted as Locust sorts them: (name, method)."""
+        self._fold()
         return [self._entries[k] for k in sorted(self._entries, key=lambda k: (k[1], k[0]))]
 
     @property
     def total(self) -> MergedEntry:
         """The ``Aggregated`` entry (its histogram is rebuilt lazily from the ring)."""
+        self._fold()
         if self._total_hist_stale:
             hist = self._archive.copy()
             for slot in self._ring.values():
@@ -454,6 +549,7 @@ class MergedStats:
 
     def current_percentile_ms(self, p: float, now: float) -> float:
         """Total response-time percentile in ms over the last 10 received seconds (0: none)."""
+        self._fold()
         sec = int(now)
         window = Histogram()
         for s, slot in self._ring.items():

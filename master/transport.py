@@ -8,11 +8,15 @@ off, a duplicate identity is refused while the original connection lives.
 ``ROUTER_MANDATORY`` is on, so a send to a worker that is gone raises instead of
 vanishing silently.
 
-Imports: zmq.green (this module runs on the master's gevent loop) and horde.protocol.
+Imports: zmq.green (this module runs on the master's gevent loop), zmq's plain socket
+methods for calls that never wait, and horde.protocol.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import zmq as _zmq
 import zmq.green as zmq
 
 from horde.protocol.errors import ReceiveError, SendError, TransportError
@@ -20,6 +24,19 @@ from horde.protocol.errors import ReceiveError, SendError, TransportError
 #: Messages queued per peer before sends to it fail fast (a slow worker cannot grow us).
 DEFAULT_SEND_HWM = 1000
 DEFAULT_RECV_HWM = 100_000
+#: Longest a waiting receive trusts gevent's readiness signal before it looks again. A
+#: non-blocking send can consume libzmq's edge-triggered signal; zmq.green's own default
+#: (11.6 s) would then stall the receive loop, this bounds the stall.
+WAIT_RECHECK = 0.05
+
+# zmq.green wraps every call in readiness bookkeeping (about 20 µs a message); sends and
+# the draining of already queued messages never wait, so they use the plain calls (1-2 µs).
+_raw_recv = _zmq.backend.Socket.recv
+_raw_send = _zmq.backend.Socket.send
+_raw_get = _zmq.backend.Socket.get
+_NOBLOCK = zmq.NOBLOCK
+_SNDMORE = zmq.SNDMORE
+_RCVMORE = zmq.RCVMORE
 
 
 class RouterTransport:
@@ -68,6 +85,7 @@ class RouterTransport:
         except zmq.ZMQError as exc:
             sock.close(linger=0)
             raise TransportError(f"cannot bind {self._bind}: {exc}") from exc
+        sock._gevent_bug_timeout = WAIT_RECHECK
         self._socket = sock
         return self.endpoint
 
@@ -85,12 +103,45 @@ class RouterTransport:
         except zmq.ZMQError as exc:
             raise ReceiveError(f"receive failed: {exc}") from exc
 
+    def recv_many(self, limit: int) -> list[list[bytes]]:
+        """Wait for the next message; return it and up to ``limit - 1`` more already queued."""
+        if self._socket is None:
+            raise ReceiveError("transport is not open")
+        batch = self._drain(limit)
+        if batch:
+            return batch
+        try:
+            batch.append(self._socket.recv_multipart(copy=True))
+        except zmq.ZMQError as exc:
+            raise ReceiveError(f"receive failed: {exc}") from exc
+        batch += self._drain(limit - 1)
+        return batch
+
+    def _drain(self, limit: int) -> list[list[bytes]]:
+        """Up to ``limit`` messages that are queued now, without waiting."""
+        sock: Any = self._socket
+        batch: list[list[bytes]] = []
+        try:
+            while len(batch) < limit:
+                frames = [_raw_recv(sock, _NOBLOCK)]
+                while _raw_get(sock, _RCVMORE):
+                    frames.append(_raw_recv(sock, _NOBLOCK))
+                batch.append(frames)
+        except zmq.Again:
+            pass
+        except zmq.ZMQError as exc:
+            if not batch:
+                raise ReceiveError(f"receive failed: {exc}") from exc
+        return batch
+
     def send(self, identity: str, payload: bytes) -> None:
         """Send ``payload`` to the worker whose socket identity is ``identity``."""
-        if self._socket is None:
+        sock: Any = self._socket
+        if sock is None:
             raise SendError("transport is not open")
         try:
-            self._socket.send_multipart([identity.encode(), payload], flags=zmq.NOBLOCK)
+            _raw_send(sock, identity.encode(), _NOBLOCK | _SNDMORE)
+            _raw_send(sock, payload, _NOBLOCK)
         except zmq.ZMQError as exc:
             raise SendError(f"send to {identity} failed: {exc}") from exc
 

@@ -12,12 +12,20 @@ Imports: the standard library, msgpack and :mod:`horde.protocol`.
 from __future__ import annotations
 
 import datetime as dt
+from math import isfinite
 from typing import Any
 
 import msgpack
 
 from horde.protocol.errors import ProtocolError
-from horde.protocol.messages import DOWNSTREAM, UPSTREAM, Message, UnknownMessage
+from horde.protocol.messages import (
+    DOWNSTREAM,
+    UPSTREAM,
+    MasterHeartbeat,
+    Message,
+    UnknownMessage,
+    WorkerHeartbeat,
+)
 
 #: Frames larger than this are refused before they are parsed (bytes).
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
@@ -42,7 +50,56 @@ def _decode_hook(obj: dict[Any, Any]) -> object:
 
 def encode(message: AnyMessage) -> bytes:
     """Serialise ``message`` as Locust's ``[type, data, node_id]`` msgpack array."""
+    if type(message) is MasterHeartbeat and not message.extra:  # 5,000 a second: no detour
+        beat = message.beat
+        return _packb(("heartbeat", None if beat is None else {"beat": beat}, message.node_id))
     return encode_raw(message.type, message.to_data(), message.node_id)
+
+
+_packb = msgpack.packb
+_HEARTBEAT_KEYS = frozenset(
+    {"state", "current_cpu_usage", "current_memory_usage", "user_count", "loop_lag", "beat"}
+)
+_EXACT = 1 << 53
+
+
+def _plain_float(value: object) -> float | None:
+    """``value`` as a float when it surely converts as ``as_float`` would; else None."""
+    if type(value) is float:
+        return value if isfinite(value) else None
+    if type(value) is int and -_EXACT < value < _EXACT:
+        return float(value)
+    return None
+
+
+def _plain_count(value: object) -> bool:
+    """Whether ``value`` is None or a non-negative int (not a bool)."""
+    return value is None or (type(value) is int and value >= 0)
+
+
+def _worker_heartbeat(data: object, node_id: str) -> WorkerHeartbeat | None:
+    """The heartbeat of plain, valid ``data`` (what every worker sends), else None.
+
+    Builds exactly what :meth:`WorkerHeartbeat.from_data` builds, without its general
+    validators; anything unusual (extra keys, odd types) returns None for the full path.
+    """
+    if type(data) is not dict or not data.keys() <= _HEARTBEAT_KEYS:
+        return None
+    state = data.get("state")
+    cpu = _plain_float(data.get("current_cpu_usage", 0.0))
+    memory = _plain_float(data.get("current_memory_usage", 0))
+    user_count, lag, beat = data.get("user_count"), data.get("loop_lag"), data.get("beat")
+    loop_lag = None if lag is None else _plain_float(lag)
+    if (
+        type(state) is not str
+        or cpu is None
+        or memory is None
+        or (lag is not None and loop_lag is None)
+        or not _plain_count(user_count)
+        or not _plain_count(beat)
+    ):
+        return None
+    return WorkerHeartbeat(node_id, state, cpu, int(memory), user_count, loop_lag, beat, {})
 
 
 def encode_raw(message_type: str, data: object, node_id: str) -> bytes:
@@ -74,6 +131,10 @@ def unpack_envelope(raw: object, *, max_size: int = DEFAULT_MAX_FRAME) -> tuple[
 
 def _decode(raw: object, table: dict[str, type[Message]], max_size: int) -> AnyMessage:
     message_type, data, node_id = unpack_envelope(raw, max_size=max_size)
+    if message_type == "heartbeat" and table is UPSTREAM:
+        heartbeat = _worker_heartbeat(data, node_id)
+        if heartbeat is not None:
+            return heartbeat
     cls = table.get(message_type)
     if cls is None:
         return UnknownMessage(message_type, data, node_id)

@@ -13,9 +13,13 @@ Imports: the standard library and :mod:`horde.protocol` (errors, fields, histogr
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import chain, repeat
 from math import isfinite
+from operator import is_not
 from typing import Any, NamedTuple, NoReturn
 
 from horde.protocol.errors import ProtocolError
@@ -29,8 +33,16 @@ from horde.protocol.fields import (
     require_keys,
 )
 from horde.protocol.histogram import NUM_BUCKETS
+from horde.protocol.packed import (
+    PACKED_KEY,
+    EntryColumns,
+    PackedEntries,
+    pack_entries,
+    unpack_entries,
+)
 
 __all__ = [
+    "EntryColumns",
     "EntryDelta",
     "ErrorDelta",
     "HordeStatsDelta",
@@ -218,6 +230,104 @@ class EntryDelta(NamedTuple):
         )
 
 
+_new_entry = partial(tuple.__new__, EntryDelta)
+_LIST_TYPES = frozenset((list, tuple))
+_INT_TYPE = frozenset((int,))
+_NONE = type(None)
+_np: Any = None
+_SAFE_COUNT = 1 << 40
+"""Bucket counts below this add up in int64 without overflow (larger: one by one)."""
+
+
+def _numpy() -> Any:
+    """numpy, imported on first use (only a master decoding deltas needs it)."""
+    global _np  # noqa: PLW0603 - a lazy import, set once
+    if _np is None:
+        import numpy
+
+        _np = numpy
+    return _np
+
+
+def _entries_from_wire(data: list[Any] | tuple[Any, ...]) -> tuple[tuple[EntryDelta, ...], Any]:
+    """Validate a delta's entries all at once; return them and their :class:`EntryColumns`.
+
+    Whole-column checks (types, signs, bucket totals, min/max rules) accept exactly what
+    :meth:`EntryDelta.from_wire` accepts. When any check fails, each entry is validated
+    on its own instead, so the error raised (entry and reason) is the one-by-one error;
+    if that finds nothing wrong (values beyond int64), the columns are None.
+    """
+    if not data:
+        return (), None
+    cols = None
+    if set(map(type, data)) <= _LIST_TYPES and min(map(len, data)) >= 10:
+        cols = list(zip(*data, strict=False))[:10]
+        try:
+            columns = _columns(cols)
+        except (TypeError, OverflowError):  # not ints, or beyond int64: one by one decides
+            columns = None
+    if cols is None or columns is None:
+        return tuple([EntryDelta.from_wire(e) for e in data]), None
+    extras: Any = repeat(())
+    if max(map(len, data)) > 10:
+        extras = [tuple(e[10:]) for e in data]
+    pairs, triples = map(tuple, cols[8]), map(tuple, cols[9])
+    entries = tuple(map(_new_entry, zip(*cols[:8], pairs, triples, extras, strict=False)))
+    return entries, columns
+
+
+def _columns(cols: list[tuple[Any, ...]]) -> EntryColumns | None:
+    """The columns if every entry is valid, else None; may raise TypeError/OverflowError.
+
+    ``array('q', ...)`` refuses anything but ints (bools pass, as in the one-by-one
+    path's sums) and anything beyond int64; scalar fields must be ints proper.
+    """
+    np = _numpy()
+    eid, nreq, nnone, nfail, total, low, high, length, pairs, triples = cols
+    ints = nreq + nnone + nfail + total + high + length
+    if set(map(type, eid + ints)) != _INT_TYPE:
+        return None
+    if not set(map(type, pairs + triples)) <= _LIST_TYPES or not set(map(type, low)) <= {
+        int,
+        _NONE,
+    }:
+        return None
+    n = len(eid)
+    scalars = np.frombuffer(array("q", ints), dtype=np.int64).reshape(6, n)
+    has_low = np.fromiter(map(is_not, low, repeat(None)), dtype=bool, count=n)
+    lows = np.frombuffer(array("q", [-1 if v is None else v for v in low]), dtype=np.int64)
+    pair_lens = np.fromiter(map(len, pairs), dtype=np.int64, count=n)
+    triple_lens = np.fromiter(map(len, triples), dtype=np.int64, count=n)
+    flat = np.frombuffer(array("q", list(chain.from_iterable(pairs))), dtype=np.int64)
+    flat3 = np.frombuffer(array("q", list(chain.from_iterable(triples))), dtype=np.int64)
+    nreq_, nnone_, high_ = scalars[0], scalars[1], scalars[4]
+    bad = (
+        scalars.min() < 0
+        or min(eid) < 0
+        or (has_low != (nreq_ > nnone_)).any()
+        or (has_low & ((lows < 0) | (high_ < lows))).any()
+        or (pair_lens & 1).any()
+        or (triple_lens % 3).any()
+        or (len(flat3) and flat3.min() < 0)
+    )
+    if bad:
+        return None
+    flat = flat.reshape(-1, 2)
+    if len(flat) and (
+        flat.min() < 0 or flat[:, 0].max() >= NUM_BUCKETS or flat[:, 1].max() >= _SAFE_COUNT
+    ):
+        return None
+    rows = np.arange(n)
+    pair_rows = np.repeat(rows, pair_lens >> 1)
+    totals = np.zeros(n, dtype=np.int64)
+    np.add.at(totals, pair_rows, flat[:, 1])
+    if (totals != nreq_ - nnone_).any():
+        return None
+    return EntryColumns(
+        eid, scalars, lows, flat, pair_rows, flat3.reshape(-1, 3), np.repeat(rows, triple_lens // 3)
+    )
+
+
 @dataclass(frozen=True)
 class ErrorDelta:
     """Occurrences of one (method, name, error) since the previous delta.
@@ -285,6 +395,9 @@ _HORDE_KEYS = frozenset(
 )
 
 
+_WIRE_KEYS = _HORDE_KEYS | {PACKED_KEY}
+
+
 @dataclass(frozen=True)
 class HordeStatsDelta:
     """A worker's stats delta (message type ``horde.stats``); the wire form is a dict.
@@ -298,44 +411,71 @@ class HordeStatsDelta:
     seq: int
     sent_at: float
     names: tuple[tuple[int, str, str], ...]
-    entries: tuple[EntryDelta, ...]
+    entries: Sequence[EntryDelta]
     errors: tuple[ErrorDelta, ...]
     user_classes_count: dict[str, int]
     user_count: int
     extra: dict[Any, Any] = field(default_factory=dict)
+    columns: EntryColumns | None = field(default=None, compare=False, repr=False)
+    """``entries`` column by column, set by :meth:`from_wire` (None: merge one by one)."""
+    pack: bool = field(default=True, compare=False, repr=False)
+    """Whether :meth:`to_wire` may use the packed form (``horde.protocol.packed``)."""
 
     def to_wire(self) -> dict[Any, Any]:
-        """Return the wire dict (msgpack-ready)."""
+        """Return the wire dict (msgpack-ready); entries packed unless they cannot be."""
+        packed = pack_entries(self.entries) if self.pack and self.entries else None
         known: dict[str, Any] = {
             "run_id": self.run_id,
             "epoch": self.epoch,
             "seq": self.seq,
             "sent_at": self.sent_at,
             "names": [list(d) for d in self.names],
-            "entries": [e.to_wire() for e in self.entries],
+            "entries": [] if packed is not None else [e.to_wire() for e in self.entries],
             "errors": [e.to_wire() for e in self.errors],
             "user_classes_count": dict(self.user_classes_count),
             "user_count": self.user_count,
         }
+        if packed is not None:
+            known[PACKED_KEY] = packed
         return merge_extra(known, self.extra)
+
+    def request_count(self) -> int:
+        """The entries' total ``num_requests`` (from the columns when packed)."""
+        if isinstance(self.entries, PackedEntries):
+            return self.entries.request_count()
+        return sum(e.num_requests for e in self.entries)
 
     @classmethod
     def from_wire(cls, data: object) -> HordeStatsDelta:
         """Validate a wire dict and return the delta; raise ProtocolError otherwise."""
         raw = as_map(data, "horde.stats payload")
         require_keys(raw, _HORDE_KEYS, "horde.stats payload")
-        entry = EntryDelta.from_wire
+        run_id = as_str(raw["run_id"], "run_id")
+        epoch = as_count(raw["epoch"], "epoch")
+        seq = as_count(raw["seq"], "seq")
+        sent_at = _number(raw["sent_at"], "sent_at")
+        names = tuple([_name_def(d) for d in _seq(raw["names"], "names")])
+        listed = _seq(raw["entries"], "entries")
+        entries: Sequence[EntryDelta]
+        if PACKED_KEY in raw:
+            if listed:
+                _bad("entries (both listed and packed)", len(listed), "shape")
+            entries = unpack_entries(raw[PACKED_KEY])
+            columns = entries.columns
+        else:
+            entries, columns = _entries_from_wire(listed)
         return cls(
-            run_id=as_str(raw["run_id"], "run_id"),
-            epoch=as_count(raw["epoch"], "epoch"),
-            seq=as_count(raw["seq"], "seq"),
-            sent_at=_number(raw["sent_at"], "sent_at"),
-            names=tuple([_name_def(d) for d in _seq(raw["names"], "names")]),
-            entries=tuple([entry(e) for e in _seq(raw["entries"], "entries")]),
+            run_id=run_id,
+            epoch=epoch,
+            seq=seq,
+            sent_at=sent_at,
+            names=names,
+            entries=entries,
             errors=tuple([ErrorDelta.from_wire(e) for e in _seq(raw["errors"], "errors")]),
             user_classes_count=as_counts(raw["user_classes_count"], "user_classes_count"),
             user_count=as_count(raw["user_count"], "user_count"),
-            extra=extra_keys(raw, _HORDE_KEYS),
+            extra=extra_keys(raw, _WIRE_KEYS),
+            columns=columns,
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import os
 from types import ModuleType
 from typing import Any
@@ -41,6 +42,11 @@ DELTA = HordeStatsDelta(
 )
 
 
+def listed(delta: HordeStatsDelta) -> dict[str, Any]:
+    """The delta's wire dict with its entries in the list form (to edit entry by entry)."""
+    return dataclasses.replace(delta, pack=False).to_wire()
+
+
 def locust_stats() -> ModuleType:
     """Import Locust's stats module without letting locust monkey-patch the test process."""
     os.environ.setdefault("LOCUST_SKIP_MONKEY_PATCH", "1")
@@ -73,8 +79,12 @@ def locust_report_data() -> dict[str, Any]:
 
 
 def test_horde_delta_round_trips_through_msgpack() -> None:
-    """A horde.stats delta survives to_wire, msgpack and from_wire unchanged."""
-    assert HordeStatsDelta.from_wire(wire(DELTA.to_wire())) == DELTA
+    """A horde.stats delta survives to_wire, msgpack and from_wire unchanged, packed (the
+    default) or listed."""
+    packed = DELTA.to_wire()
+    assert packed["entries"] == [] and len(packed["packed"]) == 3
+    assert HordeStatsDelta.from_wire(wire(packed)) == DELTA
+    assert HordeStatsDelta.from_wire(wire(listed(DELTA))) == DELTA
 
 
 def test_entry_wire_form_is_a_compact_list() -> None:
@@ -95,7 +105,7 @@ def test_entry_wire_form_is_a_compact_list() -> None:
 
 def test_unknown_keys_and_trailing_items_round_trip() -> None:
     """Unknown dict keys and trailing list items are kept in extra and written back out."""
-    data = DELTA.to_wire()
+    data = listed(DELTA)
     data["future"] = {"x": 1}
     data["entries"][0].append("tail")
     data["errors"][0].append(42)
@@ -130,7 +140,7 @@ def test_unknown_keys_and_trailing_items_round_trip() -> None:
 )
 def test_invalid_fields_are_rejected(mutate: Any, reason: str) -> None:
     """Each malformed field raises ProtocolError with a matching reason tag."""
-    data = copy.deepcopy(DELTA.to_wire())
+    data = copy.deepcopy(listed(DELTA))
     mutate(data)
     with pytest.raises(ProtocolError) as info:
         HordeStatsDelta.from_wire(data)
@@ -176,7 +186,7 @@ def near_valid(base: Any) -> st.SearchStrategy[Any]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(JSONISH, near_valid(DELTA.to_wire())))
+@given(st.one_of(JSONISH, near_valid(listed(DELTA))))
 def test_horde_garbage_only_raises_protocol_error(data: Any) -> None:
     """Arbitrary values either decode to a delta or raise ProtocolError, never anything else."""
     with contextlib.suppress(ProtocolError):
@@ -207,7 +217,7 @@ def test_entry_and_error_garbage_only_raise_protocol_error(data: Any) -> None:
 
 def test_huge_numbers_are_rejected_not_crashing() -> None:
     """Infinite times raise ProtocolError; ints beyond float range are taken, not crashed on."""
-    data = DELTA.to_wire()
+    data = listed(DELTA)
     data["sent_at"] = float("inf")
     with pytest.raises(ProtocolError):
         HordeStatsDelta.from_wire(data)

@@ -117,6 +117,7 @@ def split_delta(
             entries=tuple(entries),
             errors=tuple(errors),
             extra={**bare_extra, CORRECTED_KEY: fixes} if fixes else bare_extra,
+            pack=False,  # sized item by item in the list form
         )
         for i, (names, entries, errors, fixes) in enumerate(buckets)
     ]

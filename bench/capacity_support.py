@@ -1,0 +1,218 @@
+"""Helpers of the master capacity benchmark: processes, polling, percentiles.
+
+Starts and stops only the processes it creates (by PID, SIGTERM then SIGKILL), polls the
+master's ``/stats/requests`` from a thread and reduces samples to figures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+MARKER_NAME = "/_capacity_marker"
+
+HORDE_SCRIPT = '''"""Capacity benchmark script: its users never run (the workers are simulated)."""
+
+from horde import User, constant, task
+
+
+class Reader(User):
+    wait_time = constant(1)
+
+    @task
+    def noop(self) -> None:
+        pass
+'''
+
+LOCUST_SCRIPT = '''"""Capacity benchmark locustfile: its users never run (simulated workers)."""
+
+from locust import User, constant, task
+
+
+class Reader(User):
+    wait_time = constant(1)
+
+    @task
+    def noop(self):
+        pass
+'''
+
+
+def pct(values: Sequence[float], p: float) -> float | None:
+    """Nearest-rank percentile of ``values`` (None when empty)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, int(p * len(ordered) + 0.5) - 1))]
+
+
+def start(
+    cmd: list[str],
+    *,
+    core: int,
+    log: Path,
+    env: dict[str, str] | None = None,
+    cwd: str | None = None,
+) -> Any:
+    """Start ``cmd`` pinned to ``core`` in a session of its own; output goes to ``log``."""
+    fh = log.open("w")
+    return subprocess.Popen(
+        ["taskset", "-c", str(core), *cmd],
+        cwd=cwd,
+        stdout=fh,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
+
+
+def stop(proc: Any, timeout: float = 10.0) -> None:
+    """SIGTERM ``proc`` (by its PID), then SIGKILL it if it is still there after ``timeout``."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+    except ProcessLookupError:
+        pass
+
+
+def http_call(
+    port: int, method: str, path: str, body: str = "", timeout: float = 10.0
+) -> tuple[int, bytes, float]:
+    """One HTTP request on a fresh connection; return (status, body, seconds taken)."""
+    t0 = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        headers = {"Content-Type": "application/x-www-form-urlencoded"} if body else {}
+        conn.request(method, path, body=body or None, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        return resp.status, data, time.monotonic() - t0
+    finally:
+        conn.close()
+
+
+def wait_http(port: int, deadline: float) -> bool:
+    """Wait until the web port answers ``/worker-count``; False on timeout."""
+    while time.monotonic() < deadline:
+        try:
+            status, _, _ = http_call(port, "GET", "/worker-count", timeout=2)
+            if status == 200:
+                return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def worker_count(port: int) -> int:
+    """The master's ``/worker-count`` (0 when it does not answer)."""
+    try:
+        status, body, _ = http_call(port, "GET", "/worker-count", timeout=20)
+        return int(json.loads(body)["worker_count"]) if status == 200 else 0
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+@dataclass
+class Poll:
+    """One ``/stats/requests`` answer, reduced."""
+
+    at: float  # wall clock when the request was sent
+    seconds: float
+    ok: bool
+    missing: int = 0
+    workers: int = 0
+    markers: int = 0
+    rss: int = 0
+
+
+@dataclass
+class Poller:
+    """Polls ``/stats/requests`` every ``interval`` seconds from a thread."""
+
+    port: int
+    pid: int
+    interval: float = 0.5
+    polls: list[Poll] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start polling."""
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop polling and wait for the thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=15)
+
+    def _run(self) -> None:
+        proc = psutil.Process(self.pid)
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            at = time.time()
+            try:
+                status, body, took = http_call(self.port, "GET", "/stats/requests")
+                poll = self._reduce(at, took, status, body)
+            except (OSError, ValueError, http.client.HTTPException):
+                poll = Poll(at, 10.0, False)
+            with contextlib.suppress(psutil.Error):
+                poll.rss = proc.memory_info().rss
+            self.polls.append(poll)
+            next_at += self.interval
+            self._stop.wait(max(0.0, next_at - time.monotonic()))
+
+    @staticmethod
+    def _reduce(at: float, took: float, status: int, body: bytes) -> Poll:
+        if status != 200:
+            return Poll(at, took, False)
+        doc = json.loads(body)
+        workers = doc.get("workers") or []
+        markers = sum(e["num_requests"] for e in doc.get("stats", []) if e["name"] == MARKER_NAME)
+        missing = sum(1 for w in workers if w.get("state") == "missing")
+        return Poll(at, took, True, missing, len(workers), markers)
+
+
+def merge_lags(polls: list[Poll], sent: list[float]) -> list[float]:
+    """Age (ms) of the oldest delta not yet merged at each poll, assuming in-order merging.
+
+    ``sent`` holds the send time of every delta sent since the run started; the k-th
+    merged delta is taken to be the k-th sent. A poll's count is at most as fresh as the
+    master's report cache, so the figure errs high by up to that cache's age.
+    """
+    ordered = sorted(sent)
+    lags = []
+    for poll in polls:
+        if not poll.ok:
+            continue
+        k = poll.markers
+        if k < len(ordered) and ordered[k] < poll.at:
+            lags.append((poll.at - ordered[k]) * 1000.0)
+        else:
+            lags.append(0.0)
+    return lags
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of process ``pid``."""
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system

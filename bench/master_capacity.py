@@ -1,0 +1,377 @@
+"""Master capacity: how many heartbeating, reporting workers one master process holds.
+
+For each worker count (``--workers``, default 1000 and 5000) and each setup:
+
+- ``horde/horde``: the horde master, simulated horde workers (``horde.stats`` deltas);
+- ``horde/locust``: the horde master, simulated Locust workers (Locust's ``stats``);
+- ``locust/locust``: Locust's master (``locust --master``), simulated Locust workers;
+
+it starts the master pinned to core 0 and the simulators (``bench/simulate_workers.py``,
+at most 2,500 workers a process) on core 1, waits until every worker registered, starts a
+run of one user per worker, lets it settle (``--warmup``), then measures for ``--duration``
+seconds (``--soak``: 300 s): heartbeat reply latency, horde ack lag (ack arrival minus
+the delta's ``sent_at``), merge lag seen from outside (the count of marker entries in
+``/stats/requests``, polled twice a second, against the deltas' send times), workers
+shown missing, master CPU (% of a core), RSS at the window's start and end, and
+``/stats/requests`` latency. A run where a simulator fell behind (p99 lateness above
+100 ms, or any would-block drop) is invalid and left out of the medians.
+
+Prints a table of medians over ``--rounds`` (interleaved) and exits 1 when the horde
+master with horde workers at 5,000 misses a goal: heartbeat reply p99 < 50 ms, no
+worker missing, every delta merged within 1 s of ``sent_at``, ``/stats/requests`` p99
+< 200 ms, and with ``--soak`` RSS growth under 20 MB over the window.
+
+Wrap in ``flock /tmp/horde-bench.lock`` on shared machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from capacity_support import (
+    HORDE_SCRIPT,
+    LOCUST_SCRIPT,
+    Poller,
+    cpu_seconds,
+    http_call,
+    merge_lags,
+    pct,
+    start,
+    stop,
+    wait_http,
+    worker_count,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+SETUPS = ("horde/horde", "horde/locust", "locust/locust")
+PER_PROCESS = 2500
+MAX_LATENESS_MS = 100.0
+GOAL_HB_P99_MS = 50.0
+GOAL_MERGE_MS = 1000.0
+GOAL_STATS_P99_MS = 200.0
+GOAL_RSS_GROWTH = 20 * 2**20
+MASTER_CORE, SIM_CORE = 0, 1
+
+
+def log(text: str) -> None:
+    """A progress line on stderr."""
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def master_cmd(setup: str, tmp: Path, zmq_port: int, web_port: int) -> list[str]:
+    """The command line of the master under test."""
+    if setup.startswith("horde"):
+        script = tmp / "horde_script.py"
+        script.write_text(HORDE_SCRIPT)
+        return [
+            sys.executable,
+            "-m",
+            "horde",
+            "master",
+            "-f",
+            str(script),
+            "--bind",
+            f"tcp://127.0.0.1:{zmq_port}",
+            "--web-host",
+            "127.0.0.1",
+            "--web-port",
+            str(web_port),
+            "--log-level",
+            "WARNING",
+        ]
+    script = tmp / "locust_script.py"
+    script.write_text(LOCUST_SCRIPT)
+    return [
+        str(BIN / "locust"),
+        "-f",
+        str(script),
+        "--master",
+        "--master-bind-host",
+        "127.0.0.1",
+        "--master-bind-port",
+        str(zmq_port),
+        "--web-host",
+        "127.0.0.1",
+        "--web-port",
+        str(web_port),
+        "--loglevel",
+        "WARNING",
+    ]
+
+
+def run_once(setup: str, n: int, args: argparse.Namespace, tmp: Path, k: int) -> dict[str, Any]:
+    """One measured run of ``setup`` with ``n`` simulated workers; return its figures."""
+    zmq_port, web_port = 25557 + 2 * k, 28089 + 2 * k
+    fmt = setup.split("/")[1]
+    procs = max(1, math.ceil(n / PER_PROCESS))
+    env = {"PYTHONPATH": args.horde_tree} if args.horde_tree else None
+    master = start(
+        master_cmd(setup, tmp, zmq_port, web_port),
+        core=MASTER_CORE,
+        log=tmp / f"master{k}.log",
+        env=env,
+        cwd=args.horde_tree or None,  # first on sys.path with ``-m``
+    )
+    sims: list[Any] = []
+    outs = [tmp / f"sim{k}_{i}.json" for i in range(procs)]
+    result: dict[str, Any] = {"setup": setup, "workers": n, "valid": False}
+    try:
+        if not wait_http(web_port, time.monotonic() + 30):
+            result["error"] = "master web port did not answer"
+            return result
+        for i in range(procs):
+            share = n // procs + (1 if i < n % procs else 0)
+            cmd = [
+                sys.executable,
+                str(ROOT / "bench" / "simulate_workers.py"),
+                f"--master=tcp://127.0.0.1:{zmq_port}",
+                f"--workers={share}",
+                f"--format={fmt}",
+                f"--entries={args.entries}",
+                f"--buckets={args.buckets}",
+                f"--tag={k}x{i}",
+                f"--out={outs[i]}",
+            ]
+            sims.append(start(cmd, core=SIM_CORE, log=tmp / f"sim{k}_{i}.log"))
+        deadline = time.monotonic() + 60 + n / 100
+        while worker_count(web_port) < n and time.monotonic() < deadline:
+            time.sleep(0.5)
+        registered = max(worker_count(web_port) for _ in range(3))
+        log(f"{setup} N={n}: {registered} workers registered")
+        if registered < n:
+            tails = [(tmp / f"sim{k}_{i}.log").read_text()[-300:] for i in range(procs)]
+            result["error"] = f"only {registered} of {n} workers registered: {tails}"
+            return result
+        body = f"user_count={n}&spawn_rate={n}"
+        http_call(web_port, "POST", "/swarm", body=body, timeout=60)
+        time.sleep(args.warmup)
+        poller = Poller(web_port, master.pid)
+        for sim in sims:
+            os.kill(sim.pid, signal.SIGUSR1)
+        cpu0, t0, rss0 = cpu_seconds(master.pid), time.monotonic(), _rss(master.pid)
+        window_start = time.time()
+        poller.start()
+        duration = args.soak if args.soak else args.duration
+        _sleep_with_progress(duration, setup, n, poller)
+        cpu1, t1, rss1 = cpu_seconds(master.pid), time.monotonic(), _rss(master.pid)
+        poller.stop()
+        for sim in sims:
+            stop(sim, timeout=30)
+        figures = [json.loads(p.read_text()) for p in outs if p.exists()]
+        if len(figures) < procs:
+            result["error"] = "a simulator wrote no figures"
+            return result
+        result.update(
+            _reduce(
+                figures,
+                poller,
+                window_start=window_start,
+                cpu=(cpu1 - cpu0) / (t1 - t0) * 100,
+                rss0=rss0,
+                rss1=rss1,
+            )
+        )
+        return result
+    finally:
+        for sim in sims:
+            stop(sim)
+        stop(master)
+
+
+def _rss(pid: int) -> int:
+    import psutil
+
+    return int(psutil.Process(pid).memory_info().rss)
+
+
+def _sleep_with_progress(duration: float, setup: str, n: int, poller: Poller) -> None:
+    end = time.monotonic() + duration
+    while time.monotonic() < end:
+        time.sleep(min(15.0, max(0.0, end - time.monotonic())))
+        last = poller.polls[-1] if poller.polls else None
+        if last is not None:
+            log(
+                f"{setup} N={n}: {round(end - time.monotonic())} s left, "
+                f"missing={last.missing} deltas merged={last.markers} "
+                f"rss={last.rss / 2**20:.0f} MB"
+            )
+
+
+def _reduce(
+    figures: list[dict[str, Any]],
+    poller: Poller,
+    *,
+    window_start: float,
+    cpu: float,
+    rss0: int,
+    rss1: int,
+) -> dict[str, Any]:
+    hb = [v for f in figures for v in f["hb_latency_ms"]]
+    acks = [v for f in figures for v in f["ack_lag_ms"]]
+    sent = [v for f in figures for v in f["delta_sent_at"]]
+    polls = [p for p in poller.polls if p.at >= window_start]
+    lags = merge_lags(polls, sent)
+    stats_ms = [p.seconds * 1000 for p in polls]
+    late99 = max((f["lateness_p99_ms"] or 0.0) for f in figures)
+    would_block = sum(f["would_block"] for f in figures)
+    return {
+        "valid": late99 <= MAX_LATENESS_MS and would_block == 0,
+        "hb_p99_ms": pct(hb, 0.99),
+        "hb_max_ms": max(hb) if hb else None,
+        "hb_samples": len(hb),
+        "unanswered_beats": sum(f["unanswered_beats"] for f in figures),
+        "ack_p99_ms": pct(acks, 0.99),
+        "ack_max_ms": max(acks) if acks else None,
+        "ext_merge_p99_ms": pct(lags, 0.99),
+        "ext_merge_max_ms": max(lags) if lags else None,
+        "missing_max": max((p.missing for p in polls), default=None),
+        "polls_failed": sum(1 for p in polls if not p.ok),
+        "stats_p99_ms": pct(stats_ms, 0.99),
+        "stats_max_ms": max(stats_ms) if stats_ms else None,
+        "cpu_pct": cpu,
+        "rss_start_mb": rss0 / 2**20,
+        "rss_end_mb": rss1 / 2**20,
+        "sim_late_p99_ms": late99,
+        "sim_late_max_ms": max((f["lateness_max_ms"] or 0.0) for f in figures),
+        "sim_would_block": would_block,
+        "reconnects": sum(f["reconnects"] for f in figures),
+    }
+
+
+COLUMNS = (
+    ("hb_p99_ms", "hb p99"),
+    ("hb_max_ms", "hb max"),
+    ("ack_p99_ms", "ack p99"),
+    ("ack_max_ms", "ack max"),
+    ("ext_merge_p99_ms", "ext p99"),
+    ("ext_merge_max_ms", "ext max"),
+    ("missing_max", "missing"),
+    ("cpu_pct", "CPU %"),
+    ("stats_p99_ms", "/stats p99"),
+    ("stats_max_ms", "/stats max"),
+    ("rss_start_mb", "RSS0 MB"),
+    ("rss_end_mb", "RSS1 MB"),
+    ("sim_late_p99_ms", "sim late p99"),
+)
+
+
+def _median(runs: list[dict[str, Any]], key: str) -> float | None:
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+def table(results: list[dict[str, Any]], workers: list[int]) -> list[dict[str, Any]]:
+    """Print medians of valid runs per (setup, N); return the rows."""
+    header = f"{'setup':<14} {'N':>5} {'valid':>5} " + " ".join(f"{h:>10}" for _, h in COLUMNS)
+    print(header)
+    print("-" * len(header))
+    rows = []
+    for n in workers:
+        for setup in SETUPS:
+            runs = [r for r in results if r["setup"] == setup and r["workers"] == n]
+            if not runs:
+                continue
+            valid = [r for r in runs if r["valid"]]
+            row: dict[str, Any] = {"setup": setup, "workers": n, "valid": len(valid)}
+            cells = []
+            for key, _ in COLUMNS:
+                row[key] = _median(valid, key)
+                cells.append("-" if row[key] is None else f"{row[key]:>10.1f}")
+            print(
+                f"{setup:<14} {n:>5} {len(valid):>2}/{len(runs):<2} "
+                + " ".join(f"{c:>10}" for c in cells)
+            )
+            rows.append(row)
+    print("ms unless noted; hb = heartbeat reply latency; ack = horde ack lag from sent_at;")
+    print("ext = age of the oldest unmerged delta at each /stats/requests poll (marker count);")
+    print("medians over valid rounds; sim late = simulator lateness vs its schedule.")
+    return rows
+
+
+def goals(rows: list[dict[str, Any]], soak: bool) -> list[str]:
+    """The goals the horde master with horde workers at 5,000 missed (empty: all met)."""
+    row = next((r for r in rows if r["setup"] == "horde/horde" and r["workers"] == 5000), None)
+    if row is None:
+        return []
+    if not row["valid"]:
+        return ["no valid run"]
+    missed = []
+    if row["hb_p99_ms"] is None or row["hb_p99_ms"] >= GOAL_HB_P99_MS:
+        missed.append(f"heartbeat reply p99 {row['hb_p99_ms']} ms")
+    if row["missing_max"] != 0:
+        missed.append(f"{row['missing_max']} workers missing")
+    if row["ack_max_ms"] is None or row["ack_max_ms"] >= GOAL_MERGE_MS:
+        missed.append(f"merge lag max {row['ack_max_ms']} ms")
+    if row["stats_p99_ms"] is None or row["stats_p99_ms"] >= GOAL_STATS_P99_MS:
+        missed.append(f"/stats/requests p99 {row['stats_p99_ms']} ms")
+    if soak and (row["rss_end_mb"] - row["rss_start_mb"]) * 2**20 >= GOAL_RSS_GROWTH:
+        missed.append(f"RSS grew {row['rss_end_mb'] - row['rss_start_mb']:.1f} MB")
+    return missed
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; return the exit status."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    p.add_argument("--workers", type=int, nargs="+", default=[1000, 5000])
+    p.add_argument("--setups", nargs="+", choices=SETUPS, default=list(SETUPS))
+    p.add_argument("--duration", type=float, default=60.0, help="measured seconds per run")
+    p.add_argument("--soak", action="store_const", const=300.0, default=0.0)
+    p.add_argument("--warmup", type=float, default=10.0)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--entries", type=int, default=100, help="entries per delta")
+    p.add_argument("--buckets", type=int, default=10, help="histogram buckets per entry")
+    p.add_argument("--quick", action="store_true", help="1 round of 20 s, 5 s warm-up")
+    p.add_argument("--json", default="", help="also write every run's figures here")
+    p.add_argument(
+        "--horde-tree",
+        default="",
+        help="run the horde master from this directory (holding a horde/ package), e.g. an"
+        " older version for comparison",
+    )
+    args = p.parse_args(argv)
+    if args.quick:
+        args.rounds, args.duration, args.warmup = 1, 20.0, 5.0
+    os.sched_setaffinity(0, {SIM_CORE})
+    results: list[dict[str, Any]] = []
+    k = 0
+    with tempfile.TemporaryDirectory(prefix="horde-capacity-") as tmp:
+        for rnd in range(args.rounds):
+            for n in args.workers:
+                for setup in args.setups:
+                    k += 1
+                    log(f"round {rnd + 1}/{args.rounds}: {setup} with {n} workers")
+                    res = run_once(setup, n, args, Path(tmp), k)
+                    res["round"] = rnd + 1
+                    results.append(res)
+                    brief = {
+                        key: (round(v, 1) if isinstance(v, float) else v) for key, v in res.items()
+                    }
+                    log(f"result: {json.dumps(brief)}")
+                    time.sleep(2)  # let the ports and the kernel settle
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    rows = table(results, args.workers)
+    missed = goals(rows, bool(args.soak))
+    if missed:
+        print("horde master, horde workers, 5000: MISSED " + "; ".join(missed))
+        return 1
+    if any(r["setup"] == "horde/horde" and r["workers"] == 5000 for r in rows):
+        print("horde master, horde workers, 5000: all goals met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
