@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from horde.master.stats import MergedStats
+from horde.master.stats import MergedEntry, MergedStats
 from horde.worker.stats import RequestRecorder
 
 # Keys of Locust's GET /stats/requests that come from the stats (locust/web.py:
@@ -37,3 +37,35 @@ def merged(*samples: Sample, now: float = T0 + 1) -> MergedStats:
     )
     stats.merge_horde("w", delta, now)
     return stats
+
+
+def observable(stats: MergedStats, now: float) -> dict[str, Any]:
+    """Every observable figure of ``stats`` for equality checks (zero counts left out)."""
+
+    def one(e: MergedEntry) -> tuple[Any, ...]:
+        return (
+            e.method,
+            e.name,
+            e.num_requests,
+            e.num_none_requests,
+            e.num_failures,
+            e.total_rt_us,
+            e.min_rt_us,
+            e.max_rt_us,
+            e.total_content_length,
+            {i: n for i, n in e.hist.counts.items() if n},
+            e.hist.total,
+            {s: n for s, n in e.req_per_sec.items() if n},
+            {s: n for s, n in e.fail_per_sec.items() if n},
+            e.current_rps(now),
+            e.total_rps(now),
+        )
+
+    return {
+        "entries": [one(e) for e in stats.entries()],
+        "total": one(stats.total),
+        "errors": stats.errors(),
+        "current_p95": stats.current_percentile_ms(0.95, now),
+        "span": (stats.start_time, stats.last_request_timestamp),
+        "unknown": stats.unknown_ids,
+    }

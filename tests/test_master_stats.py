@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from horde.master.stats import PER_SEC_KEEP_SECONDS, RING_SECONDS, MergedEntry, MergedStats
+from horde.master.stats import PER_SEC_KEEP_SECONDS, RING_SECONDS, MergedStats
 from horde.protocol.stats import EntryDelta, HordeStatsDelta
 from horde.worker.stats import RequestRecorder
+from tests.stats_samples import observable
 
 T0 = 1_700_000_000.0
 
@@ -31,37 +32,6 @@ def bare(
 ) -> HordeStatsDelta:
     """Build a delta around hand-made entries."""
     return HordeStatsDelta("r", 0, 1, T0, names, entries, (), {}, 0)
-
-
-def snapshot(stats: MergedStats, now: float) -> dict[str, Any]:
-    """Return every observable figure of ``stats`` for equality checks."""
-
-    def one(e: MergedEntry) -> tuple[Any, ...]:
-        return (
-            e.method,
-            e.name,
-            e.num_requests,
-            e.num_none_requests,
-            e.num_failures,
-            e.total_rt_us,
-            e.min_rt_us,
-            e.max_rt_us,
-            e.total_content_length,
-            {i: n for i, n in e.hist.counts.items() if n},
-            e.req_per_sec,
-            e.fail_per_sec,
-            e.current_rps(now),
-            e.total_rps(now),
-        )
-
-    return {
-        "entries": [one(e) for e in stats.entries()],
-        "total": one(stats.total),
-        "errors": stats.errors(),
-        "current_p95": stats.current_percentile_ms(0.95, now),
-        "span": (stats.start_time, stats.last_request_timestamp),
-        "unknown": stats.unknown_ids,
-    }
 
 
 def busy_recorder(seed: int, start: float, seconds: int = 3) -> RequestRecorder:
@@ -152,7 +122,7 @@ def test_merge_order_does_not_matter() -> None:
         stats = MergedStats(started_at=T0)
         for worker, d in order:
             stats.merge_horde(worker, d, T0 + 15)
-        results.append(snapshot(stats, T0 + 15))
+        results.append(observable(stats, T0 + 15))
     assert all(r == results[0] for r in results[1:])
 
 
@@ -176,7 +146,7 @@ def test_two_deltas_merge_like_one_combined_delta() -> None:
     combined.merge_horde("w", delta(whole, T0 + 3), T0 + 4)
     parts.merge_horde("w", first, T0 + 4)
     parts.merge_horde("w", delta(split, T0 + 3, seq=2), T0 + 4)
-    assert snapshot(parts, T0 + 4) == snapshot(combined, T0 + 4)
+    assert observable(parts, T0 + 4) == observable(combined, T0 + 4)
 
 
 def test_unknown_ids_are_dropped_and_counted() -> None:

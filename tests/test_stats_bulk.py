@@ -11,12 +11,13 @@ import pytest
 import structlog
 
 from horde.master import stage
-from horde.master.stats import MergedEntry, MergedStats
+from horde.master.stats import MergedStats
 from horde.protocol.counters import OVERFLOW_NAME
 from horde.protocol.errors import ProtocolError
 from horde.protocol.histogram import NUM_BUCKETS
 from horde.protocol.stats import EntryDelta, HordeStatsDelta, _entries_from_wire
 from horde.worker.stats import RequestRecorder
+from tests.stats_samples import observable
 
 T0 = 1_700_000_000.0
 
@@ -54,36 +55,6 @@ def decoded(d: HordeStatsDelta) -> HordeStatsDelta:
     return HordeStatsDelta.from_wire(d.to_wire())
 
 
-def figures(stats: MergedStats, now: float) -> dict[str, Any]:
-    """Every observable figure, per-second counts without zero seconds."""
-
-    def one(e: MergedEntry) -> tuple[Any, ...]:
-        return (
-            e.method,
-            e.name,
-            e.num_requests,
-            e.num_none_requests,
-            e.num_failures,
-            e.total_rt_us,
-            e.min_rt_us,
-            e.max_rt_us,
-            e.total_content_length,
-            {i: n for i, n in e.hist.counts.items() if n},
-            e.hist.total,
-            {s: n for s, n in e.req_per_sec.items() if n},
-            {s: n for s, n in e.fail_per_sec.items() if n},
-        )
-
-    return {
-        "entries": [one(e) for e in stats.entries()],
-        "total": one(stats.total),
-        "errors": stats.errors(),
-        "current_p95": stats.current_percentile_ms(0.95, now),
-        "span": (stats.start_time, stats.last_request_timestamp),
-        "unknown": stats.unknown_ids,
-    }
-
-
 def merge_all(items: list[tuple[str, HordeStatsDelta, float]], *, wire: bool) -> MergedStats:
     """Merge every delta (decoded from the wire, or as built) into fresh stats."""
     stats = MergedStats(started_at=T0)
@@ -107,7 +78,9 @@ def test_staged_merge_equals_one_by_one_merge(seed: int) -> None:
     """Merging decoded deltas in bulk gives exactly the figures of the one-by-one merge."""
     items = deltas(seed)
     now = items[-1][2]
-    assert figures(merge_all(items, wire=True), now) == figures(merge_all(items, wire=False), now)
+    assert observable(merge_all(items, wire=True), now) == observable(
+        merge_all(items, wire=False), now
+    )
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -115,7 +88,7 @@ def test_staged_merge_is_order_independent(seed: int) -> None:
     """Any order of the same deltas (read in between or not) gives the same figures."""
     items = deltas(seed, workers=4)
     now = items[-1][2]
-    expected = figures(merge_all(items, wire=False), now)
+    expected = observable(merge_all(items, wire=False), now)
     rng = random.Random(seed)
     shuffled = items[:]
     rng.shuffle(shuffled)
@@ -124,7 +97,7 @@ def test_staged_merge_is_order_independent(seed: int) -> None:
         stats.merge_horde(worker, decoded(d), now)
         if k % 3 == 0:
             stats.entries()  # a read folds the stage midway
-    assert figures(stats, now) == expected
+    assert observable(stats, now) == expected
 
 
 def test_stage_that_runs_out_of_rows_folds_and_stays_exact(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -132,14 +105,18 @@ def test_stage_that_runs_out_of_rows_folds_and_stays_exact(monkeypatch: pytest.M
     monkeypatch.setattr(stage, "MAX_ROWS", 3)
     items = deltas(11, workers=3)
     now = items[-1][2]
-    assert figures(merge_all(items, wire=True), now) == figures(merge_all(items, wire=False), now)
+    assert observable(merge_all(items, wire=True), now) == observable(
+        merge_all(items, wire=False), now
+    )
 
 
 def test_delta_of_a_new_second_folds_the_previous_second() -> None:
     """Deltas received in different seconds land in their own ring seconds, as one by one."""
     items = [(w, d, now + k) for k, (w, d, now) in enumerate(deltas(5))]
     now = items[-1][2]
-    assert figures(merge_all(items, wire=True), now) == figures(merge_all(items, wire=False), now)
+    assert observable(merge_all(items, wire=True), now) == observable(
+        merge_all(items, wire=False), now
+    )
 
 
 def _wire_entries() -> list[list[Any]]:
