@@ -17,9 +17,10 @@ shown missing, master CPU (% of a core), RSS at the window's start and end, and
 100 ms, or any would-block drop) is invalid and left out of the medians.
 
 Prints a table of medians over ``--rounds`` (interleaved) and exits 1 when the horde
-master with horde workers at 5,000 misses a goal: heartbeat reply p99 < 50 ms, no
-worker missing, every delta merged within 1 s of ``sent_at``, ``/stats/requests`` p99
-< 200 ms, and with ``--soak`` RSS growth under 20 MB over the window.
+master with horde workers misses a goal at the largest count run (the goal is 5,000):
+heartbeat reply p99 < 50 ms, no worker missing, every delta merged within 1 s of
+``sent_at``, ``/stats/requests`` p99 < 200 ms, and with ``--soak`` RSS growth under 20 MB
+over the window.
 
 Wrap in ``flock /tmp/horde-bench.lock`` on shared machines.
 """
@@ -301,13 +302,15 @@ def table(results: list[dict[str, Any]], workers: list[int]) -> list[dict[str, A
     return rows
 
 
-def goals(rows: list[dict[str, Any]], soak: bool) -> list[str]:
-    """The goals the horde master with horde workers at 5,000 missed (empty: all met)."""
-    row = next((r for r in rows if r["setup"] == "horde/horde" and r["workers"] == 5000), None)
-    if row is None:
-        return []
+def goals(rows: list[dict[str, Any]], soak: bool) -> tuple[int | None, list[str]]:
+    """The goals the horde master with horde workers missed at the largest worker count run
+    (the goal is 5,000): that count and the misses (empty: all met)."""
+    ours = [r for r in rows if r["setup"] == "horde/horde"]
+    if not ours:
+        return None, []
+    row = max(ours, key=lambda r: r["workers"])
     if not row["valid"]:
-        return ["no valid run"]
+        return row["workers"], ["no valid run"]
     missed = []
     if row["hb_p99_ms"] is None or row["hb_p99_ms"] >= GOAL_HB_P99_MS:
         missed.append(f"heartbeat reply p99 {row['hb_p99_ms']} ms")
@@ -319,7 +322,7 @@ def goals(rows: list[dict[str, Any]], soak: bool) -> list[str]:
         missed.append(f"/stats/requests p99 {row['stats_p99_ms']} ms")
     if soak and (row["rss_end_mb"] - row["rss_start_mb"]) * 2**20 >= GOAL_RSS_GROWTH:
         missed.append(f"RSS grew {row['rss_end_mb'] - row['rss_start_mb']:.1f} MB")
-    return missed
+    return row["workers"], missed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -364,12 +367,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     rows = table(results, args.workers)
-    missed = goals(rows, bool(args.soak))
+    workers, missed = goals(rows, bool(args.soak))
     if missed:
-        print("horde master, horde workers, 5000: MISSED " + "; ".join(missed))
+        print(f"horde master, horde workers, {workers}: MISSED " + "; ".join(missed))
         return 1
-    if any(r["setup"] == "horde/horde" and r["workers"] == 5000 for r in rows):
-        print("horde master, horde workers, 5000: all goals met")
+    if workers is not None:
+        print(f"horde master, horde workers, {workers}: all goals met")
     return 0
 
 
