@@ -217,3 +217,14 @@ def start_master(
     if wait:
         wait_for(lambda: get_json(f"{master.web}/stats/requests"), 30, "the master's web API")
     return master
+
+
+def run_headless(
+    script: str | Path, target: str, *extra: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``horde run -f SCRIPT --headless -H TARGET --workers 1 --web-port 0 EXTRA...``
+    to its end (bounded by ``timeout``) and return what it printed."""
+    path = script if isinstance(script, Path) or "/" in str(script) else SCRIPTS / script
+    command = [sys.executable, "-m", "horde", "run", "-f", str(path), "--headless", "-H", target]
+    command += ["--workers", "1", "--web-port", "0", *extra]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)

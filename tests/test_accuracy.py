@@ -15,15 +15,22 @@ import io
 import json
 import math
 import statistics
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support import SCRIPTS, get_json, post, processes, start_master, start_target, wait_for
+from tests.support import (
+    SCRIPTS,
+    get_json,
+    post,
+    processes,
+    run_headless,
+    start_master,
+    start_target,
+    wait_for,
+)
 
 CSV_PERCENTILES = {
     "50%": 0.5,
@@ -169,31 +176,19 @@ def test_pacing_users_get_a_corrected_series(tmp_path: Path) -> None:
     charges it (summary, JSON extra key, PREFIX_stats_corrected.csv); a plain user has none."""
     with processes() as procs:
         target = start_target(procs)
-        command = [
-            sys.executable,
-            "-m",
-            "horde",
-            "run",
-            "-f",
-            str(SCRIPTS / "paced.py"),
-            "--headless",
+        done = run_headless(
+            "paced.py",
+            target,
             "-u",
             "4",
             "-r",
             "4",
             "-t",
             "4s",
-            "-H",
-            target,
-            "--workers",
-            "1",
-            "--web-port",
-            "0",
             "--csv",
             str(tmp_path / "run"),
             "--json",
-        ]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        )
     assert done.returncode == 0, done.stderr[-3000:]
     entries = {e["name"]: e for e in json.loads(done.stdout)}
     assert "corrected" not in entries["/fast"]

@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import ssl
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -14,7 +12,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tests.support import SCRIPTS, processes, start_master, start_target, wait_for
+from tests.support import processes, run_headless, start_master, start_target, wait_for
 
 LOCUST_JSON_KEYS = [  # locust/stats.py StatsEntry.serialize(), in its order
     "name",
@@ -39,22 +37,11 @@ def test_headless_shape_run_writes_every_output(tmp_path: Path) -> None:
     """--shape drives a headless run to its end; CSV, history, HTML and JSON outputs follow."""
     with processes() as procs:
         target = start_target(procs)
-        command = [
-            sys.executable,
-            "-m",
-            "horde",
-            "run",
-            "-f",
-            str(SCRIPTS / "shaped.py"),
-            "--headless",
+        done = run_headless(
+            "shaped.py",
+            target,
             "--shape",
             "Steps",
-            "-H",
-            target,
-            "--workers",
-            "1",
-            "--web-port",
-            "0",
             "--print-stats",
             "1",
             "--csv",
@@ -63,8 +50,7 @@ def test_headless_shape_run_writes_every_output(tmp_path: Path) -> None:
             "--html",
             str(tmp_path / "report.html"),
             "--json",
-        ]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        )
     assert done.returncode == 0, done.stderr[-3000:]
     entries = json.loads(done.stdout)  # only JSON on stdout: the tables went to stderr
     assert [list(e) for e in entries] == [LOCUST_JSON_KEYS] * len(entries)
