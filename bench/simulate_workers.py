@@ -49,6 +49,7 @@ import msgpack
 import zmq
 
 from horde.protocol.histogram import bucket_index, bucket_low
+from horde.protocol.link import apply_link_options
 from horde.protocol.packed import PACKED_KEY, pack_entries
 from horde.protocol.stats import EntryDelta
 
@@ -255,11 +256,11 @@ class Simulator:
         sock.setsockopt(zmq.SNDHWM, 1000)
         sock.setsockopt(zmq.RECONNECT_IVL, 200)
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
-        if self.fmt == "horde":
-            sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)
-            sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 5000)
-        sock.setsockopt(zmq.TCP_KEEPALIVE, 1)
-        sock.setsockopt(zmq.TCP_KEEPALIVE_IDLE, 30)
+        if self.fmt == "horde":  # as a horde worker's link
+            apply_link_options(sock, zmq)
+        else:  # as Locust's
+            sock.setsockopt(zmq.TCP_KEEPALIVE, 1)
+            sock.setsockopt(zmq.TCP_KEEPALIVE_IDLE, 30)
         sock.connect(self.args.master)
         return sock
 

@@ -29,11 +29,6 @@ DEFAULT_STOP_WAIT = 10.0
 DEFAULT_CSV_INTERVAL = 1.0
 #: A worker missing this long is forgotten (Locust: about 60 s), so churn cannot grow us.
 DEFAULT_FORGET_MISSING_AFTER = 60.0
-#: ZMTP heartbeats: ping connections this often and drop them after the timeout. Liveness
-#: is the application heartbeat's job; these only free dead connections, so 2.5 s (not 1 s)
-#: spares libzmq's I/O thread 3,000 pings and pongs a second at 5,000 workers.
-DEFAULT_ZMTP_HEARTBEAT_IVL = 2.5
-DEFAULT_ZMTP_HEARTBEAT_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +48,6 @@ class MasterSettings:
     report_cache: float = DEFAULT_REPORT_CACHE
     stop_wait: float = DEFAULT_STOP_WAIT
     forget_missing_after: float = DEFAULT_FORGET_MISSING_AFTER
-    zmtp_heartbeat_ivl: float = DEFAULT_ZMTP_HEARTBEAT_IVL
-    zmtp_heartbeat_timeout: float = DEFAULT_ZMTP_HEARTBEAT_TIMEOUT
     stop_timeout: float | None = None
     host: str = ""
     headless: bool = False

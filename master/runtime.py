@@ -133,8 +133,6 @@ class MasterRuntime:
                 RouterTransport(
                     settings.bind,
                     max_frame=settings.max_frame,
-                    heartbeat_ivl=settings.zmtp_heartbeat_ivl,
-                    heartbeat_timeout=settings.zmtp_heartbeat_timeout,
                 )
             ],
             clock=clock,

@@ -1,10 +1,11 @@
 """The master's ROUTER socket: bind, receive ``(identity, payload)``, send to one worker.
 
 ZeroMQ errors become :class:`TransportError` subclasses, so loops catch one family.
-ZMTP heartbeats drop connections whose peer vanished, which frees the identity for a
-worker that reconnects after a link cut. ``ROUTER_HANDOVER`` stays off: with it on, any
-peer presenting a known identity would take over that worker's route (a hijack); with it
-off, a duplicate identity is refused while the original connection lives.
+The kernel drops connections whose peer vanished (``horde.protocol.link``), which frees
+the identity for a worker that reconnects after a link cut. ``ROUTER_HANDOVER`` stays
+off: with it on, any peer presenting a known identity would take over that worker's
+route (a hijack); with it off, a duplicate identity is refused while the original
+connection lives.
 ``ROUTER_MANDATORY`` is on, so a send to a worker that is gone raises instead of
 vanishing silently.
 
@@ -20,6 +21,7 @@ import zmq as _zmq
 import zmq.green as zmq
 
 from horde.protocol.errors import ReceiveError, SendError, TransportError
+from horde.protocol.link import apply_link_options
 
 #: Messages queued per peer before sends to it fail fast (a slow worker cannot grow us).
 DEFAULT_SEND_HWM = 1000
@@ -47,14 +49,10 @@ class RouterTransport:
         bind: str,
         *,
         max_frame: int,
-        heartbeat_ivl: float,
-        heartbeat_timeout: float,
         context: zmq.Context | None = None,
     ) -> None:
         self._bind = bind
         self._max_frame = max_frame
-        self._heartbeat_ivl_ms = int(heartbeat_ivl * 1000)
-        self._heartbeat_timeout_ms = int(heartbeat_timeout * 1000)
         self._context = context
         self._socket: zmq.Socket | None = None
         self.endpoint = ""
@@ -68,11 +66,7 @@ class RouterTransport:
             sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
             sock.setsockopt(zmq.SNDHWM, DEFAULT_SEND_HWM)
             sock.setsockopt(zmq.RCVHWM, DEFAULT_RECV_HWM)
-            sock.setsockopt(zmq.HEARTBEAT_IVL, self._heartbeat_ivl_ms)
-            sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, self._heartbeat_timeout_ms)
-            sock.setsockopt(zmq.HEARTBEAT_TTL, self._heartbeat_timeout_ms)
-            sock.setsockopt(zmq.TCP_KEEPALIVE, 1)
-            sock.setsockopt(zmq.TCP_KEEPALIVE_IDLE, 30)
+            apply_link_options(sock, zmq)
             # Twice the codec's limit: the codec counts and logs the oversize frames it
             # sees; only grossly oversized ones are cut off at the socket.
             sock.setsockopt(zmq.MAXMSGSIZE, 2 * self._max_frame)

@@ -25,7 +25,7 @@ def client() -> tuple[FlaskClient, Coordinator]:
         lambda i, msg: sent.append(msg),
     )
     transport = RouterTransport(
-        "tcp://127.0.0.1:0", max_frame=1024, heartbeat_ivl=1, heartbeat_timeout=5
+        "tcp://127.0.0.1:0", max_frame=1024
     )
     loops = MasterLoops(coordinator, [transport], clock=lambda: 100.0)  # never started
     return create_app(loops).test_client(), coordinator
@@ -104,7 +104,7 @@ def test_stop_reset_and_reports(client: tuple[FlaskClient, Coordinator]) -> None
 def _app(settings: MasterSettings, context: WebContext | None = None) -> FlaskClient:
     coordinator = Coordinator(settings, [UserClassSpec("A", 1, 0)], lambda i, msg: None)
     transport = RouterTransport(
-        "tcp://127.0.0.1:0", max_frame=1024, heartbeat_ivl=1, heartbeat_timeout=5
+        "tcp://127.0.0.1:0", max_frame=1024
     )
     loops = MasterLoops(coordinator, [transport], clock=lambda: 100.0)
     return create_app(loops, context).test_client()
@@ -192,7 +192,7 @@ def test_stats_requests_cost_is_bounded_with_many_entries_and_pollers(
 
     monkeypatch.setattr(http_module, "requests_report", counting)
     transport = RouterTransport(
-        "tcp://127.0.0.1:0", max_frame=1024, heartbeat_ivl=1, heartbeat_timeout=5
+        "tcp://127.0.0.1:0", max_frame=1024
     )
     loops = MasterLoops(coordinator, [transport], clock=lambda: 100.0)
     http = create_app(loops).test_client()

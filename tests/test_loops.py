@@ -18,9 +18,7 @@ from horde.protocol.codec import decode_downstream, encode
 
 
 def router() -> RouterTransport:
-    return RouterTransport(
-        "tcp://127.0.0.1:0", max_frame=1 << 20, heartbeat_ivl=1.0, heartbeat_timeout=5.0
-    )
+    return RouterTransport("tcp://127.0.0.1:0", max_frame=1 << 20)
 
 
 @pytest.fixture

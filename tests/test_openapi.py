@@ -81,9 +81,7 @@ def _app(base_path: str = "", worker: bool = False) -> tuple[Flask, Coordinator]
         lambda identity, message: None,
         shapes={"Steps": Steps},
     )
-    transport = RouterTransport(
-        "tcp://127.0.0.1:0", max_frame=1024, heartbeat_ivl=1, heartbeat_timeout=5
-    )
+    transport = RouterTransport("tcp://127.0.0.1:0", max_frame=1024)
     loops = MasterLoops(coordinator, [transport], clock=lambda: 100.0)
     if worker:
         coordinator.handle("h_1", m.ClientReady("h_1"), 100.0)

@@ -37,6 +37,7 @@ from gevent.monkey import get_original
 from horde.protocol import messages as m
 from horde.protocol.codec import AnyMessage, decode_downstream, encode
 from horde.protocol.errors import ProtocolError, TransportError
+from horde.protocol.link import apply_link_options
 from horde.worker.config import DEFAULT_MASTER_SILENCE, LOOP_PROBE_INTERVAL
 from horde.worker.lease import Lease
 
@@ -188,10 +189,7 @@ class WorkerLink:
         dealer.setsockopt(zmq.SNDHWM, 1000)
         dealer.setsockopt(zmq.RECONNECT_IVL, 200)
         dealer.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
-        dealer.setsockopt(zmq.HEARTBEAT_IVL, 1000)
-        dealer.setsockopt(zmq.HEARTBEAT_TIMEOUT, 5000)
-        dealer.setsockopt(zmq.TCP_KEEPALIVE, 1)
-        dealer.setsockopt(zmq.TCP_KEEPALIVE_IDLE, 30)
+        apply_link_options(dealer, zmq)
         dealer.connect(self.endpoint)
         return dealer
 
