@@ -21,7 +21,7 @@ import numpy as np
 from horde.protocol.histogram import NUM_BUCKETS, Histogram
 from horde.protocol.stats import EntryColumns
 
-__all__ = ["MAX_DELTAS", "MAX_ROWS", "SAFE_VALUE", "SEC_RING", "Stage"]
+__all__ = ["MAX_DELTAS", "MAX_ROWS", "PENDING_MAX", "SAFE_VALUE", "SEC_RING", "Stage"]
 
 SAFE_VALUE = 1 << 40
 """Staged values must be below this (larger ones are merged one by one, in Python ints)."""
@@ -29,6 +29,8 @@ MAX_DELTAS = 1 << 16
 """Deltas staged before a fold is forced: 2**16 * 2**40 stays far below 2**63."""
 MAX_ROWS = 1024
 """Entries staged at once (a row is NUM_BUCKETS int64: 34 KiB); more force a fold."""
+PENDING_MAX = 64
+"""Deltas whose arithmetic waits, to be done at once (a fold does it sooner)."""
 SEC_RING = 128
 """Per-second columns, indexed by second modulo this; staged seconds span less."""
 _NO_MIN = np.iinfo(np.int64).max
@@ -71,6 +73,7 @@ class Stage:
         self._sec_lo: int | None = None
         self._sec_hi: int | None = None
         self.deltas = 0
+        self._pending: list[tuple[list[int], EntryColumns, Any, Any]] = []
 
     def _alloc(self, cap: int) -> None:
         old = self._cap
@@ -120,7 +123,8 @@ class Stage:
 
         Returns (earliest, latest) second of its per-second counts (0, -1 when it has
         none), or None when the stage is full or the receive second moved on: fold, then
-        add again. Per-second counts outside ``[lo, hi]`` are dropped.
+        add again. Per-second counts outside ``[lo, hi]`` are dropped. The arithmetic
+        waits for :data:`PENDING_MAX` deltas (or a fold) and is done for them all at once.
         """
         if self.deltas >= MAX_DELTAS or (self.ring_sec is not None and ring_sec != self.ring_sec):
             return None
@@ -129,36 +133,56 @@ class Stage:
             return None
         self.ring_sec = ring_sec
         self.deltas += 1
+        first, last = cols.first_sec, cols.last_sec
+        triples, trows = cols.triples, cols.triple_rows
+        kept_lo, kept_hi = first, last
+        if last >= first and (first < lo or last > hi):
+            secs = triples[:, 0]
+            keep = (secs >= lo) & (secs <= hi)
+            triples, trows = triples[keep], trows[keep]
+            kept_lo, kept_hi = (
+                (int(secs[keep].min()), int(secs[keep].max())) if keep.any() else (0, -1)
+            )
+        if kept_hi >= kept_lo:
+            self._sec_lo = kept_lo if self._sec_lo is None else min(self._sec_lo, kept_lo)
+            self._sec_hi = kept_hi if self._sec_hi is None else max(self._sec_hi, kept_hi)
+        self._pending.append((rows, cols, triples, trows))
+        if len(self._pending) >= PENDING_MAX:
+            self._apply()
+        return first, last
+
+    def _apply(self) -> None:
+        """Add the pending deltas into the arrays, a few numpy calls for all of them."""
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = []
+        rows: list[int] = []
+        pair_rows, triple_rows = [], []
+        for entry_rows, cols, _, trows in pending:
+            offset = len(rows)
+            rows += entry_rows
+            pair_rows.append(cols.pair_rows + offset)
+            triple_rows.append(trows + offset)
+        cat = np.concatenate
         r = np.array(rows, dtype=np.int64)
-        sc = cols.scalars  # rows: nreq, nnone, nfail, total_rt, max_rt, length
+        sc = cat([p[1].scalars for p in pending], axis=1)  # nreq, nnone, nfail, rt, max, len
         np.add.at(self._sums, r, sc[[0, 1, 2, 3, 5]].T)
         np.maximum.at(self._max, r, sc[4])
-        lows = cols.min_rt_us
+        lows = cat([p[1].min_rt_us for p in pending])
         np.minimum.at(self._min, r, np.where(lows < 0, _NO_MIN, lows))
-        pairs = cols.pairs
+        pairs = cat([p[1].pairs for p in pending])
         if len(pairs):
             idx, counts = pairs[:, 0], pairs[:, 1]
-            np.add.at(self._hist, (r[cols.pair_rows], idx), counts)
+            np.add.at(self._hist.reshape(-1), r[cat(pair_rows)] * NUM_BUCKETS + idx, counts)
             np.add.at(self._ring, idx, counts)
             self._ring_total += int(sc[0].sum() - sc[1].sum())
-        triples = cols.triples
-        if not len(triples):
-            return 0, -1
-        secs = triples[:, 0]
-        first, last = int(secs.min()), int(secs.max())
-        keep = (secs >= lo) & (secs <= hi)
-        if not keep.all():
-            secs, triples, trows = secs[keep], triples[keep], r[cols.triple_rows][keep]
-        else:
-            trows = r[cols.triple_rows]
-        if len(secs):
-            s_lo, s_hi = int(secs.min()), int(secs.max())
-            self._sec_lo = s_lo if self._sec_lo is None else min(self._sec_lo, s_lo)
-            self._sec_hi = s_hi if self._sec_hi is None else max(self._sec_hi, s_hi)
-            col = secs % SEC_RING
+        triples = cat([p[2] for p in pending])
+        if len(triples):
+            trows = r[cat(triple_rows)]
+            col = triples[:, 0] % SEC_RING
             np.add.at(self._req, (trows, col), triples[:, 1])
             np.add.at(self._fail, (trows, col), triples[:, 2])
-        return first, last
 
     def fold(self, total: StagedEntry, ring: Histogram | None) -> None:
         """Add everything staged into the entries, ``total`` and ``ring``; empty the stage.
@@ -166,6 +190,7 @@ class Stage:
         ``ring`` is the total histogram of :attr:`ring_sec` (None: its counts are dropped,
         e.g. after a reset).
         """
+        self._apply()
         n = len(self._entries)
         if n:
             self._fold_counters(n, total)

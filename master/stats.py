@@ -264,10 +264,7 @@ def _merge_entries(  # noqa: PLR0915 - one inlined loop: the master's hottest co
 
 def _stageable(cols: EntryColumns) -> bool:
     """Whether every value of ``cols`` is small enough to be summed in int64 staging."""
-    if cols.scalars.max() >= SAFE_VALUE:
-        return False
-    triples = cols.triples
-    return not len(triples) or int(triples[:, 1:].max()) < SAFE_VALUE
+    return cols.peak < SAFE_VALUE
 
 
 class MergedStats:

@@ -12,6 +12,7 @@ Imports: the standard library, msgpack and :mod:`horde.protocol`.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from math import isfinite
 from typing import Any
 
@@ -23,15 +24,18 @@ from horde.protocol.messages import (
     UPSTREAM,
     MasterHeartbeat,
     Message,
+    MessageType,
     UnknownMessage,
     WorkerHeartbeat,
 )
+from horde.protocol.packed import PACKED_KEY, unpack_entries_many
 
 #: Frames larger than this are refused before they are parsed (bytes).
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
 _DATETIME_FORMAT = "%Y%m%dT%H:%M:%S.%f"
 
 AnyMessage = Message | UnknownMessage
+_HORDE_STATS = MessageType.HORDE_STATS.value
 
 
 def _encode_hook(obj: object) -> object:
@@ -130,7 +134,13 @@ def unpack_envelope(raw: object, *, max_size: int = DEFAULT_MAX_FRAME) -> tuple[
 
 
 def _decode(raw: object, table: dict[str, type[Message]], max_size: int) -> AnyMessage:
-    message_type, data, node_id = unpack_envelope(raw, max_size=max_size)
+    return _message(*unpack_envelope(raw, max_size=max_size), table)
+
+
+def _message(
+    message_type: str, data: Any, node_id: str, table: dict[str, type[Message]]
+) -> AnyMessage:
+    """The message of an unpacked envelope, validated; raise :class:`ProtocolError`."""
     if message_type == "heartbeat" and table is UPSTREAM:
         heartbeat = _worker_heartbeat(data, node_id)
         if heartbeat is not None:
@@ -151,6 +161,45 @@ def _decode(raw: object, table: dict[str, type[Message]], max_size: int) -> AnyM
 def decode_upstream(raw: object, *, max_size: int = DEFAULT_MAX_FRAME) -> AnyMessage:
     """Decode a frame a worker sent to a master."""
     return _decode(raw, UPSTREAM, max_size)
+
+
+def decode_upstream_many(
+    raws: Sequence[object], *, max_size: int = DEFAULT_MAX_FRAME
+) -> list[AnyMessage | ProtocolError]:
+    """Decode frames workers sent to a master: each one's message, or its error.
+
+    The same result as :func:`decode_upstream` frame by frame, but the packed entries of
+    all ``horde.stats`` deltas among them are validated in one batch
+    (:func:`~horde.protocol.packed.unpack_entries_many`). The batch's verdicts travel to
+    ``HordeStatsDelta.from_wire`` in place of the blobs, under the delta's ``packed`` key:
+    msgpack never produces such objects, so a peer cannot forge one.
+    """
+    unpacked: list[tuple[str, Any, str] | ProtocolError] = []
+    stats: list[dict[Any, Any]] = []
+    for raw in raws:
+        try:
+            envelope = unpack_envelope(raw, max_size=max_size)
+        except ProtocolError as exc:
+            unpacked.append(exc)
+            continue
+        unpacked.append(envelope)
+        data = envelope[1]
+        if envelope[0] == _HORDE_STATS and type(data) is dict and PACKED_KEY in data:
+            stats.append(data)
+    if len(stats) > 1:
+        verdicts = unpack_entries_many([data[PACKED_KEY] for data in stats])
+        for data, verdict in zip(stats, verdicts, strict=True):
+            data[PACKED_KEY] = verdict
+    out: list[AnyMessage | ProtocolError] = []
+    for item in unpacked:
+        if isinstance(item, ProtocolError):
+            out.append(item)
+            continue
+        try:
+            out.append(_message(*item, UPSTREAM))
+        except ProtocolError as exc:
+            out.append(exc)
+    return out
 
 
 def decode_downstream(raw: object, *, max_size: int = DEFAULT_MAX_FRAME) -> AnyMessage:

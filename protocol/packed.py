@@ -31,6 +31,7 @@ from __future__ import annotations
 import sys
 from array import array
 from collections.abc import Iterator, Sequence
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 from horde.protocol.errors import ProtocolError
@@ -39,7 +40,14 @@ from horde.protocol.histogram import NUM_BUCKETS
 if TYPE_CHECKING:
     from horde.protocol.stats import EntryDelta
 
-__all__ = ["PACKED_KEY", "EntryColumns", "PackedEntries", "pack_entries", "unpack_entries"]
+__all__ = [
+    "PACKED_KEY",
+    "EntryColumns",
+    "PackedEntries",
+    "pack_entries",
+    "unpack_entries",
+    "unpack_entries_many",
+]
 
 PACKED_KEY = "packed"
 """The delta key holding ``[cols, pairs, triples]``."""
@@ -77,6 +85,12 @@ class EntryColumns(NamedTuple):
     pair_rows: Any
     triples: Any
     triple_rows: Any
+    peak: int
+    """No number in the entries is larger (staging needs them all small)."""
+    first_sec: int
+    """The earliest second of ``triples`` (0 when there are none)."""
+    last_sec: int
+    """The latest second of ``triples`` (-1 when there are none)."""
 
 
 def _blob(values: list[int]) -> bytes:
@@ -141,43 +155,154 @@ def _arrays(packed: object) -> tuple[Any, Any, Any]:
 
 
 def unpack_entries(packed: object) -> PackedEntries:
-    """Validate the ``packed`` value of a delta; raise :class:`ProtocolError` otherwise."""
-    cols, pairs, triples = _arrays(packed)
+    """Validate the ``packed`` value of one delta; raise :class:`ProtocolError` otherwise."""
+    result = unpack_entries_many([packed])[0]
+    if isinstance(result, ProtocolError):
+        raise result
+    return result
+
+
+def unpack_entries_many(values: Sequence[object]) -> list[PackedEntries | ProtocolError]:
+    """Validate the ``packed`` values of several deltas: each one's entries, or its error.
+
+    The checks run once over all the blobs end to end, a few dozen numpy calls for the
+    whole batch rather than for each delta. When any check fails, each delta is checked on
+    its own, so every good delta still decodes and each bad one gets its own error.
+    """
+    out: list[PackedEntries | ProtocolError | None] = []
+    group: list[_Blobs] = []
+    for value in values:
+        try:
+            group.append(_Blobs(len(out), *_arrays(value)))
+            out.append(None)
+        except ProtocolError as exc:
+            out.append(exc)
+    try:
+        for blobs, entries in zip(group, _validate(group), strict=True):
+            out[blobs.position] = entries
+    except ProtocolError as exc:
+        if len(group) == 1:
+            out[group[0].position] = exc
+        else:
+            for blobs in group:
+                try:
+                    out[blobs.position] = _validate([blobs])[0]
+                except ProtocolError as one:
+                    out[blobs.position] = one
+    return out  # type: ignore[return-value]  # every None was replaced
+
+
+class _Blobs(NamedTuple):
+    position: int
+    cols: Any
+    pairs: Any
+    triples: Any
+
+
+def _validate(group: list[_Blobs]) -> list[PackedEntries]:
+    """The entries of every delta in ``group``; raise on the first rule any of them breaks."""
+    if not group:
+        return []
     np = _numpy()
-    n = len(cols)
-    lows = cols[:, 5]
-    if n and (np.delete(cols, 5, axis=1).min() < 0 or lows.min() < -1):
-        raise _bad("negative number")
-    n_pairs, n_triples = cols[:, 8], cols[:, 9]
-    if n and (n_pairs.max() > len(pairs) or n_triples.max() > len(triples)):  # no sum wraps
-        raise _bad("pair or triple counts do not match the blobs", "shape")
-    if int(n_pairs.sum()) != len(pairs) or int(n_triples.sum()) != len(triples):
-        raise _bad("pair or triple counts do not match the blobs", "shape")
+    if len(group) == 1:
+        batch = group[0][1:]
+    else:
+        batch = tuple(np.concatenate([g[k] for g in group]) for k in (1, 2, 3))
+    cols, pairs, triples = batch
+    bounds = [0, *accumulate(len(g.cols) for g in group)]
+    _check_counts(np, group, cols, bounds)
     if len(pairs) and (
         pairs.min() < 0 or pairs[:, 0].max() >= NUM_BUCKETS or pairs[:, 1].max() >= MAX_BUCKET_COUNT
     ):
         raise _bad("bucket index or count")
     if len(triples) and triples.min() < 0:
         raise _bad("negative per-second count")
-    nreq, nnone, high = cols[:, 1], cols[:, 2], cols[:, 6]
-    ends = np.cumsum(n_pairs)
+    n_pairs, lows, nreq, nnone, high = cols[:, 8], cols[:, 5], cols[:, 1], cols[:, 2], cols[:, 6]
+    pair_ends = np.cumsum(n_pairs)
     running = np.concatenate(([0], np.cumsum(pairs[:, 1])))
-    if ((running[ends] - running[ends - n_pairs]) != nreq - nnone).any():
+    if ((running[pair_ends] - running[pair_ends - n_pairs]) != nreq - nnone).any():
         raise _bad("bucket counts do not add up to the timed requests")
     has_low = lows >= 0
     if (has_low != (nreq > nnone)).any() or (has_low & (high < lows)).any():
         raise _bad("min/max")
-    rows = np.arange(n)
-    columns = EntryColumns(
-        tuple(cols[:, 0].tolist()),
-        np.ascontiguousarray(cols[:, [1, 2, 3, 4, 6, 7]].T),
-        np.ascontiguousarray(lows),
-        pairs,
-        np.repeat(rows, n_pairs),
-        triples,
-        np.repeat(rows, n_triples),
-    )
-    return PackedEntries(columns, cols)
+    return _split(np, group, batch, bounds)
+
+
+def _check_counts(np: Any, group: list[_Blobs], cols: Any, bounds: list[int]) -> None:
+    """No negative column, and each delta's pair and triple counts match its own blobs."""
+    if not len(cols):
+        return
+    low = cols.min()
+    if low < 0 and (low < -1 or np.count_nonzero(cols < 0) != np.count_nonzero(cols[:, 5] < 0)):
+        raise _bad("negative number")  # only min_rt_us may be negative: -1, none
+    for column, blobs in ((8, [g.pairs for g in group]), (9, [g.triples for g in group])):
+        counts = cols[:, column]
+        lengths = [len(b) for b in blobs]
+        if counts.max() > sum(lengths):  # so no sum below can wrap around
+            raise _bad("pair or triple counts do not match the blobs", "shape")
+        claimed = np.concatenate(([0], np.cumsum(counts)))[bounds].tolist()
+        if claimed != [0, *accumulate(lengths)]:
+            raise _bad("pair or triple counts do not match the blobs", "shape")
+
+
+def _split(
+    np: Any, group: list[_Blobs], batch: tuple[Any, Any, Any], bounds: list[int]
+) -> list[PackedEntries]:
+    """Cut the validated columns of a batch back into one :class:`PackedEntries` a delta."""
+    cols, pairs, triples = batch
+    sizes = [len(g.cols) for g in group]
+    local = np.arange(len(cols))
+    if len(group) > 1:
+        local -= np.repeat(bounds[:-1], sizes)
+    pair_rows, triple_rows = np.repeat(local, cols[:, 8]), np.repeat(local, cols[:, 9])
+    scalars = np.ascontiguousarray(cols[:, [1, 2, 3, 4, 6, 7]].T)
+    lows = np.ascontiguousarray(cols[:, 5])
+    ids = cols[:, 0].tolist()
+    t_sizes = [len(g.triples) for g in group]
+    peak = max(int(cols.max()) if len(cols) else 0, int(triples.max()) if len(triples) else 0)
+    if peak < MAX_BUCKET_COUNT:  # the batch's bound will do for each of its deltas
+        peaks = [peak] * len(group)
+    else:
+        peaks = [max([0, *(int(a.max()) for a in (g.cols, g.triples) if len(a))]) for g in group]
+    secs = np.ascontiguousarray(triples[:, 0])
+    firsts = _segments(np.minimum, secs, t_sizes)
+    lasts = _segments(np.maximum, secs, t_sizes)
+    out = []
+    p = t = 0
+    for k, g in enumerate(group):
+        s, e = bounds[k], bounds[k + 1]
+        p_end, t_end = p + len(g.pairs), t + len(g.triples)
+        columns = EntryColumns(
+            tuple(ids[s:e]),
+            scalars[:, s:e],
+            lows[s:e],
+            pairs[p:p_end],
+            pair_rows[p:p_end],
+            triples[t:t_end],
+            triple_rows[t:t_end],
+            peaks[k],
+            0 if (first := firsts[k]) is None else first,
+            -1 if (last := lasts[k]) is None else last,
+        )
+        out.append(PackedEntries(columns, g.cols))
+        p, t = p_end, t_end
+    return out
+
+
+def _segments(ufunc: Any, values: Any, sizes: list[int]) -> list[int | None]:
+    """``ufunc`` reduced over consecutive segments of ``values`` (None for an empty one)."""
+    out: list[int | None] = [None] * len(sizes)
+    starts, nonempty = [], []
+    pos = 0
+    for k, size in enumerate(sizes):
+        if size:
+            starts.append(pos)
+            nonempty.append(k)
+        pos += size
+    if starts:
+        for k, v in zip(nonempty, ufunc.reduceat(values, starts).tolist(), strict=True):
+            out[k] = v
+    return out
 
 
 class PackedEntries(Sequence["EntryDelta"]):

@@ -323,8 +323,23 @@ def _columns(cols: list[tuple[Any, ...]]) -> EntryColumns | None:
     np.add.at(totals, pair_rows, flat[:, 1])
     if (totals != nreq_ - nnone_).any():
         return None
+    flat3 = flat3.reshape(-1, 3)
+    peak = int(scalars.max()) if n else 0
+    first, last = 0, -1
+    if len(flat3):
+        peak = max(peak, int(flat3[:, 1:].max()))
+        first, last = int(flat3[:, 0].min()), int(flat3[:, 0].max())
     return EntryColumns(
-        eid, scalars, lows, flat, pair_rows, flat3.reshape(-1, 3), np.repeat(rows, triple_lens // 3)
+        eid,
+        scalars,
+        lows,
+        flat,
+        pair_rows,
+        flat3,
+        np.repeat(rows, triple_lens // 3),
+        peak,
+        first,
+        last,
     )
 
 
@@ -460,7 +475,10 @@ class HordeStatsDelta:
         if PACKED_KEY in raw:
             if listed:
                 _bad("entries (both listed and packed)", len(listed), "shape")
-            entries = unpack_entries(raw[PACKED_KEY])
+            packed = raw[PACKED_KEY]
+            if isinstance(packed, ProtocolError):  # unpacked with its batch, and refused
+                raise packed
+            entries = packed if type(packed) is PackedEntries else unpack_entries(packed)
             columns = entries.columns
         else:
             entries, columns = _entries_from_wire(listed)
