@@ -97,6 +97,7 @@ def _master_settings(args: argparse.Namespace, *, bind: str, expect: int) -> Mas
 def _build_master(settings: MasterSettings, script_path: str) -> MasterRuntime:
     import horde
     from horde.logsetup import RECENT
+    from horde.master.process import tune_process
     from horde.master.runtime import MasterRuntime, class_specs, script_files
     from horde.worker.environment import Environment
     from horde.worker.loader import load_script
@@ -105,7 +106,7 @@ def _build_master(settings: MasterSettings, script_path: str) -> MasterRuntime:
     environment = Environment(
         events=horde.events, host=settings.host, user_classes=script.user_classes.values()
     )
-    return MasterRuntime(
+    runtime = MasterRuntime(
         settings,
         class_specs(script.user_classes),
         scripts=script_files(script_path, script.source),
@@ -113,6 +114,8 @@ def _build_master(settings: MasterSettings, script_path: str) -> MasterRuntime:
         shapes=dict(script.shape_classes),
         log_lines=RECENT.lines,
     )
+    tune_process()  # before the first socket: libzmq's I/O thread inherits the policy
+    return runtime
 
 
 def _serve_master(runtime: MasterRuntime, headless: bool) -> int:
