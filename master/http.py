@@ -19,7 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Blueprint, Flask, Response, jsonify, request
+import gevent
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from gevent.pywsgi import WSGIServer
 from werkzeug.exceptions import HTTPException
 
@@ -31,6 +32,8 @@ from horde.master.view import requests_report
 from horde.master.wsgi import start_server
 
 LIST_FIELDS = ("user_classes", "tags", "exclude_tags")
+RENDER_SLICE = 500
+"""Workers encoded between two yields when ``/stats/requests`` is rendered."""
 """Form fields that may repeat (each value kept)."""
 
 
@@ -46,13 +49,30 @@ class WebContext:
     history_csv_path: str | None = None
 
 
+def _render_report(report: dict[str, Any]) -> bytes:
+    """``jsonify``'s bytes for ``report``, its workers encoded a slice at a time.
+
+    With thousands of workers the document is megabytes; between slices the receive loop
+    gets to run (encoding it at once held heartbeat replies for tens of milliseconds).
+    """
+    dumps = current_app.json.dumps
+    workers = report.pop("workers", [])
+    parts = []
+    for start in range(0, len(workers), RENDER_SLICE):
+        parts.append(dumps(workers[start : start + RENDER_SLICE], separators=(",", ":"))[1:-1])
+        gevent.sleep(0)
+    head = dumps(report, separators=(",", ":"))[:-1]
+    comma = "," if len(head) > 1 else ""
+    return f'{head}{comma}"workers":[{",".join(parts)}]}}\n'.encode()
+
+
 class ControlRoutes:
     """The routes that change or report the run; they hold only a report cache."""
 
     def __init__(self, loops: MasterLoops) -> None:
         self.loops = loops
         self.max_age = loops.coordinator.settings.report_cache
-        self._report: dict[str, Any] | None = None
+        self._report: bytes | None = None
         self._report_at = -math.inf
 
     def fail(self, message: str, status: int = 400) -> tuple[Response, int]:
@@ -102,9 +122,9 @@ class ControlRoutes:
         """``GET /stats/requests``, rendered at most every ``report_cache`` seconds."""
         now = self.loops.clock()
         if self._report is None or now - self._report_at > self.max_age:
-            self._report = requests_report(self.loops.coordinator, now)
+            self._report = _render_report(requests_report(self.loops.coordinator, now))
             self._report_at = now
-        return jsonify(self._report)
+        return Response(self._report, mimetype="application/json")
 
     def worker_count(self) -> Any:
         """``GET /worker-count``."""

@@ -15,7 +15,9 @@ Imports: the standard library only.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
+from itertools import accumulate
 from math import ceil
 
 __all__ = [
@@ -168,23 +170,24 @@ class Histogram:
         n = self.total
         out = [0] * len(wanted)
         counts = self.counts
-        keys = sorted(i for i, c in counts.items() if c > 0)
-        if n <= 0 or not keys:
+        if n <= 0 or not counts:
             return out
-        pos = 0
-        seen = counts[keys[0]]
-        for k in sorted(range(len(wanted)), key=wanted.__getitem__):
-            rank = _rank(wanted[k], n)
+        keys = sorted(counts)
+        if min(counts.values()) <= 0:
+            keys = [i for i in keys if counts[i] > 0]
+            if not keys:
+                return out
+        seen = list(accumulate(map(counts.__getitem__, keys)))  # requests up to each bucket
+        last = len(keys) - 1
+        for k, p in enumerate(wanted):
+            rank = _rank(p, n)
             if rank >= n and max_us is not None:
                 out[k] = max_us
                 continue
             if rank <= 1 and min_us is not None:
                 out[k] = min_us
                 continue
-            while seen < rank and pos + 1 < len(keys):
-                pos += 1
-                seen += counts[keys[pos]]
-            value = bucket_mid(keys[pos])
+            value = bucket_mid(keys[min(bisect_left(seen, rank), last)])
             if min_us is not None:
                 value = max(value, min_us)
             if max_us is not None:

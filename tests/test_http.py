@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -10,9 +11,10 @@ from flask.testing import FlaskClient
 from horde.master.config import MasterSettings
 from horde.master.coordinator import Coordinator, SwarmRequest
 from horde.master.dispatch import UserClassSpec
-from horde.master.http import WebContext, create_app
+from horde.master.http import RENDER_SLICE, WebContext, create_app
 from horde.master.loops import MasterLoops
 from horde.master.transport import RouterTransport
+from horde.master.view import requests_report
 from horde.protocol import messages as m
 
 
@@ -24,9 +26,7 @@ def client() -> tuple[FlaskClient, Coordinator]:
         [UserClassSpec("A", 1, 0)],
         lambda i, msg: sent.append(msg),
     )
-    transport = RouterTransport(
-        "tcp://127.0.0.1:0", max_frame=1024
-    )
+    transport = RouterTransport("tcp://127.0.0.1:0", max_frame=1024)
     loops = MasterLoops(coordinator, [transport], clock=lambda: 100.0)  # never started
     return create_app(loops).test_client(), coordinator
 
@@ -103,9 +103,7 @@ def test_stop_reset_and_reports(client: tuple[FlaskClient, Coordinator]) -> None
 
 def _app(settings: MasterSettings, context: WebContext | None = None) -> FlaskClient:
     coordinator = Coordinator(settings, [UserClassSpec("A", 1, 0)], lambda i, msg: None)
-    transport = RouterTransport(
-        "tcp://127.0.0.1:0", max_frame=1024
-    )
+    transport = RouterTransport("tcp://127.0.0.1:0", max_frame=1024)
     loops = MasterLoops(coordinator, [transport], clock=lambda: 100.0)
     return create_app(loops, context).test_client()
 
@@ -191,9 +189,7 @@ def test_stats_requests_cost_is_bounded_with_many_entries_and_pollers(
         return original(c, now)
 
     monkeypatch.setattr(http_module, "requests_report", counting)
-    transport = RouterTransport(
-        "tcp://127.0.0.1:0", max_frame=1024
-    )
+    transport = RouterTransport("tcp://127.0.0.1:0", max_frame=1024)
     loops = MasterLoops(coordinator, [transport], clock=lambda: 100.0)
     http = create_app(loops).test_client()
     answers = [http.get("/stats/requests").json for _ in range(100)]
@@ -201,3 +197,18 @@ def test_stats_requests_cost_is_bounded_with_many_entries_and_pollers(
     rows = answers[-1]["stats"]
     assert len(rows) == 501 and rows[-1]["name"] == "Aggregated"
     assert rows[-1]["num_requests"] == 2000 and rows[0]["name"] == "/item/0000"
+
+
+def test_stats_requests_renders_many_workers_in_slices_as_one_document(
+    client: tuple[FlaskClient, Coordinator],
+) -> None:
+    """With more workers than one render slice, the body is the report's exact JSON."""
+    http, coordinator = client
+    for k in range(2 * RENDER_SLICE + 7):
+        coordinator.handle(f"h_{k}", m.ClientReady(f"h_{k}"), 100.0)
+    answer = http.get("/stats/requests")
+    assert answer.status_code == 200 and answer.mimetype == "application/json"
+    expected = json.loads(json.dumps(requests_report(coordinator, 100.0)))
+    assert answer.json == expected
+    assert [w["id"] for w in answer.json["workers"]] == [r.id for r in coordinator.registry.all()]
+    assert len(answer.json["workers"]) == 2 * RENDER_SLICE + 7
