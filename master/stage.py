@@ -14,6 +14,8 @@ Imports: the standard library, numpy and :mod:`horde.protocol`.
 
 from __future__ import annotations
 
+from itertools import repeat
+from operator import add
 from typing import Any, Protocol
 
 import numpy as np
@@ -73,6 +75,8 @@ class Stage:
         self._sec_lo: int | None = None
         self._sec_hi: int | None = None
         self.deltas = 0
+        self.generation = 0
+        """Bumped by :meth:`release`: row numbers handed out before are void."""
         self._pending: list[tuple[list[int], EntryColumns, Any, Any]] = []
 
     def _alloc(self, cap: int) -> None:
@@ -99,8 +103,12 @@ class Stage:
         """Whether nothing is staged."""
         return self.deltas == 0
 
-    def _rows(self, entries: list[Any]) -> list[int] | None:
-        """Staging rows of ``entries``, assigned on first use; None when rows run out."""
+    def rows_for(self, entries: list[Any]) -> list[int] | None:
+        """Staging rows of ``entries``, assigned on first use; None when rows run out.
+
+        Rows stay assigned across folds, so callers may keep the list while
+        :attr:`generation` is unchanged; :meth:`release` frees them all.
+        """
         rows = []
         staged = self._entries
         for entry in entries:
@@ -116,10 +124,18 @@ class Stage:
             rows.append(row)
         return rows
 
+    def release(self) -> None:
+        """Fold first: free every row (a new :attr:`generation` of row numbers begins)."""
+        self._apply()
+        for entry in self._entries:
+            entry.row = -1
+        self._entries = []
+        self.generation += 1
+
     def add(
-        self, entries: list[Any], cols: EntryColumns, ring_sec: int, lo: int, hi: int
+        self, rows: list[int], cols: EntryColumns, ring_sec: int, lo: int, hi: int
     ) -> tuple[int, int] | None:
-        """Stage one delta whose entries are ``entries`` (one per column); return the span.
+        """Stage one delta whose entries have ``rows`` (from :meth:`rows_for`); return the span.
 
         Returns (earliest, latest) second of its per-second counts (0, -1 when it has
         none), or None when the stage is full or the receive second moved on: fold, then
@@ -127,9 +143,6 @@ class Stage:
         waits for :data:`PENDING_MAX` deltas (or a fold) and is done for them all at once.
         """
         if self.deltas >= MAX_DELTAS or (self.ring_sec is not None and ring_sec != self.ring_sec):
-            return None
-        rows = self._rows(entries)
-        if rows is None:
             return None
         self.ring_sec = ring_sec
         self.deltas += 1
@@ -167,7 +180,9 @@ class Stage:
         cat = np.concatenate
         r = np.array(rows, dtype=np.int64)
         sc = cat([p[1].scalars for p in pending], axis=1)  # nreq, nnone, nfail, rt, max, len
-        np.add.at(self._sums, r, sc[[0, 1, 2, 3, 5]].T)
+        # 1-D np.add.at is ten times faster than on index tuples or rows of a 2-D array
+        for column, field in enumerate((0, 1, 2, 3, 5)):
+            np.add.at(self._sums[:, column], r, sc[field])
         np.maximum.at(self._max, r, sc[4])
         lows = cat([p[1].min_rt_us for p in pending])
         np.minimum.at(self._min, r, np.where(lows < 0, _NO_MIN, lows))
@@ -179,10 +194,9 @@ class Stage:
             self._ring_total += int(sc[0].sum() - sc[1].sum())
         triples = cat([p[2] for p in pending])
         if len(triples):
-            trows = r[cat(triple_rows)]
-            col = triples[:, 0] % SEC_RING
-            np.add.at(self._req, (trows, col), triples[:, 1])
-            np.add.at(self._fail, (trows, col), triples[:, 2])
+            cells = r[cat(triple_rows)] * SEC_RING + triples[:, 0] % SEC_RING
+            np.add.at(self._req.reshape(-1), cells, triples[:, 1])
+            np.add.at(self._fail.reshape(-1), cells, triples[:, 2])
 
     def fold(self, total: StagedEntry, ring: Histogram | None) -> None:
         """Add everything staged into the entries, ``total`` and ``ring``; empty the stage.
@@ -196,9 +210,6 @@ class Stage:
             self._fold_counters(n, total)
             self._fold_hist(n)
             self._fold_seconds(n, total)
-            for entry in self._entries:
-                entry.row = -1
-            self._entries = []
         if ring is not None and self._ring_total:
             idx = np.flatnonzero(self._ring)
             counts = ring.counts
@@ -248,18 +259,16 @@ class Stage:
         hist = self._hist[:n]
         rows, idx = np.nonzero(hist)
         values = hist[rows, idx]
-        entries = self._entries
-        current = -1
-        counts: dict[int, int] = {}
-        get = counts.get
-        for row, i, c in zip(rows.tolist(), idx.tolist(), values.tolist(), strict=True):
-            if row != current:
-                current = row
-                h = entries[row].hist
-                counts = h.counts
-                get = counts.get
-            counts[i] = get(i, 0) + c
-        for entry, added in zip(entries, hist.sum(axis=1).tolist(), strict=True):
+        bounds = np.searchsorted(rows, np.arange(n + 1)).tolist()
+        keys, adds = idx.tolist(), values.tolist()
+        for entry, lo, hi in zip(self._entries, bounds, bounds[1:], strict=False):
+            if lo == hi:
+                continue
+            counts = entry.hist.counts
+            ks = keys[lo:hi]  # the dict is updated by C loops, not a Python one per bucket
+            sums = map(add, map(counts.get, ks, repeat(0)), adds[lo:hi])
+            counts.update(zip(ks, sums, strict=True))
+        for entry, added in zip(self._entries, hist.sum(axis=1).tolist(), strict=False):
             entry.hist.total += added
         hist[rows, idx] = 0
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 import structlog
@@ -86,6 +87,22 @@ class MergedEntry(EntryCounters):
     def __repr__(self) -> str:
         """Return a short representation."""
         return f"MergedEntry({self.method!r}, {self.name!r}, num_requests={self.num_requests})"
+
+    def snapshot(self, span: _Span) -> MergedEntry:
+        """An independent copy of these figures, bound to ``span`` (a copy of the run's)."""
+        copy = MergedEntry(self.method, self.name, span)
+        copy.num_requests = self.num_requests
+        copy.num_none_requests = self.num_none_requests
+        copy.num_failures = self.num_failures
+        copy.total_rt_us = self.total_rt_us
+        copy.min_rt_us = self.min_rt_us
+        copy.max_rt_us = self.max_rt_us
+        copy.total_content_length = self.total_content_length
+        copy.hist = Histogram(dict(self.hist.counts))
+        copy.hist.total = self.hist.total
+        copy.req_per_sec = dict(self.req_per_sec)
+        copy.fail_per_sec = dict(self.fail_per_sec)
+        return copy
 
     @property
     def total_response_time_ms(self) -> float:
@@ -292,6 +309,8 @@ class MergedStats:
         self._total = MergedEntry("", "Aggregated", self._span)
         self._errors: dict[tuple[str, str, str], list[Any]] = {}
         self._interns: dict[str, dict[int, MergedEntry]] = {}
+        self._row_cache: dict[str, tuple[int, tuple[int, ...], list[int]]] = {}
+        self._window_cache: tuple[int, dict[int, Histogram], Histogram] | None = None
         self._ring: dict[int, Histogram] = {}
         self._archive = Histogram()
         self._total_hist_stale = False
@@ -342,6 +361,8 @@ class MergedStats:
                 self._archive.merge(self._ring.pop(old))
             slot = self._ring[sec] = Histogram()
         self._total_hist_stale = True
+        if self._window_cache is not None and sec < self._window_cache[0]:
+            self._window_cache = None  # a second the cached window holds gets more
         return slot
 
     def _prune(self, sec: int) -> None:
@@ -376,7 +397,7 @@ class MergedStats:
             self._fold()
         self._prune(sec)
         lo, hi = sec - PER_SEC_KEEP_SECONDS, sec + FUTURE_SKEW_SECONDS
-        span = self._stage_delta(table, delta, sec, lo, hi)
+        span = self._stage_delta(worker_id, table, delta, sec)
         if span is not None:
             merged, first, last = len(delta.entries), *span
         else:
@@ -393,7 +414,11 @@ class MergedStats:
         return merged
 
     def _stage_delta(
-        self, table: dict[int, MergedEntry], delta: HordeStatsDelta, sec: int, lo: int, hi: int
+        self,
+        worker_id: str,
+        table: dict[int, MergedEntry],
+        delta: HordeStatsDelta,
+        sec: int,
     ) -> tuple[int | None, int | None] | None:
         """Stage ``delta`` in bulk if it can be; return its (first, last) second, else None.
 
@@ -403,18 +428,44 @@ class MergedStats:
         cols = delta.columns
         if cols is None or not _stageable(cols):
             return None
-        entries = list(map(table.get, cols.entry_id))
-        if None in entries:
+        rows = self._rows(worker_id, table, cols.entry_id)
+        if rows is None:
             return None
+        lo, hi = sec - PER_SEC_KEEP_SECONDS, sec + FUTURE_SKEW_SECONDS
         stage = self._stage
-        span = stage.add(entries, cols, sec, lo, hi)
+        span = stage.add(rows, cols, sec, lo, hi)
         if span is None:
             self._fold()
-            span = stage.add(entries, cols, sec, lo, hi)
-            if span is None:  # more entries in one delta than the stage has rows
+            span = stage.add(rows, cols, sec, lo, hi)
+            if span is None:
                 return None
         first, last = span
         return (first, last) if last >= first else (None, None)
+
+    def _rows(
+        self, worker_id: str, table: dict[int, MergedEntry], ids: tuple[int, ...]
+    ) -> list[int] | None:
+        """The staging rows of a worker's entry ids; None if one is unknown or too many.
+
+        A worker sends the same ids delta after delta, so its last answer is kept until
+        the stage renumbers its rows or the worker defines names.
+        """
+        stage = self._stage
+        hit = self._row_cache.get(worker_id)
+        if hit is not None and hit[0] == stage.generation and hit[1] == ids:
+            return hit[2]
+        entries = list(map(table.get, ids))
+        if None in entries:
+            return None
+        rows = stage.rows_for(entries)
+        if rows is None:  # out of rows: fold, free them all, number again
+            self._fold()
+            stage.release()
+            rows = stage.rows_for(entries)
+            if rows is None:  # more entries in one delta than the stage has rows
+                return None
+        self._row_cache[worker_id] = (stage.generation, ids, rows)
+        return rows
 
     def define_names(
         self, worker_id: str, names: Iterable[tuple[int, str, str]]
@@ -423,6 +474,8 @@ class MergedStats:
         table = self._interns.get(worker_id)
         if table is None:
             table = self._interns[worker_id] = {}
+        if names:
+            self._row_cache.pop(worker_id, None)
         for eid, method, name in names:
             table[eid] = self._entry(method, name)
         return table
@@ -505,6 +558,7 @@ class MergedStats:
     def forget_worker(self, worker_id: str) -> None:
         """Drop a worker's intern table (it left, or will re-announce its names)."""
         self._interns.pop(worker_id, None)
+        self._row_cache.pop(worker_id, None)
 
     # --- reading -----------------------------------------------------------------------
 
@@ -535,6 +589,17 @@ class MergedStats:
         """Latest request time seen (None before any)."""
         return self._span.last
 
+    def snapshot(self, limit: int) -> tuple[list[MergedEntry], MergedEntry]:
+        """Copies of the first ``limit`` entries and of the total, as of now.
+
+        Reading the copies takes a while with many busy entries (percentiles); merging
+        may go on meanwhile without changing what they say.
+        """
+        span = _Span(self._span.start)
+        span.last = self._span.last
+        entries = [e.snapshot(span) for e in islice(self.entries(), limit)]
+        return entries, self.total.snapshot(span)
+
     def errors(self) -> list[ErrorRecord]:
         """Return merged errors, most frequent first."""
         records = [
@@ -546,15 +611,36 @@ class MergedStats:
 
     def current_percentile_ms(self, p: float, now: float) -> float:
         """Total response-time percentile in ms over the last 10 received seconds (0: none)."""
+        return self.current_percentiles_ms((p,), now)[0]
+
+    def current_percentiles_ms(self, ps: Sequence[float], now: float) -> list[float]:
+        """:meth:`current_percentile_ms` of each of ``ps``, the window merged once."""
         self._fold()
-        sec = int(now)
-        window = Histogram()
-        for s, slot in self._ring.items():
-            if sec - CURRENT_WINDOW_SECONDS < s <= sec:
-                window.merge(slot)
+        window = self._window(int(now))
         if not window.total:
-            return 0.0
+            return [0.0] * len(ps)
         # The window's own extremes are unknown; the run's bound it.
         total = self._total
-        value = min(window.percentile(p), total.max_rt_us)
-        return max(value, total.min_rt_us or 0) / 1000.0
+        return [
+            max(min(value, total.max_rt_us), total.min_rt_us or 0) / 1000.0
+            for value in window.percentiles(ps)
+        ]
+
+    def _window(self, sec: int) -> Histogram:
+        """The total histogram of the received seconds ``(sec - 10, sec]``.
+
+        The seconds before ``sec`` are merged once per ``sec`` (they are complete), the
+        slot of ``sec`` itself on every call.
+        """
+        cached = self._window_cache
+        if cached is None or cached[0] != sec or cached[1] is not self._ring:
+            done = Histogram()
+            for s, slot in self._ring.items():
+                if sec - CURRENT_WINDOW_SECONDS < s < sec:
+                    done.merge(slot)
+            cached = self._window_cache = (sec, self._ring, done)
+        window = cached[2].copy()
+        current = self._ring.get(sec)
+        if current is not None:
+            window.merge(current)
+        return window

@@ -230,3 +230,24 @@ def test_overflow_entry_sums_what_it_absorbs() -> None:
             continue
         assert over[0].num_requests == sum(e.num_requests for e in absorbed)
         assert over[0].hist.total == sum(e.hist.total for e in absorbed)
+
+
+def test_cached_rows_follow_a_workers_name_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows kept for a worker's ids go stale when it renames ids or the stage renumbers rows."""
+    items: list[tuple[str, HordeStatsDelta, float]] = []
+    for first_name, rounds in (("/a", 3), ("/b", 3)):  # the second recorder gives ids new names
+        rec = RequestRecorder()
+        rec.record("GET", first_name, 1.0, 0, None, T0)  # id 1 is first_name in this recorder
+        for r in range(rounds):
+            start = T0 + 3 * len(items)
+            for k in range(40):
+                rec.record("GET", ("/a", "/b", "/c")[k % 3], 2.0 + k, k, None, start + k / 20)
+            d = rec.take_horde_delta(
+                run_id="r", epoch=0, seq=r + 1, now=start + 3, user_classes_count={}, user_count=0
+            )
+            items.append(("w", d, start + 3.5))
+    now = items[-1][2]
+    expected = observable(merge_all(items, wire=False), now)
+    assert observable(merge_all(items, wire=True), now) == expected
+    monkeypatch.setattr(stage, "MAX_ROWS", 2)  # renumbering on every delta, too
+    assert observable(merge_all(items, wire=True), now) == expected
