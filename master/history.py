@@ -42,13 +42,14 @@ class HistoryPoint:
 def history_point(stats: MergedStats, user_count: int, now: float) -> HistoryPoint:
     """Sample ``stats`` at ``now``."""
     total = stats.total
+    p50, p95 = stats.current_percentiles_ms((0.5, 0.95), now)
     return HistoryPoint(
         time=round(now, 3),
         user_count=user_count,
         current_rps=round(total.current_rps(now), 3),
         current_fail_per_sec=round(total.current_fail_per_sec(now), 3),
-        response_time_percentile_50=round(stats.current_percentile_ms(0.5, now), 3),
-        response_time_percentile_95=round(stats.current_percentile_ms(0.95, now), 3),
+        response_time_percentile_50=round(p50, 3),
+        response_time_percentile_95=round(p95, 3),
         total_requests=total.num_requests,
         total_failures=total.num_failures,
     )

@@ -25,10 +25,10 @@ from gevent.pywsgi import WSGIServer
 from werkzeug.exceptions import HTTPException
 
 from horde.master.auth import AuthMiddleware
-from horde.master.coordinator import CommandError
+from horde.master.coordinator import CommandError, Coordinator
 from horde.master.forms import FieldError, form_from_pairs, parse_swarm
 from horde.master.loops import MasterLoops
-from horde.master.view import requests_report
+from horde.master.view import requests_report, worker_rows
 from horde.master.wsgi import start_server
 
 LIST_FIELDS = ("user_classes", "tags", "exclude_tags")
@@ -49,21 +49,29 @@ class WebContext:
     history_csv_path: str | None = None
 
 
-def _render_report(report: dict[str, Any]) -> bytes:
-    """``jsonify``'s bytes for ``report``, its workers encoded a slice at a time.
+def _render_report(coordinator: Coordinator, now: float) -> bytes:
+    """``jsonify``'s bytes for the ``/stats/requests`` document, made a slice at a time.
 
-    With thousands of workers the document is megabytes; between slices the receive loop
-    gets to run (encoding it at once held heartbeat replies for tens of milliseconds).
+    With thousands of workers and hundreds of busy entries the document takes tens of
+    milliseconds to make; between slices (of entries, then of workers) the receive loop
+    gets to run, so heartbeats are not answered late meanwhile.
     """
     dumps = current_app.json.dumps
-    workers = report.pop("workers", [])
+    pause = _yield
+    report = requests_report(coordinator, now, workers=False, pause=pause)
+    records = coordinator.registry.all()
     parts = []
-    for start in range(0, len(workers), RENDER_SLICE):
-        parts.append(dumps(workers[start : start + RENDER_SLICE], separators=(",", ":"))[1:-1])
-        gevent.sleep(0)
+    for start in range(0, len(records), RENDER_SLICE):
+        rows = worker_rows(coordinator, records[start : start + RENDER_SLICE])
+        parts.append(dumps(rows, separators=(",", ":"))[1:-1])
+        pause()
     head = dumps(report, separators=(",", ":"))[:-1]
     comma = "," if len(head) > 1 else ""
     return f'{head}{comma}"workers":[{",".join(parts)}]}}\n'.encode()
+
+
+def _yield() -> None:
+    gevent.sleep(0)
 
 
 class ControlRoutes:
@@ -122,7 +130,7 @@ class ControlRoutes:
         """``GET /stats/requests``, rendered at most every ``report_cache`` seconds."""
         now = self.loops.clock()
         if self._report is None or now - self._report_at > self.max_age:
-            self._report = _render_report(requests_report(self.loops.coordinator, now))
+            self._report = _render_report(self.loops.coordinator, now)
             self._report_at = now
         return Response(self._report, mimetype="application/json")
 

@@ -9,6 +9,7 @@ Imports: the standard library and :mod:`horde.master.stats` only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import islice
 from typing import Any
 
@@ -32,6 +33,8 @@ PERCENTILES_TO_CHART = (0.5, 0.95)
 """Percentiles of ``current_response_time_percentiles`` (the UI's chart)."""
 MAX_ROWS = 500
 """Most entries (and errors) one document lists, as Locust's UI does."""
+ROW_SLICE = 20
+"""Rows computed between two pauses of a pausing :func:`stats_report`."""
 
 
 def _ms(value: float) -> float:
@@ -77,26 +80,48 @@ def error_rows(stats: MergedStats, limit: int = MAX_ROWS) -> list[dict[str, Any]
     ]
 
 
-def stats_report(stats: MergedStats, now: float) -> dict[str, Any]:
+def stats_report(
+    stats: MergedStats, now: float, *, pause: Callable[[], object] | None = None
+) -> dict[str, Any]:
     """Return the stats keys of ``/stats/requests``: rows, errors, rates, percentiles.
 
     ``stats`` holds at most :data:`MAX_ROWS` entries sorted by (name, method), followed by
     the ``Aggregated`` row. The caller adds ``state``, ``user_count`` and worker keys.
+    With ``pause`` (a yield to other greenlets), rows come from a snapshot of the figures
+    and ``pause`` is called after every :data:`ROW_SLICE` rows: merging goes on between
+    slices, and the document still describes one moment.
     """
-    rows = [entry_row(e, now) for e in islice(stats.entries(), MAX_ROWS)]
-    total = stats.total
+    if pause is None:
+        entries, total = list(islice(stats.entries(), MAX_ROWS)), stats.total
+    else:
+        entries, total = stats.snapshot(MAX_ROWS)
+    report: dict[str, Any] = {
+        "stats": [],
+        "errors": error_rows(stats),
+        "fail_ratio": total.fail_ratio,
+        "current_response_time_percentiles": {
+            f"response_time_percentile_{p}": _ms(value)
+            for p, value in zip(
+                PERCENTILES_TO_CHART,
+                stats.current_percentiles_ms(PERCENTILES_TO_CHART, now),
+                strict=True,
+            )
+        },
+    }
+    rows = report["stats"]
+    for k, entry in enumerate(entries, 1):
+        rows.append(entry_row(entry, now))
+        if pause is not None and k % ROW_SLICE == 0:
+            pause()
     total_row = entry_row(total, now)
     rows.append(total_row)
     return {
         "stats": rows,
-        "errors": error_rows(stats),
+        "errors": report["errors"],
         "total_rps": total_row["total_rps"],
         "total_fail_per_sec": total_row["total_fail_per_sec"],
-        "fail_ratio": total.fail_ratio,
+        "fail_ratio": report["fail_ratio"],
         "current_rps": total_row["current_rps"],
         "current_fail_per_sec": total_row["current_fail_per_sec"],
-        "current_response_time_percentiles": {
-            f"response_time_percentile_{p}": _ms(stats.current_percentile_ms(p, now))
-            for p in PERCENTILES_TO_CHART
-        },
+        "current_response_time_percentiles": report["current_response_time_percentiles"],
     }

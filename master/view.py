@@ -8,14 +8,22 @@ Imports: the standard library and horde.master.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from horde.master.coordinator import Coordinator
+from horde.master.registry import WorkerRecord
 from horde.master.report import stats_report
 
 
 def workers_table(coordinator: Coordinator) -> list[dict[str, Any]]:
     """One row per known worker, missing ones included, in Locust's keys plus horde's."""
+    return worker_rows(coordinator, coordinator.registry.all())
+
+
+def worker_rows(coordinator: Coordinator, records: Iterable[WorkerRecord]) -> list[dict[str, Any]]:
+    """The :func:`workers_table` rows of ``records``."""
+    requests = coordinator.worker_requests
     return [
         {
             "id": r.id,
@@ -26,17 +34,27 @@ def workers_table(coordinator: Coordinator) -> list[dict[str, Any]]:
             "index": r.index,
             "loop_lag": r.loop_lag,
             "horde": r.is_horde,
-            "requests": coordinator.worker_requests.get(r.id, 0),
+            "requests": requests.get(r.id, 0),
         }
-        for r in coordinator.registry.all()
+        for r in records
     ]
 
 
-def requests_report(coordinator: Coordinator, now: float) -> dict[str, Any]:
-    """Locust's ``GET /stats/requests`` document."""
-    report = stats_report(coordinator.stats, now)
-    workers = workers_table(coordinator)
-    report["workers"] = workers
+def requests_report(
+    coordinator: Coordinator,
+    now: float,
+    *,
+    workers: bool = True,
+    pause: Callable[[], object] | None = None,
+) -> dict[str, Any]:
+    """Locust's ``GET /stats/requests`` document.
+
+    ``workers=False`` leaves out the ``workers`` rows (the caller renders them in slices);
+    ``pause`` is :func:`~horde.master.report.stats_report`'s.
+    """
+    report = stats_report(coordinator.stats, now, pause=pause)
+    if workers:
+        report["workers"] = workers_table(coordinator)
     report["worker_count"] = len(coordinator.registry.active())  # as Locust and /worker-count
     report["state"] = coordinator.state.value
     report["user_count"] = coordinator.user_count

@@ -184,9 +184,9 @@ def test_stats_requests_cost_is_bounded_with_many_entries_and_pollers(
     renders: list[float] = []
     original = http_module.requests_report
 
-    def counting(c: Coordinator, now: float) -> dict[str, Any]:
+    def counting(c: Coordinator, now: float, **how: Any) -> dict[str, Any]:
         renders.append(now)
-        return original(c, now)
+        return original(c, now, **how)
 
     monkeypatch.setattr(http_module, "requests_report", counting)
     transport = RouterTransport("tcp://127.0.0.1:0", max_frame=1024)

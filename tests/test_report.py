@@ -7,9 +7,10 @@ from types import ModuleType
 
 import pytest
 
-from horde.master.report import MAX_ROWS, PERCENTILES, stats_report
+from horde.master.report import MAX_ROWS, PERCENTILES, ROW_SLICE, stats_report
 from horde.master.stats import MergedStats
 from horde.master.summary import NAME_WIDTH, errors_table, percentiles_table, requests_table
+from horde.worker.stats import RequestRecorder
 from tests.stats_samples import LOCUST_STATS_KEYS, T0, merged
 
 
@@ -134,3 +135,29 @@ def test_name_column_is_width_bounded() -> None:
         line for line in requests_table(stats, T0 + 5).splitlines() if line.startswith("GET")
     )
     assert "y" * (NAME_WIDTH - 4) + "..." in row
+
+
+def test_a_pausing_report_is_one_moments_while_merging_goes_on() -> None:
+    """Deltas merged during the pauses change neither the rows nor the Aggregated row."""
+    samples = [("GET", f"/p{k}", 1.0 + k, None) for k in range(3 * ROW_SLICE + 5)]
+    stats = merged(*samples)
+    expected = stats_report(stats, T0 + 5)
+    more = RequestRecorder()
+    pauses = []
+
+    def merge_more() -> None:  # what the receive loop does while the report yields
+        more.record("GET", "/p0", 99.0, 100, None, T0 + len(pauses))
+        delta = more.take_horde_delta(
+            run_id="r",
+            epoch=0,
+            seq=len(pauses) + 1,
+            now=T0 + 2,
+            user_classes_count={},
+            user_count=0,
+        )
+        stats.merge_horde("w2", delta, T0 + 2 + len(pauses))  # a new second: folds
+        pauses.append(1)
+
+    assert stats_report(stats, T0 + 5, pause=merge_more) == expected
+    assert len(pauses) == (len(samples) // ROW_SLICE)
+    assert stats_report(stats, T0 + 5)["stats"][-1]["num_requests"] == len(samples) + len(pauses)
