@@ -218,3 +218,15 @@ def test_any_blobs_decode_or_raise_protocol_error_only(
         with contextlib.suppress(ProtocolError):
             unpack_entries(packed)
     verdicts_agree([*batch, blobs([GOOD], [10, 1, 20, 1], [1, 2, 0])])
+
+
+def test_a_batch_validator_bug_falls_back_to_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If batch validation itself fails unexpectedly, each delta is decoded alone instead."""
+    from horde.protocol import codec
+
+    def broken(values: Any) -> Any:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(codec, "unpack_entries_many", broken)
+    frames = [encode(HordeStats(f"w{k}", recorded(k))) for k in range(3)]
+    assert decode_upstream_many(frames) == [decode_upstream(f) for f in frames]
