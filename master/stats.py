@@ -67,6 +67,18 @@ class _Span:
         self.last: float | None = None
 
 
+_PLAIN_FIGURES = (
+    "num_requests",
+    "num_none_requests",
+    "num_failures",
+    "total_rt_us",
+    "min_rt_us",
+    "max_rt_us",
+    "total_content_length",
+)
+"""The figures of an entry that are numbers (copied as they are)."""
+
+
 class MergedEntry(EntryCounters):
     """Merged figures of one (method, name), or of the ``Aggregated`` total.
 
@@ -91,13 +103,8 @@ class MergedEntry(EntryCounters):
     def snapshot(self, span: _Span) -> MergedEntry:
         """An independent copy of these figures, bound to ``span`` (a copy of the run's)."""
         copy = MergedEntry(self.method, self.name, span)
-        copy.num_requests = self.num_requests
-        copy.num_none_requests = self.num_none_requests
-        copy.num_failures = self.num_failures
-        copy.total_rt_us = self.total_rt_us
-        copy.min_rt_us = self.min_rt_us
-        copy.max_rt_us = self.max_rt_us
-        copy.total_content_length = self.total_content_length
+        for name in _PLAIN_FIGURES:
+            setattr(copy, name, getattr(self, name))
         copy.hist = Histogram(dict(self.hist.counts))
         copy.hist.total = self.hist.total
         copy.req_per_sec = dict(self.req_per_sec)
