@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
+import gevent.event
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from gevent.pywsgi import WSGIServer
 from werkzeug.exceptions import HTTPException
@@ -32,9 +33,9 @@ from horde.master.view import requests_report, worker_rows
 from horde.master.wsgi import start_server
 
 LIST_FIELDS = ("user_classes", "tags", "exclude_tags")
+"""Form fields that may repeat (each value kept)."""
 RENDER_SLICE = 500
 """Workers encoded between two yields when ``/stats/requests`` is rendered."""
-"""Form fields that may repeat (each value kept)."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,8 @@ class ControlRoutes:
         self.max_age = loops.coordinator.settings.report_cache
         self._report: bytes | None = None
         self._report_at = -math.inf
+        self._rendering: gevent.event.Event | None = None
+        self._generation = 0
 
     def fail(self, message: str, status: int = 400) -> tuple[Response, int]:
         """Locust's failure body, with an honest status code."""
@@ -90,6 +93,7 @@ class ControlRoutes:
 
     def _changed(self) -> None:
         self._report = None
+        self._generation += 1  # a render under way when the test changed is not kept
 
     def swarm(self) -> Any:
         """``POST /swarm``: start a test, change its user count, or hand it to a shape."""
@@ -130,9 +134,28 @@ class ControlRoutes:
         """``GET /stats/requests``, rendered at most every ``report_cache`` seconds."""
         now = self.loops.clock()
         if self._report is None or now - self._report_at > self.max_age:
-            self._report = _render_report(self.loops.coordinator, now)
-            self._report_at = now
+            pending = self._rendering
+            if pending is None:
+                return Response(self._render(now), mimetype="application/json")
+            if self._report is None:  # another request renders and nothing older is kept
+                pending.wait()
+            if self._report is None:  # that render was not kept (the test changed)
+                return Response(self._render(now), mimetype="application/json")
         return Response(self._report, mimetype="application/json")
+
+    def _render(self, now: float) -> bytes:
+        """Render the report (yielding between slices), cache it unless the test changed."""
+        done = self._rendering = gevent.event.Event()
+        generation = self._generation
+        try:
+            body = _render_report(self.loops.coordinator, now)
+        finally:
+            if self._rendering is done:
+                self._rendering = None
+            done.set()
+        if generation == self._generation:
+            self._report, self._report_at = body, now
+        return body
 
     def worker_count(self) -> Any:
         """``GET /worker-count``."""

@@ -212,3 +212,30 @@ def test_stats_requests_renders_many_workers_in_slices_as_one_document(
     assert answer.json == expected
     assert [w["id"] for w in answer.json["workers"]] == [r.id for r in coordinator.registry.all()]
     assert len(answer.json["workers"]) == 2 * RENDER_SLICE + 7
+
+
+def test_pollers_during_a_render_share_it(
+    client: tuple[FlaskClient, Coordinator], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests that arrive while the report renders (it yields) do not render it again."""
+    import gevent
+
+    import horde.master.http as http_module
+
+    http, coordinator = client
+    for k in range(3 * RENDER_SLICE):
+        coordinator.handle(f"h_{k}", m.ClientReady(f"h_{k}"), 100.0)
+    renders: list[float] = []
+    original = http_module.requests_report
+
+    def counting(c: Coordinator, now: float, **how: Any) -> dict[str, Any]:
+        renders.append(now)
+        return original(c, now, **how)
+
+    monkeypatch.setattr(http_module, "requests_report", counting)
+    pollers = [gevent.spawn(http.get, "/stats/requests") for _ in range(5)]
+    gevent.joinall(pollers, timeout=30, raise_error=True)
+    answers = [p.value for p in pollers]
+    assert len(renders) == 1
+    assert all(a.status_code == 200 and a.json == answers[0].json for a in answers)
+    assert len(answers[0].json["workers"]) == 3 * RENDER_SLICE
