@@ -282,6 +282,24 @@ def test_current_percentile_uses_the_last_ten_received_seconds() -> None:
     assert stats.total.hist.total == stats.total.num_requests == 102
 
 
+def test_current_window_sees_late_data_for_a_second_it_already_merged() -> None:
+    """The cached window of past seconds is rebuilt when one of them receives more data."""
+    stats = MergedStats()
+    fast, slow, again = RequestRecorder(), RequestRecorder(), RequestRecorder()
+    fast.record("GET", "/a", 10.0, 0, None, T0)
+    stats.merge_horde("w1", delta(fast, T0 + 1), T0 + 3)
+    p50, p99 = stats.current_percentiles_ms((0.5, 0.99), T0 + 5)
+    assert p50 == p99 == pytest.approx(10.0, rel=0.01)
+    for _ in range(3):
+        slow.record("GET", "/a", 900.0, 0, None, T0 + 1)
+    stats.merge_horde("w2", delta(slow, T0 + 2), T0 + 3)  # received in a second already cached
+    assert stats.current_percentile_ms(0.5, T0 + 5) == pytest.approx(900.0, rel=0.01)
+    again.record("GET", "/a", 10.0, 0, None, T0 + 4)
+    stats.merge_horde("w3", delta(again, T0 + 5), T0 + 5)  # the current second, not cached
+    assert stats.current_percentiles_ms((0.5,), T0 + 5) == [pytest.approx(900.0, rel=0.01)]
+    assert stats.current_percentile_ms(0.2, T0 + 5) == pytest.approx(10.0, rel=0.01)
+
+
 def locust_report_from(rec: RequestRecorder, now: float) -> Any:
     """Return the Locust-format report of ``rec``."""
     return rec.take_locust_report(now=now, user_classes_count={}, user_count=0)
