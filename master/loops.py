@@ -126,10 +126,6 @@ class MasterLoops:
             # A flood of frames must not starve HTTP and the timer: always yield.
             gevent.sleep(RECEIVE_PAUSE if len(batch) < YIELD_EVERY else 0)
 
-    def handle_frames(self, frames: list[bytes], transport: RouterTransport) -> None:
-        """Decode one received message and hand it to the coordinator."""
-        self.handle_batch([frames], transport)
-
     def handle_batch(self, batch: list[list[bytes]], transport: RouterTransport) -> None:
         """Decode received messages and hand them to the coordinator, in order.
 

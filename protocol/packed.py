@@ -31,7 +31,7 @@ from __future__ import annotations
 import sys
 from array import array
 from collections.abc import Iterator, Sequence
-from itertools import accumulate
+from itertools import accumulate, pairwise
 from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 from horde.protocol.errors import ProtocolError
@@ -250,7 +250,7 @@ def _split(
 ) -> list[PackedEntries]:
     """Cut the validated columns of a batch back into one :class:`PackedEntries` a delta."""
     cols, pairs, triples = batch
-    sizes = [len(g.cols) for g in group]
+    sizes = [hi - lo for lo, hi in pairwise(bounds)]
     local = np.arange(len(cols))
     if len(group) > 1:
         local -= np.repeat(bounds[:-1], sizes)
