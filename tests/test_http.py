@@ -164,11 +164,25 @@ def test_downloads_are_attachments_with_locusts_names() -> None:
     assert http.get("/openapi.json").json["openapi"].startswith("3.")
 
 
+def count_renders(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The times /stats/requests is rendered from now on (the shim's report is counted)."""
+    import horde.master.http as http_module
+
+    renders: list[float] = []
+    original = http_module.requests_report
+
+    def counting(c: Coordinator, now: float, **how: Any) -> dict[str, Any]:
+        renders.append(now)
+        return original(c, now, **how)
+
+    monkeypatch.setattr(http_module, "requests_report", counting)
+    return renders
+
+
 def test_stats_requests_cost_is_bounded_with_many_entries_and_pollers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """2,000 entries give 500 rows plus Aggregated; 100 polls in one cache window render once."""
-    import horde.master.http as http_module
     from horde.worker.stats import RequestRecorder
 
     coordinator = Coordinator(MasterSettings(), [UserClassSpec("A", 1, 0)], lambda i, msg: None)
@@ -181,14 +195,7 @@ def test_stats_requests_cost_is_bounded_with_many_entries_and_pollers(
         run_id=coordinator.run_id, epoch=0, seq=1, now=99.5, user_classes_count={}, user_count=1
     )
     coordinator.handle("h_1", m.HordeStats("h_1", delta), 99.5)
-    renders: list[float] = []
-    original = http_module.requests_report
-
-    def counting(c: Coordinator, now: float, **how: Any) -> dict[str, Any]:
-        renders.append(now)
-        return original(c, now, **how)
-
-    monkeypatch.setattr(http_module, "requests_report", counting)
+    renders = count_renders(monkeypatch)
     transport = RouterTransport("tcp://127.0.0.1:0", max_frame=1024)
     loops = MasterLoops(coordinator, [transport], clock=lambda: 100.0)
     http = create_app(loops).test_client()
@@ -220,19 +227,10 @@ def test_pollers_during_a_render_share_it(
     """Requests that arrive while the report renders (it yields) do not render it again."""
     import gevent
 
-    import horde.master.http as http_module
-
     http, coordinator = client
     for k in range(3 * RENDER_SLICE):
         coordinator.handle(f"h_{k}", m.ClientReady(f"h_{k}"), 100.0)
-    renders: list[float] = []
-    original = http_module.requests_report
-
-    def counting(c: Coordinator, now: float, **how: Any) -> dict[str, Any]:
-        renders.append(now)
-        return original(c, now, **how)
-
-    monkeypatch.setattr(http_module, "requests_report", counting)
+    renders = count_renders(monkeypatch)
     pollers = [gevent.spawn(http.get, "/stats/requests") for _ in range(5)]
     gevent.joinall(pollers, timeout=30, raise_error=True)
     answers = [p.value for p in pollers]
