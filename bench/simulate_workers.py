@@ -294,35 +294,22 @@ class Simulator:
             self._drain(sim)
 
     def _heartbeat(self, sim: Sim, now: float) -> None:
+        state = (  # the keys both formats send; a horde worker adds three
+            _str("state")
+            + _str(sim.state)
+            + _str("current_cpu_usage")
+            + _packb(1.5)
+            + _str("current_memory_usage")
+            + _packb(52_000_000)
+        )
         if self.fmt == "horde":
             sim.beat += 1
-            data = (
-                b"\x86"
-                + _str("state")
-                + _str(sim.state)
-                + _str("current_cpu_usage")
-                + _packb(1.5)
-                + _str("current_memory_usage")
-                + _packb(52_000_000)
-                + _str("user_count")
-                + _packb(sim.users)
-                + _str("loop_lag")
-                + _packb(0.0)
-                + _str("beat")
-                + _packb(sim.beat)
-            )
+            data = b"\x86" + state + _str("user_count") + _packb(sim.users)
+            data += _str("loop_lag") + _packb(0.0) + _str("beat") + _packb(sim.beat)
             if self.fig.measuring:
                 sim.beat_sent[sim.beat] = now
         else:
-            data = (
-                b"\x83"
-                + _str("state")
-                + _str(sim.state)
-                + _str("current_cpu_usage")
-                + _packb(1.5)
-                + _str("current_memory_usage")
-                + _packb(52_000_000)
-            )
+            data = b"\x83" + state
             sim.fifo.append(now if self.fig.measuring else -1.0)
             if len(sim.fifo) > 64:
                 sim.fifo.popleft()

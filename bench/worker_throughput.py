@@ -46,109 +46,66 @@ USERS = 50
 TOOLS = ("horde", "locust", "wrk")
 
 
+def _run_common(args: argparse.Namespace, nginx: Nginx) -> list[str]:
+    """The headless-run flags horde's and Locust's masters share."""
+    return [
+        "--headless",
+        "-u",
+        str(USERS),
+        "-r",
+        str(USERS),
+        "-t",
+        f"{int(args.warmup + args.duration + 60)}s",
+        "-H",
+        nginx.url,
+    ]
+
+
+def _measured(
+    nginx: Nginx,
+    args: argparse.Namespace,
+    logs: Path,
+    generator_cmd: list[str],
+    master_cmd: list[str] | None = None,
+) -> tuple[float, float]:
+    """Start the master (if any) on the target's core and the generator on its own; measure."""
+    name = Path(generator_cmd[0]).name
+    master = generator = None
+    try:
+        if master_cmd:
+            master = start_pinned(master_cmd, args.target_core, logs / f"{name}-master.log")
+        generator = start_pinned(generator_cmd, args.worker_core, logs / f"{name}.log")
+        alive = _alive(generator)
+        return measure_window(nginx, generator.pid, args.warmup, args.duration, alive)
+    finally:
+        stop(generator)
+        stop(master)
+
+
 def _horde(nginx: Nginx, args: argparse.Namespace, logs: Path) -> tuple[float, float]:
     port = free_port()
     script = str(SCENARIOS / "horde_get.py")
-    master = worker = None
-    try:
-        master = start_pinned(
-            [
-                str(VENV_BIN / "horde"),
-                "master",
-                "-f",
-                script,
-                "--headless",
-                "-u",
-                str(USERS),
-                "-r",
-                str(USERS),
-                "-t",
-                f"{int(args.warmup + args.duration + 60)}s",
-                "-H",
-                nginx.url,
-                "--bind",
-                f"tcp://127.0.0.1:{port}",
-                "--no-web",
-                "--expect-workers",
-                "1",
-            ],
-            args.target_core,
-            logs / "horde-master.log",
-        )
-        worker = start_pinned(
-            [str(VENV_BIN / "horde"), "worker", "--master", f"127.0.0.1:{port}", "-f", script],
-            args.worker_core,
-            logs / "horde-worker.log",
-        )
-        return measure_window(nginx, worker.pid, args.warmup, args.duration, _alive(worker))
-    finally:
-        stop(worker)
-        stop(master)
+    master = [str(VENV_BIN / "horde"), "master", "-f", script, *_run_common(args, nginx)]
+    master += ["--bind", f"tcp://127.0.0.1:{port}", "--no-web", "--expect-workers", "1"]
+    worker = [str(VENV_BIN / "horde"), "worker", "--master", f"127.0.0.1:{port}", "-f", script]
+    return _measured(nginx, args, logs, worker, master)
 
 
 def _locust(nginx: Nginx, args: argparse.Namespace, logs: Path) -> tuple[float, float]:
     port = free_port()
     script = str(SCENARIOS / "locust_fast_get.py")
-    master = worker = None
-    try:
-        master = start_pinned(
-            [
-                str(VENV_BIN / "locust"),
-                "-f",
-                script,
-                "--master",
-                "--headless",
-                "-u",
-                str(USERS),
-                "-r",
-                str(USERS),
-                "-t",
-                f"{int(args.warmup + args.duration + 60)}s",
-                "-H",
-                nginx.url,
-                "--master-bind-host",
-                "127.0.0.1",
-                "--master-bind-port",
-                str(port),
-                "--expect-workers",
-                "1",
-                "--only-summary",
-            ],
-            args.target_core,
-            logs / "locust-master.log",
-        )
-        worker = start_pinned(
-            [
-                str(VENV_BIN / "locust"),
-                "-f",
-                script,
-                "--worker",
-                "--master-host",
-                "127.0.0.1",
-                "--master-port",
-                str(port),
-            ],
-            args.worker_core,
-            logs / "locust-worker.log",
-        )
-        return measure_window(nginx, worker.pid, args.warmup, args.duration, _alive(worker))
-    finally:
-        stop(worker)
-        stop(master)
+    master = [str(VENV_BIN / "locust"), "-f", script, "--master", *_run_common(args, nginx)]
+    master += ["--master-bind-host", "127.0.0.1", "--master-bind-port", str(port)]
+    master += ["--expect-workers", "1", "--only-summary"]
+    worker = [str(VENV_BIN / "locust"), "-f", script, "--worker"]
+    worker += ["--master-host", "127.0.0.1", "--master-port", str(port)]
+    return _measured(nginx, args, logs, worker, master)
 
 
 def _wrk(nginx: Nginx, args: argparse.Namespace, logs: Path) -> tuple[float, float]:
     seconds = int(args.warmup + args.duration + 30)
-    wrk = None
-    try:
-        wrk = start_pinned(
-            ["wrk", "-t1", f"-c{USERS}", f"-d{seconds}s", f"{nginx.url}/"],
-            args.worker_core,
-            logs / "wrk.log",
-        )
-        return measure_window(nginx, wrk.pid, args.warmup, args.duration, _alive(wrk))
-    finally:
-        stop(wrk)
+    command = ["wrk", "-t1", f"-c{USERS}", f"-d{seconds}s", f"{nginx.url}/"]
+    return _measured(nginx, args, logs, command)
 
 
 def _alive(process: subprocess.Popen[bytes]) -> Callable[[], bool]:
