@@ -50,15 +50,14 @@ class WebContext:
     history_csv_path: str | None = None
 
 
-def _render_report(coordinator: Coordinator, now: float) -> bytes:
+def _render_report(coordinator: Coordinator, now: float, pause: Callable[[], None]) -> bytes:
     """``jsonify``'s bytes for the ``/stats/requests`` document, made a slice at a time.
 
     With thousands of workers and hundreds of busy entries the document takes tens of
     milliseconds to make; between slices (of entries, then of workers) the receive loop
-    gets to run, so heartbeats are not answered late meanwhile.
+    gets to run (``pause`` waits for it), so heartbeats are not answered late meanwhile.
     """
     dumps = current_app.json.dumps
-    pause = _yield
     report = requests_report(coordinator, now, workers=False, pause=pause)
     records = coordinator.registry.all()
     parts = []
@@ -69,10 +68,6 @@ def _render_report(coordinator: Coordinator, now: float) -> bytes:
     head = dumps(report, separators=(",", ":"))[:-1]
     comma = "," if len(head) > 1 else ""
     return f'{head}{comma}"workers":[{",".join(parts)}]}}\n'.encode()
-
-
-def _yield() -> None:
-    gevent.sleep(0)
 
 
 class ControlRoutes:
@@ -148,7 +143,7 @@ class ControlRoutes:
         done = self._rendering = gevent.event.Event()
         generation = self._generation
         try:
-            body = _render_report(self.loops.coordinator, now)
+            body = _render_report(self.loops.coordinator, now, self.loops.pause)
         finally:
             if self._rendering is done:
                 self._rendering = None

@@ -40,6 +40,8 @@ merge a batch of deltas) are shared by the batch, for at most this much added la
 """
 SWEEP_DEFER_MAX = 10.0
 """Longest the liveness sweep waits for a receive loop that has a backlog (seconds)."""
+PAUSE_MAX = 0.05
+"""Longest :meth:`MasterLoops.pause` waits for a receive loop's turn (seconds)."""
 
 
 class MasterLoops:
@@ -61,6 +63,8 @@ class MasterLoops:
         self._wake = gevent.event.Event()
         self._greenlets: list[gevent.Greenlet] = []
         self._running = False
+        self._turn = gevent.event.Event()
+        """Set (and replaced) each time a receive loop has handled a batch."""
         self._behind_since: float | None = None
         """When a receive loop last started to have frames waiting (None: it is caught up).
 
@@ -101,6 +105,19 @@ class MasterLoops:
         finally:
             self._wake.set()
 
+    def pause(self) -> None:
+        """Let a receive loop handle its next batch before going on (long work calls this).
+
+        ``gevent.sleep(0)`` alone does not do it: a receive loop waiting out
+        :data:`RECEIVE_PAUSE` is not ready, so the next slice of a long job would run
+        first, and heartbeats would queue behind slice after slice. Waits at most
+        :data:`PAUSE_MAX` (no receive loop runs before :meth:`start`).
+        """
+        if self._running:
+            self._turn.wait(timeout=PAUSE_MAX)
+        else:
+            gevent.sleep(0)
+
     def stop(self) -> None:
         """Stop the loops and close the socket."""
         self._running = False
@@ -123,6 +140,8 @@ class MasterLoops:
             elif self._behind_since is None:
                 self._behind_since = self.clock()
             self.handle_batch(batch, transport)
+            turn, self._turn = self._turn, gevent.event.Event()
+            turn.set()
             # A flood of frames must not starve HTTP and the timer: always yield.
             gevent.sleep(RECEIVE_PAUSE if len(batch) < YIELD_EVERY else 0)
 
