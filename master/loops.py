@@ -42,6 +42,36 @@ SWEEP_DEFER_MAX = 10.0
 """Longest the liveness sweep waits for a receive loop that has a backlog (seconds)."""
 PAUSE_MAX = 0.05
 """Longest :meth:`MasterLoops.pause` waits for a receive loop's turn (seconds)."""
+SLICE_SECONDS = 0.004
+"""How long a long job (a :class:`Pacer`'s) works between two pauses (seconds)."""
+
+
+class Pacer:
+    """A long job's pause point: it pauses once ``budget`` seconds have run since the last.
+
+    The job calls it often (every few rows); only every ``budget`` of work does it
+    call ``pause``, so the slices are even whatever a row costs.
+    """
+
+    def __init__(
+        self,
+        pause: Callable[[], None],
+        budget: float = SLICE_SECONDS,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self._pause = pause
+        self._budget = budget
+        self._clock = clock
+        self._since = clock()
+        self.pauses = 0
+        """How many times it paused."""
+
+    def __call__(self) -> None:
+        """Pause if this slice has used its budget."""
+        if self._clock() - self._since >= self._budget:
+            self._pause()
+            self.pauses += 1
+            self._since = self._clock()
 
 
 class MasterLoops:
@@ -65,6 +95,8 @@ class MasterLoops:
         self._running = False
         self._turn = gevent.event.Event()
         """Set (and replaced) each time a receive loop has handled a batch."""
+        self._nudge = gevent.event.Event()
+        """Set by :meth:`pause`: a receive loop waiting out its pause looks again now."""
         self._behind_since: float | None = None
         """When a receive loop last started to have frames waiting (None: it is caught up).
 
@@ -110,13 +142,21 @@ class MasterLoops:
 
         ``gevent.sleep(0)`` alone does not do it: a receive loop waiting out
         :data:`RECEIVE_PAUSE` is not ready, so the next slice of a long job would run
-        first, and heartbeats would queue behind slice after slice. Waits at most
-        :data:`PAUSE_MAX` (no receive loop runs before :meth:`start`).
+        first, and heartbeats would queue behind slice after slice. The receive loop is
+        woken, so a pause costs one batch rather than a receive pause. With nothing
+        queued to receive (or before :meth:`start`) it only yields; it waits at most
+        :data:`PAUSE_MAX`.
         """
-        if self._running:
-            self._turn.wait(timeout=PAUSE_MAX)
-        else:
+        if self._running and any(t.pending() for t in self.transports):
+            turn = self._turn
+            self._nudge.set()
+            turn.wait(timeout=PAUSE_MAX)
+        else:  # nothing waits to be received: just let the ready greenlets run
             gevent.sleep(0)
+
+    def pacer(self) -> Pacer:
+        """A :class:`Pacer` for one long job, pausing with :meth:`pause`."""
+        return Pacer(self.pause)
 
     def stop(self) -> None:
         """Stop the loops and close the socket."""
@@ -143,7 +183,11 @@ class MasterLoops:
             turn, self._turn = self._turn, gevent.event.Event()
             turn.set()
             # A flood of frames must not starve HTTP and the timer: always yield.
-            gevent.sleep(RECEIVE_PAUSE if len(batch) < YIELD_EVERY else 0)
+            if len(batch) < YIELD_EVERY:
+                self._nudge.wait(timeout=RECEIVE_PAUSE)
+                self._nudge.clear()
+            else:
+                gevent.sleep(0)
 
     def handle_batch(self, batch: list[list[bytes]], transport: RouterTransport) -> None:
         """Decode received messages and hand them to the coordinator, in order.
@@ -188,6 +232,8 @@ class MasterLoops:
                 behind = self._behind_since
                 if behind is None or now - behind > SWEEP_DEFER_MAX:
                     coordinator.sweep(now)
+                    self.pause()  # the sweep and the tick each take a while at scale
+                    now = self.clock()
                 wait = coordinator.tick(now)
                 self._prune_routes()
             except Exception:

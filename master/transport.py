@@ -97,6 +97,21 @@ class RouterTransport:
         except zmq.ZMQError as exc:
             raise ReceiveError(f"receive failed: {exc}") from exc
 
+    def pending(self) -> bool:
+        """Whether a message is queued for :meth:`recv_many` now (never waits).
+
+        Asked through zmq.green, which then wakes a receive waiting on the socket: reading
+        ``EVENTS`` can consume libzmq's edge-triggered signal that the receive waits for.
+        """
+        sock = self._socket
+        if sock is None:
+            return False
+        try:
+            events: Any = sock.getsockopt(zmq.EVENTS)
+            return bool(events & zmq.POLLIN)
+        except zmq.ZMQError:
+            return False
+
     def recv_many(self, limit: int) -> list[list[bytes]]:
         """Wait for the next message; return it and up to ``limit - 1`` more already queued."""
         if self._socket is None:

@@ -8,10 +8,11 @@ import gevent
 import pytest
 import zmq.green as zmq
 
+from horde.master import loops as loops_module
 from horde.master.config import MasterSettings
 from horde.master.coordinator import Coordinator
 from horde.master.dispatch import UserClassSpec
-from horde.master.loops import MasterLoops
+from horde.master.loops import MasterLoops, Pacer
 from horde.master.transport import RouterTransport
 from horde.protocol import messages as m
 from horde.protocol.codec import decode_downstream, encode
@@ -86,3 +87,53 @@ def test_malformed_frames_are_counted_and_the_loop_goes_on(loops: MasterLoops) -
     assert counters["malformed_msgpack"] + counters.get("malformed_shape", 0) >= 3
     for sock in (bad, weird, good):
         sock.close()
+
+
+def malformed(loops: MasterLoops) -> int:
+    return sum(v for k, v in loops.coordinator.counters.items() if k.startswith("malformed"))
+
+
+def test_a_pause_wakes_the_receive_loop_and_waits_for_its_batch(
+    loops: MasterLoops, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long job's pause cuts the receive loop's wait short: queued frames are handled."""
+    monkeypatch.setattr(loops_module, "RECEIVE_PAUSE", 60.0)  # without a nudge: a minute
+    monkeypatch.setattr(loops_module, "PAUSE_MAX", 60.0)
+    sender = dealer("host_x", loops.transport.port)
+    sender.send(b"\x00one")
+    with gevent.Timeout(5):  # handled; the loop now waits out its (long) receive pause
+        while malformed(loops) < 1:
+            gevent.sleep(0.01)
+    sender.send(b"\x00two")
+    with gevent.Timeout(5):
+        while not loops.transport.pending():
+            gevent.sleep(0.01)
+    assert malformed(loops) == 1
+    with gevent.Timeout(5):
+        loops.pause()
+    assert malformed(loops) == 2  # handled before the pause returned
+    sender.close()
+
+
+def test_a_pause_with_nothing_to_receive_only_yields(
+    loops: MasterLoops, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no frame queued there is no batch to wait for: the pause returns at once."""
+    monkeypatch.setattr(loops_module, "PAUSE_MAX", 60.0)
+    ran = []
+    gevent.spawn(ran.append, 1)
+    with gevent.Timeout(5):  # would wait a minute for a batch that never comes
+        loops.pause()
+    assert ran == [1]  # other greenlets got their turn
+
+
+def test_a_pacer_pauses_once_per_budget_of_work() -> None:
+    """Calls within the budget do nothing; the first call past it pauses and starts anew."""
+    now = [0.0]
+    pauses: list[float] = []
+    pacer = Pacer(lambda: pauses.append(now[0]), budget=0.004, clock=lambda: now[0])
+    for t in (0.001, 0.003, 0.0039, 0.004, 0.005, 0.0079, 0.0081, 0.02):
+        now[0] = t
+        pacer()
+    assert pauses == [0.004, 0.0081, 0.02]
+    assert pacer.pauses == 3
