@@ -29,13 +29,13 @@ from horde.master.auth import AuthMiddleware
 from horde.master.coordinator import CommandError, Coordinator
 from horde.master.forms import FieldError, form_from_pairs, parse_swarm
 from horde.master.loops import MasterLoops
-from horde.master.view import requests_report, worker_rows
+from horde.master.view import requests_report, worker_rows_json
 from horde.master.wsgi import start_server
 
 LIST_FIELDS = ("user_classes", "tags", "exclude_tags")
 """Form fields that may repeat (each value kept)."""
-RENDER_SLICE = 500
-"""Workers encoded between two yields when ``/stats/requests`` is rendered."""
+RENDER_SLICE = 100
+"""Workers encoded between two calls of the pause (a :class:`~horde.master.loops.Pacer`)."""
 
 
 @dataclass(frozen=True)
@@ -55,15 +55,15 @@ def _render_report(coordinator: Coordinator, now: float, pause: Callable[[], Non
 
     With thousands of workers and hundreds of busy entries the document takes tens of
     milliseconds to make; between slices (of entries, then of workers) the receive loop
-    gets to run (``pause`` waits for it), so heartbeats are not answered late meanwhile.
+    gets to run (``pause``, a :class:`~horde.master.loops.Pacer`, waits for it every few
+    milliseconds of work), so heartbeats are not answered late meanwhile.
     """
     dumps = current_app.json.dumps
     report = requests_report(coordinator, now, workers=False, pause=pause)
     records = coordinator.registry.all()
     parts = []
     for start in range(0, len(records), RENDER_SLICE):
-        rows = worker_rows(coordinator, records[start : start + RENDER_SLICE])
-        parts.append(dumps(rows, separators=(",", ":"))[1:-1])
+        parts.append(worker_rows_json(coordinator, records[start : start + RENDER_SLICE]))
         pause()
     head = dumps(report, separators=(",", ":"))[:-1]
     comma = "," if len(head) > 1 else ""
@@ -143,7 +143,7 @@ class ControlRoutes:
         done = self._rendering = gevent.event.Event()
         generation = self._generation
         try:
-            body = _render_report(self.loops.coordinator, now, self.loops.pause)
+            body = _render_report(self.loops.coordinator, now, self.loops.pacer())
         finally:
             if self._rendering is done:
                 self._rendering = None

@@ -8,6 +8,7 @@ Imports: the standard library and horde.master.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -38,6 +39,46 @@ def worker_rows(coordinator: Coordinator, records: Iterable[WorkerRecord]) -> li
         }
         for r in records
     ]
+
+
+_ROW_JSON = (
+    '{"id":%s,"state":"%s","user_count":%d,"cpu_usage":%r,"memory_usage":%d,'
+    '"index":%d,"loop_lag":%s,"horde":%s,"requests":%d}'
+)
+"""A :func:`worker_rows` row as compact JSON (numbers are validated: ints, finite floats)."""
+
+
+def _json_str(text: str) -> str:
+    """``text`` as ``json.dumps`` writes it (a plain ASCII text needs no escapes)."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    return json.dumps(text)
+
+
+def worker_rows_json(coordinator: Coordinator, records: Iterable[WorkerRecord]) -> str:
+    """:func:`worker_rows` as compact JSON objects joined by commas, without brackets.
+
+    The text ``json.dumps(rows, separators=(",", ":"))[1:-1]`` gives, at half its cost:
+    with thousands of workers it is the bulk of ``/stats/requests``.
+    """
+    get = coordinator.worker_requests.get
+    return ",".join(
+        [
+            _ROW_JSON
+            % (
+                _json_str(r.id),
+                r.state.value,
+                r.user_count,
+                r.cpu_usage,
+                r.memory_usage,
+                r.index,
+                "null" if r.loop_lag is None else repr(r.loop_lag),
+                "true" if r.is_horde else "false",
+                get(r.id, 0),
+            )
+            for r in records
+        ]
+    )
 
 
 def requests_report(

@@ -13,8 +13,9 @@ from horde.master.coordinator import Coordinator, SwarmRequest
 from horde.master.dispatch import UserClassSpec
 from horde.master.http import RENDER_SLICE, WebContext, create_app
 from horde.master.loops import MasterLoops
+from horde.master.registry import WorkerRecord, WorkerState
 from horde.master.transport import RouterTransport
-from horde.master.view import requests_report
+from horde.master.view import requests_report, worker_rows, worker_rows_json
 from horde.protocol import messages as m
 
 
@@ -237,3 +238,22 @@ def test_pollers_during_a_render_share_it(
     assert len(renders) == 1
     assert all(a.status_code == 200 and a.json == answers[0].json for a in answers)
     assert len(answers[0].json["workers"]) == 3 * RENDER_SLICE
+
+
+def test_worker_rows_are_written_as_json_dumps_writes_them() -> None:
+    """The hand-written rows equal json.dumps' text, escapes and number forms included."""
+    records = [
+        WorkerRecord("host_a", 0, WorkerState.RUNNING, 1.0, 1.0, 12.345678901, 52_000_000, 7),
+        WorkerRecord("h\u00fc_\u2028", 1, WorkerState.MISSING, 1.0, 1.0, 1e300, loop_lag=0.25),
+        WorkerRecord('q"uote\\back', 2, WorkerState.READY, 1.0, 1.0, 0.1, is_horde=True),
+        WorkerRecord("ctl\x01\x7f\ttab", 3, WorkerState.STOPPED, 1.0, 1.0, 2, loop_lag=1e-7),
+        WorkerRecord("", 4, WorkerState.SPAWNING, 1.0, 1.0, -0.0, 0, 0, is_horde=True),
+    ]
+
+    class Coordinated:
+        worker_requests = {"host_a": 3, "": 12}
+
+    coordinator: Any = Coordinated()
+    expected = json.dumps(worker_rows(coordinator, records), separators=(",", ":"))[1:-1]
+    assert worker_rows_json(coordinator, records) == expected
+    assert worker_rows_json(coordinator, []) == ""
