@@ -33,8 +33,8 @@ PERCENTILES_TO_CHART = (0.5, 0.95)
 """Percentiles of ``current_response_time_percentiles`` (the UI's chart)."""
 MAX_ROWS = 500
 """Most entries (and errors) one document lists, as Locust's UI does."""
-ROW_SLICE = 20
-"""Rows computed between two pauses of a pausing :func:`stats_report`."""
+ROW_SLICE = 5
+"""Rows computed between two calls of the pause of a pausing :func:`stats_report`."""
 
 
 def _ms(value: float) -> float:
@@ -88,12 +88,15 @@ def stats_report(
     ``stats`` holds at most :data:`MAX_ROWS` entries sorted by (name, method), followed by
     the ``Aggregated`` row. The caller adds ``state``, ``user_count`` and worker keys.
     With ``pause`` (a yield to other greenlets), rows come from a snapshot of the figures
-    and ``pause`` is called after every :data:`ROW_SLICE` rows: merging goes on between
-    slices, and the document still describes one moment.
+    and ``pause`` is called after folding (before the snapshot) and after every
+    :data:`ROW_SLICE` rows: merging goes on between slices, and the document still
+    describes one moment, the snapshot's.
     """
     if pause is None:
         entries, total = list(islice(stats.entries(), MAX_ROWS)), stats.total
     else:
+        stats.fold()  # the bulk of the folding, apart from the copying
+        pause()
         entries, total = stats.snapshot(MAX_ROWS)
     report: dict[str, Any] = {
         "stats": [],

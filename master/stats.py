@@ -352,6 +352,14 @@ class MergedStats:
             entry = self._entries[key] = MergedEntry(method, OVERFLOW_NAME, self._span)
         return entry
 
+    def fold(self) -> None:
+        """Fold what is staged into the entries now (every reader does it anyway).
+
+        A reader that pauses between steps calls this first, so its later steps find
+        little left to fold.
+        """
+        self._fold()
+
     def _fold(self) -> None:
         """Fold what the stage holds into the entries, the total and the ring."""
         stage = self._stage
