@@ -256,21 +256,21 @@ class Stage:
         self._max[:n] = 0
 
     def _fold_hist(self, n: int) -> None:
-        hist = self._hist[:n]
-        rows, idx = np.nonzero(hist)
-        values = hist[rows, idx]
+        flat = self._hist[:n].reshape(-1)  # a view: the rows are contiguous
+        cells = np.flatnonzero(flat)  # one pass over the rows, not three
+        adds = flat[cells].tolist()
+        flat[cells] = 0
+        rows = cells // NUM_BUCKETS
+        keys = (cells - rows * NUM_BUCKETS).tolist()
         bounds = np.searchsorted(rows, np.arange(n + 1)).tolist()
-        keys, adds = idx.tolist(), values.tolist()
         for entry, lo, hi in zip(self._entries, bounds, bounds[1:], strict=False):
             if lo == hi:
                 continue
-            counts = entry.hist.counts
-            ks = keys[lo:hi]  # the dict is updated by C loops, not a Python one per bucket
-            sums = map(add, map(counts.get, ks, repeat(0)), adds[lo:hi])
-            counts.update(zip(ks, sums, strict=True))
-        for entry, added in zip(self._entries, hist.sum(axis=1).tolist(), strict=False):
-            entry.hist.total += added
-        hist[rows, idx] = 0
+            hist = entry.hist
+            counts = hist.counts
+            ks, vs = keys[lo:hi], adds[lo:hi]  # the dict is updated by C loops
+            counts.update(zip(ks, map(add, map(counts.get, ks, repeat(0)), vs), strict=True))
+            hist.total += sum(vs)
 
     def _fold_seconds(self, n: int, total: StagedEntry) -> None:
         lo, hi = self._sec_lo, self._sec_hi
