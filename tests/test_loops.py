@@ -22,19 +22,29 @@ def router() -> RouterTransport:
     return RouterTransport("tcp://127.0.0.1:0", max_frame=1 << 20)
 
 
-@pytest.fixture
-def loops() -> Iterator[MasterLoops]:
+def started(settings: MasterSettings) -> Iterator[MasterLoops]:
     holder: list[MasterLoops] = []
 
     def send(identity: str, message: m.Message) -> None:
         holder[0].send(identity, message)
 
-    coordinator = Coordinator(MasterSettings(), [UserClassSpec("A", 1, 0)], send)
+    coordinator = Coordinator(settings, [UserClassSpec("A", 1, 0)], send)
     master = MasterLoops(coordinator, [router(), router()])
     holder.append(master)
     master.start()
     yield master
     master.stop()
+
+
+@pytest.fixture
+def loops() -> Iterator[MasterLoops]:
+    yield from started(MasterSettings())
+
+
+@pytest.fixture
+def quiet_loops() -> Iterator[MasterLoops]:
+    """Loops whose timer sleeps a minute between sweeps (its pause never interferes)."""
+    yield from started(MasterSettings(sweep_interval=60.0))
 
 
 def dealer(identity: str | bytes, port: int) -> zmq.Socket:
@@ -94,9 +104,10 @@ def malformed(loops: MasterLoops) -> int:
 
 
 def test_a_pause_wakes_the_receive_loop_and_waits_for_its_batch(
-    loops: MasterLoops, monkeypatch: pytest.MonkeyPatch
+    quiet_loops: MasterLoops, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A long job's pause cuts the receive loop's wait short: queued frames are handled."""
+    loops = quiet_loops
     monkeypatch.setattr(loops_module, "RECEIVE_PAUSE", 60.0)  # without a nudge: a minute
     monkeypatch.setattr(loops_module, "PAUSE_MAX", 60.0)
     sender = dealer("host_x", loops.transport.port)
