@@ -353,15 +353,11 @@ class MergedStats:
         return entry
 
     def fold(self) -> None:
-        """Fold what is staged into the entries now (every reader does it anyway).
+        """Fold what the stage holds into the entries, the total and the ring.
 
-        A reader that pauses between steps calls this first, so its later steps find
-        little left to fold.
+        Every reader does it first; a reader that pauses between steps calls it before
+        the first, so its later steps find little left to fold.
         """
-        self._fold()
-
-    def _fold(self) -> None:
-        """Fold what the stage holds into the entries, the total and the ring."""
         stage = self._stage
         if stage.empty:
             return
@@ -409,7 +405,7 @@ class MergedStats:
         table = self.define_names(worker_id, delta.names)
         sec = int(now)
         if self._stage.ring_sec is not None and self._stage.ring_sec != sec:
-            self._fold()
+            self.fold()
         self._prune(sec)
         lo, hi = sec - PER_SEC_KEEP_SECONDS, sec + FUTURE_SKEW_SECONDS
         span = self._stage_delta(worker_id, table, delta, sec)
@@ -450,7 +446,7 @@ class MergedStats:
         stage = self._stage
         span = stage.add(rows, cols, sec, lo, hi)
         if span is None:
-            self._fold()
+            self.fold()
             span = stage.add(rows, cols, sec, lo, hi)
             if span is None:
                 return None
@@ -474,7 +470,7 @@ class MergedStats:
             return None
         rows = stage.rows_for(entries)
         if rows is None:  # out of rows: fold, free them all, number again
-            self._fold()
+            self.fold()
             stage.release()
             rows = stage.rows_for(entries)
             if rows is None:  # more entries in one delta than the stage has rows
@@ -559,7 +555,7 @@ class MergedStats:
 
     def reset(self, now: float) -> None:
         """Start a new epoch at ``now``: zero every figure, keep entries and intern tables."""
-        self._fold()
+        self.fold()
         for entry in self._entries.values():
             entry.clear()
         self._total.clear()
@@ -579,13 +575,13 @@ class MergedStats:
 
     def entries(self) -> list[MergedEntry]:
         """Return the per-request entries sorted as Locust sorts them: (name, method)."""
-        self._fold()
+        self.fold()
         return [self._entries[k] for k in sorted(self._entries, key=lambda k: (k[1], k[0]))]
 
     @property
     def total(self) -> MergedEntry:
         """The ``Aggregated`` entry (its histogram is rebuilt lazily from the ring)."""
-        self._fold()
+        self.fold()
         if self._total_hist_stale:
             hist = self._archive.copy()
             for slot in self._ring.values():
@@ -630,7 +626,7 @@ class MergedStats:
 
     def current_percentiles_ms(self, ps: Sequence[float], now: float) -> list[float]:
         """:meth:`current_percentile_ms` of each of ``ps``, the window merged once."""
-        self._fold()
+        self.fold()
         window = self._window(int(now))
         if not window.total:
             return [0.0] * len(ps)
