@@ -19,7 +19,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import gevent
 import gevent.event
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from gevent.pywsgi import WSGIServer

@@ -98,20 +98,9 @@ def stats_report(
         stats.fold()  # the bulk of the folding, apart from the copying
         pause()
         entries, total = stats.snapshot(MAX_ROWS)
-    report: dict[str, Any] = {
-        "stats": [],
-        "errors": error_rows(stats),
-        "fail_ratio": total.fail_ratio,
-        "current_response_time_percentiles": {
-            f"response_time_percentile_{p}": _ms(value)
-            for p, value in zip(
-                PERCENTILES_TO_CHART,
-                stats.current_percentiles_ms(PERCENTILES_TO_CHART, now),
-                strict=True,
-            )
-        },
-    }
-    rows = report["stats"]
+    current = stats.current_percentiles_ms(PERCENTILES_TO_CHART, now)  # the snapshot's moment
+    errors = error_rows(stats)
+    rows = []
     for k, entry in enumerate(entries, 1):
         rows.append(entry_row(entry, now))
         if pause is not None and k % ROW_SLICE == 0:
@@ -120,11 +109,14 @@ def stats_report(
     rows.append(total_row)
     return {
         "stats": rows,
-        "errors": report["errors"],
+        "errors": errors,
         "total_rps": total_row["total_rps"],
         "total_fail_per_sec": total_row["total_fail_per_sec"],
-        "fail_ratio": report["fail_ratio"],
+        "fail_ratio": total.fail_ratio,
         "current_rps": total_row["current_rps"],
         "current_fail_per_sec": total_row["current_fail_per_sec"],
-        "current_response_time_percentiles": report["current_response_time_percentiles"],
+        "current_response_time_percentiles": {
+            f"response_time_percentile_{p}": _ms(value)
+            for p, value in zip(PERCENTILES_TO_CHART, current, strict=True)
+        },
     }
