@@ -143,7 +143,8 @@ def _avg_content(entry: MergedEntry) -> float | int:
 
 
 def _all_rows(stats: MergedStats) -> list[MergedEntry]:
-    """Every entry sorted as Locust sorts them, then the ``Aggregated`` total."""
+    """Every entry sorted as Locust sorts them, then the ``Aggregated`` total (folded first)."""
+    stats.fold()
     return [*stats.entries(), stats.total]
 
 
@@ -276,6 +277,7 @@ def history_rows(
     As Locust: the timestamp is ``int(now)``, rates are current rates formatted ``:2f``
     and an entry without requests has ``N/A`` percentiles.
     """
+    stats.fold()
     entries = _all_rows(stats) if full_history else [stats.total]
     stamp = int(now)
     rows: list[list[object]] = []

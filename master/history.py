@@ -41,6 +41,7 @@ class HistoryPoint:
 
 def history_point(stats: MergedStats, user_count: int, now: float) -> HistoryPoint:
     """Sample ``stats`` at ``now``."""
+    stats.fold()
     total = stats.total
     p50, p95 = stats.current_percentiles_ms((0.5, 0.95), now)
     return HistoryPoint(

@@ -77,6 +77,7 @@ def report_data(
 ) -> ReportData:
     """Gather the report's figures from ``coordinator`` and ``history`` at ``now``."""
     stats = coordinator.stats
+    stats.fold()
     entries = [*islice(stats.entries(), MAX_ROWS), stats.total]
     start = stats.start_time or (history[0].time if history else None)
     end = stats.last_request_timestamp or (history[-1].time if history else None)

@@ -26,7 +26,7 @@ from horde.master.corrected import CorrectedEntry, CorrectedStats
 from horde.master.report import PERCENTILES
 from horde.master.stats import MergedEntry, MergedStats
 from horde.protocol.histogram import bucket_mid
-from horde.protocol.stats import locust_bucket
+from horde.protocol.locust_stats import locust_bucket
 
 __all__ = [
     "JSON_INDENT",
@@ -121,6 +121,7 @@ def locust_json(
     An entry of pacing users also has a ``corrected`` key (:func:`corrected_json`); every
     other key is Locust's.
     """
+    stats.fold()
     start, last = stats.start_time, stats.last_request_timestamp
     out = []
     for e in stats.entries():

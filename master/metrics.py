@@ -256,6 +256,7 @@ class HordeCollector:
     def collect(self) -> Iterator[Metric]:
         """Yield every family (called once per render)."""
         coordinator = self.coordinator
+        coordinator.stats.fold()
         entries = coordinator.stats.entries()
         yield from _run_families(coordinator, len(entries))
         yield from _entry_families(entries[:MAX_ENTRIES], self.now)

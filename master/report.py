@@ -92,10 +92,10 @@ def stats_report(
     :data:`ROW_SLICE` rows: merging goes on between slices, and the document still
     describes one moment, the snapshot's.
     """
+    stats.fold()
     if pause is None:
         entries, total = list(islice(stats.entries(), MAX_ROWS)), stats.total
     else:
-        stats.fold()  # the bulk of the folding, apart from the copying
         pause()
         entries, total = stats.snapshot(MAX_ROWS)
     current = stats.current_percentiles_ms(PERCENTILES_TO_CHART, now)  # the snapshot's moment

@@ -1,13 +1,16 @@
-"""Bulk merging of validated ``horde.stats`` deltas into int64 staging arrays (numpy).
+"""Bulk merging of validated stats columns into staging arrays (numpy): the one merge path.
 
-Responsibility: the master's hottest path. Folding a 100-entry delta into per-entry dicts
-costs thousands of Python dict updates; :class:`Stage` instead adds a delta's columns
-(:class:`~horde.protocol.stats.EntryColumns`) into dense arrays with a few ``np.add.at``
-calls and folds the arrays into the entries' dicts and counters only when someone reads
-them, when a new second starts, or when its rows run out. Integer sums are exact: the
+Responsibility: the master's hottest path. Folding a 100-entry report into per-entry dicts
+costs thousands of Python dict updates; :class:`Stage` instead adds a report's columns
+(:class:`~horde.protocol.columns.EntryColumns`, from a horde delta or a Locust report
+alike) into dense arrays with a few ``np.add.at`` calls and folds the arrays into the
+entries' dicts and counters when the caller asks (:meth:`Stage.fold`), when a new second
+starts, or when its rows run out. Row 0 is the total's: a horde delta's entries are added
+to it as well, a Locust report's ``stats_total`` row alone (as Locust's master does); its
+histogram goes to the ring slot of the receive second. An int64 stage sums exactly: the
 caller stages only values below :data:`SAFE_VALUE`, and a stage holds at most
-:data:`MAX_DELTAS` deltas, so no int64 sum can overflow. Pure: ``now`` comes from the
-caller.
+:data:`MAX_DELTAS` reports, so no sum can overflow; a stage of Python ints
+(``Stage(total, exact=True)``) takes any value. Pure: ``now`` comes from the caller.
 
 Imports: the standard library, numpy and :mod:`horde.protocol`.
 """
@@ -20,8 +23,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from horde.protocol.columns import SUM_TOTAL, EntryColumns
 from horde.protocol.histogram import NUM_BUCKETS, Histogram
-from horde.protocol.stats import EntryColumns
 
 __all__ = ["MAX_DELTAS", "MAX_ROWS", "PENDING_MAX", "SAFE_VALUE", "SEC_RING", "Stage"]
 
@@ -41,7 +44,6 @@ _NO_MIN = np.iinfo(np.int64).max
 class StagedEntry(Protocol):
     """What the stage needs of an entry (MergedEntry and the total satisfy it)."""
 
-    row: int
     num_requests: int
     num_none_requests: int
     num_failures: int
@@ -55,7 +57,7 @@ class StagedEntry(Protocol):
 
 
 class Stage:
-    """Dense int64 accumulators for up to :data:`MAX_ROWS` entries; fold to read them."""
+    """Dense accumulators for up to :data:`MAX_ROWS` entries (row 0: the total); fold to read."""
 
     _hist: Any
     _sums: Any
@@ -64,13 +66,15 @@ class Stage:
     _req: Any
     _fail: Any
 
-    def __init__(self) -> None:
-        """Create an empty stage (arrays grow with the rows in use)."""
+    def __init__(self, total: StagedEntry, *, exact: bool = False) -> None:
+        """Create an empty stage for ``total`` (int64, or Python ints when ``exact``)."""
+        self._dtype: Any = object if exact else np.int64
+        self._no_min: Any = float("inf") if exact else _NO_MIN
         self._cap = 0
-        self._alloc(64)
-        self._entries: list[Any] = []
-        self._ring = np.zeros(NUM_BUCKETS, dtype=np.int64)
-        self._ring_total = 0
+        self._alloc(4 if exact else 64)
+        self._total = total
+        self._entries: list[Any] = [total]
+        self._row_of: dict[Any, int] = {total: 0}
         self.ring_sec: int | None = None
         self._sec_lo: int | None = None
         self._sec_hi: int | None = None
@@ -80,13 +84,13 @@ class Stage:
         self._pending: list[tuple[list[int], EntryColumns, Any, Any]] = []
 
     def _alloc(self, cap: int) -> None:
-        old = self._cap
-        new_hist = np.zeros((cap, NUM_BUCKETS), dtype=np.int64)
-        new_sums = np.zeros((cap, 5), dtype=np.int64)
-        new_min = np.full(cap, _NO_MIN, dtype=np.int64)
-        new_max = np.zeros(cap, dtype=np.int64)
-        new_req = np.zeros((cap, SEC_RING), dtype=np.int64)
-        new_fail = np.zeros((cap, SEC_RING), dtype=np.int64)
+        old, dtype = self._cap, self._dtype
+        new_hist = np.zeros((cap, NUM_BUCKETS), dtype=dtype)
+        new_sums = np.zeros((cap, 5), dtype=dtype)
+        new_min = np.full(cap, self._no_min, dtype=dtype)
+        new_max = np.zeros(cap, dtype=dtype)
+        new_req = np.zeros((cap, SEC_RING), dtype=dtype)
+        new_fail = np.zeros((cap, SEC_RING), dtype=dtype)
         if old:
             new_hist[:old] = self._hist
             new_sums[:old] = self._sums
@@ -107,40 +111,44 @@ class Stage:
         """Staging rows of ``entries``, assigned on first use; None when rows run out.
 
         Rows stay assigned across folds, so callers may keep the list while
-        :attr:`generation` is unchanged; :meth:`release` frees them all.
+        :attr:`generation` is unchanged; :meth:`release` frees them all (but the total's).
         """
         rows = []
+        row_of = self._row_of
         staged = self._entries
         for entry in entries:
-            row = entry.row
-            if row < 0:
+            row = row_of.get(entry)
+            if row is None:
                 row = len(staged)
                 if row >= MAX_ROWS:
                     return None
                 if row >= self._cap:
                     self._alloc(min(MAX_ROWS, 2 * self._cap))
-                entry.row = row
+                row_of[entry] = row
                 staged.append(entry)
             rows.append(row)
         return rows
 
+    def free_rows(self) -> int:
+        """How many more entries can have rows before :meth:`release`."""
+        return MAX_ROWS - len(self._entries)
+
     def release(self) -> None:
         """Fold first: free every row (a new :attr:`generation` of row numbers begins)."""
         self._apply()
-        for entry in self._entries:
-            entry.row = -1
-        self._entries = []
+        self._entries = [self._total]
+        self._row_of = {self._total: 0}
         self.generation += 1
 
     def add(
         self, rows: list[int], cols: EntryColumns, ring_sec: int, lo: int, hi: int
     ) -> tuple[int, int] | None:
-        """Stage one delta whose entries have ``rows`` (from :meth:`rows_for`); return the span.
+        """Stage one report whose entries have ``rows`` (from :meth:`rows_for`); return its span.
 
         Returns (earliest, latest) second of its per-second counts (0, -1 when it has
         none), or None when the stage is full or the receive second moved on: fold, then
         add again. Per-second counts outside ``[lo, hi]`` are dropped. The arithmetic
-        waits for :data:`PENDING_MAX` deltas (or a fold) and is done for them all at once.
+        waits for :data:`PENDING_MAX` reports (or a fold) and is done for them all at once.
         """
         if self.deltas >= MAX_DELTAS or (self.ring_sec is not None and ring_sec != self.ring_sec):
             return None
@@ -165,70 +173,66 @@ class Stage:
         return first, last
 
     def _apply(self) -> None:
-        """Add the pending deltas into the arrays, a few numpy calls for all of them."""
+        """Add the pending reports into the arrays, a few numpy calls for all of them.
+
+        A horde delta's columns are added twice: at their entries' rows and at row 0.
+        """
         pending = self._pending
         if not pending:
             return
         self._pending = []
-        rows: list[int] = []
-        pair_rows, triple_rows = [], []
-        for entry_rows, cols, _, trows in pending:
-            offset = len(rows)
-            rows += entry_rows
-            pair_rows.append(cols.pair_rows + offset)
-            triple_rows.append(trows + offset)
+        targets, scalars, lows, pair_rows, pairs, triple_rows, triples = ([] for _ in range(7))
+        for entry_rows, cols, kept, trows in pending:
+            r = np.array(entry_rows, dtype=np.int64)
+            to_total = cols.total == SUM_TOTAL
+            for rows in (r, np.zeros(len(r), dtype=np.int64))[: 2 if to_total else 1]:
+                targets.append(rows)
+                scalars.append(cols.scalars)
+                lows.append(cols.min_rt_us)
+                pair_rows.append(rows[cols.pair_rows])
+                pairs.append(cols.pairs)
+                triple_rows.append(rows[trows])
+                triples.append(kept)
         cat = np.concatenate
-        r = np.array(rows, dtype=np.int64)
-        sc = cat([p[1].scalars for p in pending], axis=1)  # nreq, nnone, nfail, rt, max, len
+        r = cat(targets)
+        sc = cat(scalars, axis=1)  # nreq, nnone, nfail, rt, max, len
         # 1-D np.add.at is ten times faster than on index tuples or rows of a 2-D array
         for column, field in enumerate((0, 1, 2, 3, 5)):
             np.add.at(self._sums[:, column], r, sc[field])
         np.maximum.at(self._max, r, sc[4])
-        lows = cat([p[1].min_rt_us for p in pending])
-        np.minimum.at(self._min, r, np.where(lows < 0, _NO_MIN, lows))
-        pairs = cat([p[1].pairs for p in pending])
-        if len(pairs):
-            idx, counts = pairs[:, 0], pairs[:, 1]
-            np.add.at(self._hist.reshape(-1), r[cat(pair_rows)] * NUM_BUCKETS + idx, counts)
-            np.add.at(self._ring, idx, counts)
-            self._ring_total += int(sc[0].sum() - sc[1].sum())
-        triples = cat([p[2] for p in pending])
-        if len(triples):
-            cells = r[cat(triple_rows)] * SEC_RING + triples[:, 0] % SEC_RING
-            np.add.at(self._req.reshape(-1), cells, triples[:, 1])
-            np.add.at(self._fail.reshape(-1), cells, triples[:, 2])
+        low = cat(lows)
+        np.minimum.at(self._min, r, np.where(low < 0, self._no_min, low))
+        flat_pairs = cat(pairs)
+        if len(flat_pairs):
+            cells = cat(pair_rows) * NUM_BUCKETS + flat_pairs[:, 0].astype(np.int64)
+            np.add.at(self._hist.reshape(-1), cells, flat_pairs[:, 1])
+        flat_triples = cat(triples)
+        if len(flat_triples):
+            secs = (flat_triples[:, 0] % SEC_RING).astype(np.int64)
+            cells = cat(triple_rows) * SEC_RING + secs
+            np.add.at(self._req.reshape(-1), cells, flat_triples[:, 1])
+            np.add.at(self._fail.reshape(-1), cells, flat_triples[:, 2])
 
-    def fold(self, total: StagedEntry, ring: Histogram | None) -> None:
-        """Add everything staged into the entries, ``total`` and ``ring``; empty the stage.
+    def fold(self, ring: Histogram | None) -> None:
+        """Add everything staged into the entries, the total and ``ring``; empty the stage.
 
         ``ring`` is the total histogram of :attr:`ring_sec` (None: its counts are dropped,
         e.g. after a reset).
         """
         self._apply()
         n = len(self._entries)
-        if n:
-            self._fold_counters(n, total)
-            self._fold_hist(n)
-            self._fold_seconds(n, total)
-        if ring is not None and self._ring_total:
-            idx = np.flatnonzero(self._ring)
-            counts = ring.counts
-            get = counts.get
-            for i, c in zip(idx.tolist(), self._ring[idx].tolist(), strict=True):
-                counts[i] = get(i, 0) + c
-            ring.total += self._ring_total
-        self._ring[:] = 0
-        self._ring_total = 0
+        self._fold_counters(n)
+        self._fold_hist(n, ring)
+        self._fold_seconds(n)
         self.ring_sec = None
         self._sec_lo = self._sec_hi = None
         self.deltas = 0
 
-    def _fold_counters(self, n: int, total: StagedEntry) -> None:
+    def _fold_counters(self, n: int) -> None:
         sums = self._sums[:n].tolist()
         mins = self._min[:n].tolist()
         maxs = self._max[:n].tolist()
-        t_min = total.min_rt_us
-        t_max = total.max_rt_us
+        no_min = self._no_min
         for entry, (nreq, nnone, nfail, rt, length), low, high in zip(
             self._entries, sums, mins, maxs, strict=True
         ):
@@ -237,25 +241,14 @@ class Stage:
             entry.num_failures += nfail
             entry.total_rt_us += rt
             entry.total_content_length += length
-            if low != _NO_MIN:
-                if entry.min_rt_us is None or low < entry.min_rt_us:
-                    entry.min_rt_us = low
-                if t_min is None or low < t_min:
-                    t_min = low
+            if low != no_min and (entry.min_rt_us is None or low < entry.min_rt_us):
+                entry.min_rt_us = low
             entry.max_rt_us = max(entry.max_rt_us, high)
-            t_max = max(t_max, high)
-        nreq, nnone, nfail, rt, length = self._sums[:n].sum(axis=0).tolist()
-        total.num_requests += nreq
-        total.num_none_requests += nnone
-        total.num_failures += nfail
-        total.total_rt_us += rt
-        total.total_content_length += length
-        total.min_rt_us, total.max_rt_us = t_min, t_max
         self._sums[:n] = 0
-        self._min[:n] = _NO_MIN
+        self._min[:n] = no_min
         self._max[:n] = 0
 
-    def _fold_hist(self, n: int) -> None:
+    def _fold_hist(self, n: int, ring: Histogram | None) -> None:
         flat = self._hist[:n].reshape(-1)  # a view: the rows are contiguous
         cells = np.flatnonzero(flat)  # one pass over the rows, not three
         adds = flat[cells].tolist()
@@ -263,16 +256,16 @@ class Stage:
         rows = cells // NUM_BUCKETS
         keys = (cells - rows * NUM_BUCKETS).tolist()
         bounds = np.searchsorted(rows, np.arange(n + 1)).tolist()
-        for entry, lo, hi in zip(self._entries, bounds, bounds[1:], strict=False):
-            if lo == hi:
+        hists = [ring, *(e.hist for e in self._entries[1:])]  # the total's goes to the ring
+        for hist, lo, hi in zip(hists, bounds, bounds[1:], strict=False):
+            if lo == hi or hist is None:
                 continue
-            hist = entry.hist
             counts = hist.counts
             ks, vs = keys[lo:hi], adds[lo:hi]  # the dict is updated by C loops
             counts.update(zip(ks, map(add, map(counts.get, ks, repeat(0)), vs), strict=True))
             hist.total += sum(vs)
 
-    def _fold_seconds(self, n: int, total: StagedEntry) -> None:
+    def _fold_seconds(self, n: int) -> None:
         lo, hi = self._sec_lo, self._sec_hi
         if lo is None or hi is None:
             return
@@ -286,6 +279,4 @@ class Stage:
                 for row, c in zip(nz.tolist(), column[nz].tolist(), strict=True):
                     target = getattr(self._entries[row], name)
                     target[sec] = target.get(sec, 0) + c
-                target = getattr(total, name)
-                target[sec] = target.get(sec, 0) + int(column.sum())
                 column[nz] = 0

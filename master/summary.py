@@ -71,6 +71,7 @@ def _request_row(entry: MergedEntry, now: float) -> str:
 
 def requests_table(stats: MergedStats, now: float) -> str:
     """Return the requests table: one row per entry, then the Aggregated row."""
+    stats.fold()
     header = (
         f"{'Type':<{TYPE_WIDTH}} {'Name':<{NAME_WIDTH}} {'# reqs':>7} {'# fails':>12} |"
         f"{'Avg':>7} {'Min':>7} {'Max':>7} {'Med':>7} | {'req/s':>7} {'failures/s':>11}"
@@ -96,6 +97,7 @@ def _percentile_row(entry: MergedEntry) -> str:
 
 def percentiles_table(stats: MergedStats) -> str:
     """Return the response-time percentiles table (ms) for entries with timed requests."""
+    stats.fold()
     heads = " ".join(f"{_pct_header(p):>7}" for p in PERCENTILES)
     header = f"{'Type':<{TYPE_WIDTH}} {'Name':<{NAME_WIDTH}} {heads} {'# reqs':>8}"
     sep = f"{'-' * TYPE_WIDTH}|{'-' * NAME_WIDTH}|" + "|".join(["-" * 7] * len(PERCENTILES))
@@ -124,6 +126,7 @@ def corrected_table(stats: MergedStats, corrected: CorrectedStats) -> str:
     The corrected row times each request from its intended start: the raw time plus how
     late its task iteration started (coordinated omission).
     """
+    stats.fold()
     if not corrected:
         return ""
     heads = " ".join(f"{_pct_header(p):>7}" for p in PERCENTILES)

@@ -28,6 +28,7 @@ from horde.protocol.messages import (
     UnknownMessage,
     WorkerHeartbeat,
 )
+from horde.protocol.locust_stats import COLUMNS_KEY, locust_columns_many
 from horde.protocol.packed import PACKED_KEY, unpack_entries_many
 
 #: Frames larger than this are refused before they are parsed (bytes).
@@ -36,6 +37,7 @@ _DATETIME_FORMAT = "%Y%m%dT%H:%M:%S.%f"
 
 AnyMessage = Message | UnknownMessage
 _HORDE_STATS = MessageType.HORDE_STATS.value
+_LOCUST_STATS = MessageType.STATS.value
 
 
 def _encode_hook(obj: object) -> object:
@@ -168,14 +170,18 @@ def decode_upstream_many(
 ) -> list[AnyMessage | ProtocolError]:
     """Decode frames workers sent to a master: each one's message, or its error.
 
-    The same result as :func:`decode_upstream` frame by frame, but the packed entries of
-    all ``horde.stats`` deltas among them are validated in one batch
-    (:func:`~horde.protocol.packed.unpack_entries_many`). The batch's verdicts travel to
-    ``HordeStatsDelta.from_wire`` in place of the blobs, under the delta's ``packed`` key:
+    The same result as :func:`decode_upstream` frame by frame, but the entries of all
+    ``horde.stats`` deltas (packed) and of all Locust ``stats`` reports among them are
+    validated and decoded in one batch each
+    (:func:`~horde.protocol.packed.unpack_entries_many`,
+    :func:`~horde.protocol.locust_stats.locust_columns_many`). The verdicts travel to
+    ``from_wire`` inside the payload dicts, under the delta's ``packed`` key (in place of
+    the blobs) and under a report's :data:`~horde.protocol.locust_stats.COLUMNS_KEY`:
     msgpack never produces such objects, so a peer cannot forge one.
     """
     unpacked: list[tuple[str, Any, str] | ProtocolError] = []
     stats: list[dict[Any, Any]] = []
+    reports: list[dict[Any, Any]] = []
     for raw in raws:
         try:
             envelope = unpack_envelope(raw, max_size=max_size)
@@ -184,8 +190,11 @@ def decode_upstream_many(
             continue
         unpacked.append(envelope)
         data = envelope[1]
-        if envelope[0] == _HORDE_STATS and type(data) is dict and PACKED_KEY in data:
-            stats.append(data)
+        if type(data) is dict:
+            if envelope[0] == _HORDE_STATS and PACKED_KEY in data:
+                stats.append(data)
+            elif envelope[0] == _LOCUST_STATS:
+                reports.append(data)
     if len(stats) > 1:
         try:
             verdicts = unpack_entries_many([data[PACKED_KEY] for data in stats])
@@ -193,6 +202,13 @@ def decode_upstream_many(
             verdicts = [data[PACKED_KEY] for data in stats]
         for data, verdict in zip(stats, verdicts, strict=True):
             data[PACKED_KEY] = verdict
+    if len(reports) > 1:
+        try:
+            for data, columns in zip(reports, locust_columns_many(reports), strict=True):
+                data[COLUMNS_KEY] = columns
+        except Exception:  # noqa: S110 - a validator bug: each report is then decoded alone, guarded
+            for data in reports:
+                data.pop(COLUMNS_KEY, None)
     out: list[AnyMessage | ProtocolError] = []
     for item in unpacked:
         if isinstance(item, ProtocolError):

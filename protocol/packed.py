@@ -16,13 +16,11 @@ Wire form, under the delta's ``packed`` key (its ``entries`` list is then empty)
 - ``pairs``: every entry's ``(histogram idx, count)`` pairs, end to end (``n_pairs`` each).
 - ``triples``: every entry's ``(unix second, requests, failures)``, end to end.
 
-The rules are the list form's (``EntryDelta.from_wire``): no negative number, bucket
-indices below ``NUM_BUCKETS``, bucket counts adding up to ``num_requests -
-num_none_requests``, a minimum exactly when there are timed requests and never above the
-maximum; plus one of the packed form's own: a bucket count is below 2**40, so no sum of
-them can overflow. Anything else raises :class:`ProtocolError`.
+The rules are every entry's (:func:`horde.protocol.columns.check_entries`), plus one of
+the packed form's own: a bucket count is below 2**40, so no sum of them can overflow.
+Anything else raises :class:`ProtocolError`.
 
-Imports: the standard library and :mod:`horde.protocol` (errors, histogram); numpy on the
+Imports: the standard library and :mod:`horde.protocol` (columns, errors); numpy on the
 first decode only, so workers never load it.
 """
 
@@ -31,11 +29,12 @@ from __future__ import annotations
 import sys
 from array import array
 from collections.abc import Iterator, Sequence
-from itertools import accumulate, pairwise
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
+from horde.protocol.columns import ENTRY_COLS as _COLS
+from horde.protocol.columns import EntryColumns, check_entries, numpy, split_columns
 from horde.protocol.errors import ProtocolError
-from horde.protocol.histogram import NUM_BUCKETS
 
 if TYPE_CHECKING:
     from horde.protocol.stats import EntryDelta
@@ -53,44 +52,7 @@ PACKED_KEY = "packed"
 """The delta key holding ``[cols, pairs, triples]``."""
 MAX_BUCKET_COUNT = 1 << 40
 """A packed bucket count must be below this (no int64 sum of them can overflow)."""
-_COLS = 10
 _LITTLE = sys.byteorder == "little"
-_np: Any = None
-
-
-def _numpy() -> Any:
-    """numpy, imported on first use (only a master decoding deltas needs it)."""
-    global _np  # noqa: PLW0603 - a lazy import, set once
-    if _np is None:
-        import numpy
-
-        _np = numpy
-    return _np
-
-
-class EntryColumns(NamedTuple):
-    """A validated delta's entries column by column, as int64 numpy arrays, to merge at once.
-
-    ``scalars`` has one row per field (num_requests, num_none_requests, num_failures,
-    total_rt_us, max_rt_us, total_content_length) and one column per entry; ``min_rt_us``
-    holds -1 where the entry has none. ``pairs`` (n x 2) and ``triples`` (n x 3) are every
-    entry's bucket pairs and per-second triples end to end; ``pair_rows`` and
-    ``triple_rows`` give the entry (0-based position in the delta) of each.
-    """
-
-    entry_id: tuple[int, ...]
-    scalars: Any
-    min_rt_us: Any
-    pairs: Any
-    pair_rows: Any
-    triples: Any
-    triple_rows: Any
-    peak: int
-    """No number in the entries is larger (staging needs them all small)."""
-    first_sec: int
-    """The earliest second of ``triples`` (0 when there are none)."""
-    last_sec: int
-    """The latest second of ``triples`` (-1 when there are none)."""
 
 
 def _blob(values: list[int]) -> bytes:
@@ -133,7 +95,7 @@ def pack_entries(entries: Sequence[EntryDelta]) -> list[bytes] | None:
 
 
 def _bad(what: str, reason: str = "field") -> ProtocolError:
-    return ProtocolError(f"stats payload: bad packed entries: {what}", reason=reason)
+    return ProtocolError(f"stats payload: bad entries: {what}", reason=reason)
 
 
 def _arrays(packed: object) -> tuple[Any, Any, Any]:
@@ -145,7 +107,7 @@ def _arrays(packed: object) -> tuple[Any, Any, Any]:
     cols, pairs, triples = packed
     if len(cols) % (8 * _COLS) or len(pairs) % 16 or len(triples) % 24:
         raise _bad("blob lengths", "shape")
-    np = _numpy()
+    np = numpy()
     i8 = np.dtype("<i8")
     return (
         np.frombuffer(cols, dtype=i8).reshape(-1, _COLS),
@@ -203,106 +165,17 @@ def _validate(group: list[_Blobs]) -> list[PackedEntries]:
     """The entries of every delta in ``group``; raise on the first rule any of them breaks."""
     if not group:
         return []
-    np = _numpy()
+    np = numpy()
     if len(group) == 1:
-        batch = group[0][1:]
+        cols, pairs, triples = group[0][1:]
     else:
-        batch = tuple(np.concatenate([g[k] for g in group]) for k in (1, 2, 3))
-    cols, pairs, triples = batch
+        cols, pairs, triples = (np.concatenate([g[k] for g in group]) for k in (1, 2, 3))
     bounds = [0, *accumulate(len(g.cols) for g in group)]
-    _check_counts(np, group, cols, bounds)
-    if len(pairs) and (
-        pairs.min() < 0 or pairs[:, 0].max() >= NUM_BUCKETS or pairs[:, 1].max() >= MAX_BUCKET_COUNT
-    ):
+    if len(pairs) and pairs[:, 1].max() >= MAX_BUCKET_COUNT:
         raise _bad("bucket index or count")
-    if len(triples) and triples.min() < 0:
-        raise _bad("negative per-second count")
-    n_pairs, lows, nreq, nnone, high = cols[:, 8], cols[:, 5], cols[:, 1], cols[:, 2], cols[:, 6]
-    pair_ends = np.cumsum(n_pairs)
-    running = np.concatenate(([0], np.cumsum(pairs[:, 1])))
-    if ((running[pair_ends] - running[pair_ends - n_pairs]) != nreq - nnone).any():
-        raise _bad("bucket counts do not add up to the timed requests")
-    has_low = lows >= 0
-    if (has_low != (nreq > nnone)).any() or (has_low & (high < lows)).any():
-        raise _bad("min/max")
-    return _split(np, group, batch, bounds)
-
-
-def _check_counts(np: Any, group: list[_Blobs], cols: Any, bounds: list[int]) -> None:
-    """No negative column, and each delta's pair and triple counts match its own blobs."""
-    if not len(cols):
-        return
-    low = cols.min()
-    if low < 0 and (low < -1 or np.count_nonzero(cols < 0) != np.count_nonzero(cols[:, 5] < 0)):
-        raise _bad("negative number")  # only min_rt_us may be negative: -1, none
-    for column, blobs in ((8, [g.pairs for g in group]), (9, [g.triples for g in group])):
-        counts = cols[:, column]
-        lengths = [len(b) for b in blobs]
-        if counts.max() > sum(lengths):  # so no sum below can wrap around
-            raise _bad("pair or triple counts do not match the blobs", "shape")
-        claimed = np.concatenate(([0], np.cumsum(counts)))[bounds].tolist()
-        if claimed != [0, *accumulate(lengths)]:
-            raise _bad("pair or triple counts do not match the blobs", "shape")
-
-
-def _split(
-    np: Any, group: list[_Blobs], batch: tuple[Any, Any, Any], bounds: list[int]
-) -> list[PackedEntries]:
-    """Cut the validated columns of a batch back into one :class:`PackedEntries` a delta."""
-    cols, pairs, triples = batch
-    sizes = [hi - lo for lo, hi in pairwise(bounds)]
-    local = np.arange(len(cols))
-    if len(group) > 1:
-        local -= np.repeat(bounds[:-1], sizes)
-    pair_rows, triple_rows = np.repeat(local, cols[:, 8]), np.repeat(local, cols[:, 9])
-    scalars = np.ascontiguousarray(cols[:, [1, 2, 3, 4, 6, 7]].T)
-    lows = np.ascontiguousarray(cols[:, 5])
-    ids = cols[:, 0].tolist()
-    t_sizes = [len(g.triples) for g in group]
-    peak = max(int(cols.max()) if len(cols) else 0, int(triples.max()) if len(triples) else 0)
-    if peak < MAX_BUCKET_COUNT:  # the batch's bound will do for each of its deltas
-        peaks = [peak] * len(group)
-    else:
-        peaks = [max([0, *(int(a.max()) for a in (g.cols, g.triples) if len(a))]) for g in group]
-    secs = np.ascontiguousarray(triples[:, 0])
-    firsts = _segments(np.minimum, secs, t_sizes)
-    lasts = _segments(np.maximum, secs, t_sizes)
-    out = []
-    p = t = 0
-    for k, g in enumerate(group):
-        s, e = bounds[k], bounds[k + 1]
-        p_end, t_end = p + len(g.pairs), t + len(g.triples)
-        columns = EntryColumns(
-            tuple(ids[s:e]),
-            scalars[:, s:e],
-            lows[s:e],
-            pairs[p:p_end],
-            pair_rows[p:p_end],
-            triples[t:t_end],
-            triple_rows[t:t_end],
-            peaks[k],
-            0 if (first := firsts[k]) is None else first,
-            -1 if (last := lasts[k]) is None else last,
-        )
-        out.append(PackedEntries(columns, g.cols))
-        p, t = p_end, t_end
-    return out
-
-
-def _segments(ufunc: Any, values: Any, sizes: list[int]) -> list[int | None]:
-    """``ufunc`` reduced over consecutive segments of ``values`` (None for an empty one)."""
-    out: list[int | None] = [None] * len(sizes)
-    starts, nonempty = [], []
-    pos = 0
-    for k, size in enumerate(sizes):
-        if size:
-            starts.append(pos)
-            nonempty.append(k)
-        pos += size
-    if starts:
-        for k, v in zip(nonempty, ufunc.reduceat(values, starts).tolist(), strict=True):
-            out[k] = v
-    return out
+    check_entries(cols, pairs, triples, bounds, [(len(g.pairs), len(g.triples)) for g in group])
+    columns = split_columns(cols, pairs, triples, bounds)
+    return [PackedEntries(c, g.cols) for c, g in zip(columns, group, strict=True)]
 
 
 class PackedEntries(Sequence["EntryDelta"]):

@@ -1,27 +1,26 @@
-"""Stats payload types: horde's compact ``horde.stats`` delta and Locust's ``stats`` report.
+"""horde's stats payload: the compact ``horde.stats`` delta and its entries and errors.
 
-Responsibility: declare the stats payloads once, convert them to and from wire values
+Responsibility: declare horde's stats payload once, convert it to and from wire values
 (msgpack-ready dicts and lists) and validate what arrives. ``from_wire`` accepts any object
 and either returns a valid payload or raises :class:`ProtocolError`; it raises nothing else.
-Unknown keys of a dict payload are kept in ``extra`` (unknown trailing items of a list
-payload in ``extra`` too) and are written back by ``to_wire``. Also holds the Locust
-conversion rules: response-time bucketing and error keys.
+Listed entries are checked and decoded to :class:`EntryColumns` all at once, with the same
+rules as packed ones (:func:`horde.protocol.columns.check_entries`). Unknown keys of a dict
+payload are kept in ``extra`` (unknown trailing items of a list payload in ``extra`` too)
+and are written back by ``to_wire``. Also the value checks Locust's report shares.
 
-Imports: the standard library and :mod:`horde.protocol` (errors, fields, histogram) only.
+Imports: the standard library and :mod:`horde.protocol` (columns, errors, fields, packed).
 """
 
 from __future__ import annotations
 
-import hashlib
-from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import chain, repeat
 from math import isfinite
-from operator import is_not
 from typing import Any, NamedTuple, NoReturn
 
+from horde.protocol.columns import EntryColumns, check_entries, int_array, split_columns
 from horde.protocol.errors import ProtocolError
 from horde.protocol.fields import (
     as_count,
@@ -32,36 +31,28 @@ from horde.protocol.fields import (
     merge_extra,
     require_keys,
 )
-from horde.protocol.histogram import NUM_BUCKETS
-from horde.protocol.packed import (
-    PACKED_KEY,
-    EntryColumns,
-    PackedEntries,
-    pack_entries,
-    unpack_entries,
-)
+from horde.protocol.packed import PACKED_KEY, PackedEntries, pack_entries, unpack_entries
 
 __all__ = [
     "EntryColumns",
     "EntryDelta",
     "ErrorDelta",
     "HordeStatsDelta",
-    "LocustEntry",
-    "LocustError",
-    "LocustStatsReport",
-    "locust_bucket",
-    "locust_error_key",
-    "normalise_error",
+    "bad_value",
+    "entries_from_wire",
+    "entry_columns",
+    "number",
+    "opt_number",
+    "sequence",
 ]
 
 _SEQ_TYPES = (list, tuple)
-_INT_ONLY = frozenset((int,))
 
 
 # --- validation helpers ------------------------------------------------------------------
 
 
-def _bad(what: str, value: object, reason: str = "type") -> NoReturn:
+def bad_value(what: str, value: object, reason: str = "type") -> NoReturn:
     """Raise the ProtocolError for field ``what`` holding an unusable ``value``."""
     shown = repr(value)
     if len(shown) > 60:
@@ -69,71 +60,26 @@ def _bad(what: str, value: object, reason: str = "type") -> NoReturn:
     raise ProtocolError(f"stats payload: bad {what}: {shown}", reason=reason)
 
 
-def _number(value: object, what: str) -> float:
+def number(value: object, what: str) -> float:
     """Return ``value`` unchanged if it is a finite non-negative int or float."""
     if type(value) is int:
         if value >= 0:
             return value
     elif type(value) is float and isfinite(value) and value >= 0:
         return value
-    _bad(what, value)
+    bad_value(what, value)
 
 
-def _opt_number(value: object, what: str) -> float | None:
-    """Return ``value`` if it is None or a valid :func:`_number`."""
-    return None if value is None else _number(value, what)
+def opt_number(value: object, what: str) -> float | None:
+    """Return ``value`` if it is None or a valid :func:`number`."""
+    return None if value is None else number(value, what)
 
 
-def _seq(value: object, what: str) -> list[Any] | tuple[Any, ...]:
+def sequence(value: object, what: str) -> list[Any] | tuple[Any, ...]:
     """Return ``value`` if it is a list or tuple."""
     if type(value) not in _SEQ_TYPES:
-        _bad(what, value, "shape")
+        bad_value(what, value, "shape")
     return value  # type: ignore[return-value]  # checked just above
-
-
-def _int_counts(value: object, what: str) -> dict[int, int]:
-    """Return a copy of a ``{non-negative int: non-negative int}`` dict."""
-    raw = as_map(value, what)
-    if raw and not (
-        set(map(type, raw)) <= _INT_ONLY
-        and set(map(type, raw.values())) <= _INT_ONLY
-        and min(raw) >= 0
-        and min(raw.values()) >= 0
-    ):
-        _bad(what, raw)
-    return dict(raw)
-
-
-# --- Locust conversion rules -------------------------------------------------------------
-
-
-def locust_bucket(ms: float) -> int:
-    """Round a response time in ms to Locust's histogram key (banker's rounding, 2 digits)."""
-    if ms < 100:
-        return round(ms)
-    if ms < 1000:
-        return int(round(ms, -1))
-    if ms < 10000:
-        return int(round(ms, -2))
-    return int(round(ms, -3))
-
-
-def normalise_error(error: BaseException | str | None) -> str:
-    """Return the error text Locust keys on: ``repr`` with ``object at 0x...`` masked."""
-    text = error if isinstance(error, str) else repr(error)
-    start = text.find("object at 0x")
-    if start < 0:
-        return text
-    start += len("object at ")
-    end = text.find(">", start)
-    if end < 0:
-        return text
-    return text.replace(text[start:end], "0x....")
-
-
-def locust_error_key(method: str, name: str, error: str) -> str:
-    """Return Locust's error dict key for an already :func:`normalise_error`-ed ``error``."""
-    return hashlib.sha256(f"{method}.{name}.{error!r}".encode()).hexdigest()
 
 
 # --- horde.stats -------------------------------------------------------------------------
@@ -168,106 +114,33 @@ class EntryDelta(NamedTuple):
 
     @classmethod
     def from_wire(cls, data: object) -> EntryDelta:
-        """Validate a wire list and return the entry; raise ProtocolError otherwise.
-
-        Beyond types and signs: the bucket counts must add up to ``num_requests -
-        num_none_requests`` (the master relies on it instead of summing them again), and
-        ``min_rt_us`` is None exactly when there is no timed request, and at most ``max_rt_us``.
-        """
-        if type(data) is not list and type(data) is not tuple:
-            _bad("entry", data, "shape")
-        if len(data) < 10:
-            _bad("entry", data, "shape")
-        eid, nreq, nnone, nfail, total, low, high, length, pairs, triples = data[:10]
-        if not (
-            type(eid) is int
-            and type(nreq) is int
-            and type(nnone) is int
-            and type(nfail) is int
-            and type(total) is int
-            and type(high) is int
-            and type(length) is int
-            and (low is None or (type(low) is int and low >= 0))
-            and min(eid, nreq, nnone, nfail, total, high, length) >= 0
-            and (type(pairs) is list or type(pairs) is tuple)
-            and (type(triples) is list or type(triples) is tuple)
-        ):
-            _bad("entry", data)
-        if len(pairs) & 1 or len(triples) % 3:
-            _bad("entry buckets/per_sec length", (len(pairs), len(triples)), "shape")
-        try:  # in C: a sum is an int only if every item is one; anything else raises or isn't
-            sums_are_ints = type(sum(pairs)) is int and type(sum(triples)) is int
-        except TypeError:
-            sums_are_ints = False
-        if not sums_are_ints:
-            _bad("entry buckets/per_sec", (pairs, triples))
-        if (low is None) is (nreq > nnone) or (low is not None and high < low):
-            _bad("entry min/max", (low, high, nreq, nnone), "field")
-        if pairs:
-            if min(pairs) < 0 or max(pairs[::2]) >= NUM_BUCKETS:
-                _bad("entry buckets", pairs, "field")
-            if sum(pairs[1::2]) != nreq - nnone:
-                _bad("entry bucket total", (sum(pairs[1::2]), nreq, nnone), "field")
-        elif nreq != nnone:
-            _bad("entry bucket total", (0, nreq, nnone), "field")
-        if triples and min(triples) < 0:
-            _bad("entry per_sec", triples, "field")
-        return tuple.__new__(
-            cls,
-            (
-                eid,
-                nreq,
-                nnone,
-                nfail,
-                total,
-                low,
-                high,
-                length,
-                tuple(pairs),
-                tuple(triples),
-                tuple(data[10:]),
-            ),
-        )
+        """Validate one wire list by the rules of every entry (:func:`entries_from_wire`)."""
+        return entries_from_wire([data])[0][0]
 
 
 _new_entry = partial(tuple.__new__, EntryDelta)
 _LIST_TYPES = frozenset((list, tuple))
 _INT_TYPE = frozenset((int,))
-_NONE = type(None)
-_np: Any = None
-_SAFE_COUNT = 1 << 40
-"""Bucket counts below this add up in int64 without overflow (larger: one by one)."""
+_LOW_TYPES = frozenset((int, type(None)))
+_PAIR_TYPES = frozenset((int, bool))  # a bool counts as an int in bucket pairs, as ever
 
 
-def _numpy() -> Any:
-    """numpy, imported on first use (only a master decoding deltas needs it)."""
-    global _np  # noqa: PLW0603 - a lazy import, set once
-    if _np is None:
-        import numpy
+def entries_from_wire(data: Sequence[Any]) -> tuple[tuple[EntryDelta, ...], EntryColumns | None]:
+    """Validate a delta's listed entries all at once; return them and their columns.
 
-        _np = numpy
-    return _np
-
-
-def _entries_from_wire(data: list[Any] | tuple[Any, ...]) -> tuple[tuple[EntryDelta, ...], Any]:
-    """Validate a delta's entries all at once; return them and their :class:`EntryColumns`.
-
-    Whole-column checks (types, signs, bucket totals, min/max rules) accept exactly what
-    :meth:`EntryDelta.from_wire` accepts. When any check fails, each entry is validated
-    on its own instead, so the error raised (entry and reason) is the one-by-one error;
-    if that finds nothing wrong (values beyond int64), the columns are None.
+    The checks are whole-column operations (:func:`horde.protocol.columns.check_entries`);
+    when one fails, each entry is checked on its own, so the error raised names the first
+    bad entry. Values beyond int64 stay Python ints (object arrays). No entries: no columns.
     """
     if not data:
         return (), None
-    cols = None
-    if set(map(type, data)) <= _LIST_TYPES and min(map(len, data)) >= 10:
-        cols = list(zip(*data, strict=False))[:10]
-        try:
-            columns = _columns(cols)
-        except (TypeError, OverflowError):  # not ints, or beyond int64: one by one decides
-            columns = None
-    if cols is None or columns is None:
-        return tuple([EntryDelta.from_wire(e) for e in data]), None
+    try:
+        columns = _checked(data)
+    except ProtocolError:
+        for entry in data if len(data) > 1 else ():
+            _checked([entry])  # raises the first bad entry's own error
+        raise
+    cols = list(zip(*data, strict=False))[:10]
     extras: Any = repeat(())
     if max(map(len, data)) > 10:
         extras = [tuple(e[10:]) for e in data]
@@ -276,71 +149,47 @@ def _entries_from_wire(data: list[Any] | tuple[Any, ...]) -> tuple[tuple[EntryDe
     return entries, columns
 
 
-def _columns(cols: list[tuple[Any, ...]]) -> EntryColumns | None:
-    """The columns if every entry is valid, else None; may raise TypeError/OverflowError.
-
-    ``array('q', ...)`` refuses anything but ints (bools pass, as in the one-by-one
-    path's sums) and anything beyond int64; scalar fields must be ints proper.
-    """
-    np = _numpy()
-    eid, nreq, nnone, nfail, total, low, high, length, pairs, triples = cols
-    ints = nreq + nnone + nfail + total + high + length
-    if set(map(type, eid + ints)) != _INT_TYPE:
-        return None
-    if not set(map(type, pairs + triples)) <= _LIST_TYPES or not set(map(type, low)) <= {
-        int,
-        _NONE,
-    }:
-        return None
-    n = len(eid)
-    scalars = np.frombuffer(array("q", ints), dtype=np.int64).reshape(6, n)
-    has_low = np.fromiter(map(is_not, low, repeat(None)), dtype=bool, count=n)
-    lows = np.frombuffer(array("q", [-1 if v is None else v for v in low]), dtype=np.int64)
-    pair_lens = np.fromiter(map(len, pairs), dtype=np.int64, count=n)
-    triple_lens = np.fromiter(map(len, triples), dtype=np.int64, count=n)
-    flat = np.frombuffer(array("q", list(chain.from_iterable(pairs))), dtype=np.int64)
-    flat3 = np.frombuffer(array("q", list(chain.from_iterable(triples))), dtype=np.int64)
-    nreq_, nnone_, high_ = scalars[0], scalars[1], scalars[4]
-    bad = (
-        scalars.min() < 0
-        or min(eid) < 0
-        or (has_low != (nreq_ > nnone_)).any()
-        or (has_low & ((lows < 0) | (high_ < lows))).any()
-        or (pair_lens & 1).any()
-        or (triple_lens % 3).any()
-        or (len(flat3) and flat3.min() < 0)
-    )
-    if bad:
-        return None
-    flat = flat.reshape(-1, 2)
-    if len(flat) and (
-        flat.min() < 0 or flat[:, 0].max() >= NUM_BUCKETS or flat[:, 1].max() >= _SAFE_COUNT
+def _checked(data: Sequence[Any]) -> EntryColumns:
+    """The columns of listed entries; raise ProtocolError unless all keep every rule."""
+    shown = data[0] if len(data) == 1 else data
+    if not set(map(type, data)) <= _LIST_TYPES:
+        bad_value("entry", shown, "shape")
+    if min(map(len, data)) < 10:
+        bad_value("entry", shown, "shape")
+    eid, nreq, nnone, nfail, total, low, high, length, pairs, triples = list(
+        zip(*data, strict=False)
+    )[:10]
+    if (
+        set(map(type, eid + nreq + nnone + nfail + total + high + length)) != _INT_TYPE
+        or not set(map(type, low)) <= _LOW_TYPES
+        or not set(map(type, pairs + triples)) <= _LIST_TYPES
     ):
-        return None
-    rows = np.arange(n)
-    pair_rows = np.repeat(rows, pair_lens >> 1)
-    totals = np.zeros(n, dtype=np.int64)
-    np.add.at(totals, pair_rows, flat[:, 1])
-    if (totals != nreq_ - nnone_).any():
-        return None
-    flat3 = flat3.reshape(-1, 3)
-    peak = int(scalars.max()) if n else 0
-    first, last = 0, -1
-    if len(flat3):
-        peak = max(peak, int(flat3[:, 1:].max()))
-        first, last = int(flat3[:, 0].min()), int(flat3[:, 0].max())
-    return EntryColumns(
-        eid,
-        scalars,
-        lows,
-        flat,
-        pair_rows,
-        flat3,
-        np.repeat(rows, triple_lens // 3),
-        peak,
-        first,
-        last,
-    )
+        bad_value("entry", shown)
+    if min([v for v in low if v is not None], default=0) < 0:
+        bad_value("entry", shown)
+    lows = [-1 if v is None else v for v in low]
+    if any(len(p) & 1 for p in pairs) or any(len(t) % 3 for t in triples):
+        bad_value("entry buckets/per_sec length", shown, "shape")
+    flat_pairs = list(chain.from_iterable(pairs))
+    flat_triples = list(chain.from_iterable(triples))
+    if not set(map(type, flat_pairs + flat_triples)) <= _PAIR_TYPES:
+        bad_value("entry buckets/per_sec", shown)
+    n_pairs = [len(p) >> 1 for p in pairs]
+    n_triples = [len(t) // 3 for t in triples]
+    table = (eid, nreq, nnone, nfail, total, lows, high, length, n_pairs, n_triples)
+    rows = int_array(list(chain.from_iterable(table))).reshape(10, -1).T
+    pair_array = int_array(flat_pairs).reshape(-1, 2)
+    triple_array = int_array(flat_triples).reshape(-1, 3)
+    bounds = [0, len(data)]
+    check_entries(rows, pair_array, triple_array, bounds, [(len(pair_array), len(triple_array))])
+    return split_columns(rows, pair_array, triple_array, bounds)[0]
+
+
+def entry_columns(delta: HordeStatsDelta) -> EntryColumns | None:
+    """A delta's entries as columns: decoded ones', or those of a delta built here."""
+    if delta.columns is not None or not delta.entries:
+        return delta.columns
+    return entries_from_wire([e.to_wire() for e in delta.entries])[1]
 
 
 @dataclass(frozen=True)
@@ -373,25 +222,25 @@ class ErrorDelta:
     @classmethod
     def from_wire(cls, data: object) -> ErrorDelta:
         """Validate a wire list and return the error delta; raise ProtocolError otherwise."""
-        seq = _seq(data, "error")
+        seq = sequence(data, "error")
         if len(seq) < 6:
-            _bad("error", seq, "shape")
+            bad_value("error", seq, "shape")
         return cls(
             as_str(seq[0], "error method"),
             as_str(seq[1], "error name"),
             as_str(seq[2], "error text"),
             as_count(seq[3], "error occurrences"),
-            _number(seq[4], "error first_seen"),
-            _number(seq[5], "error last_seen"),
+            number(seq[4], "error first_seen"),
+            number(seq[5], "error last_seen"),
             tuple(seq[6:]),
         )
 
 
 def _name_def(data: object) -> tuple[int, str, str]:
     """Validate one ``[entry_id, method, name]`` interning definition."""
-    seq = _seq(data, "name definition")
+    seq = sequence(data, "name definition")
     if len(seq) != 3:
-        _bad("name definition", seq, "shape")
+        bad_value("name definition", seq, "shape")
     return (as_count(seq[0], "entry id"), as_str(seq[1], "method"), as_str(seq[2], "name"))
 
 
@@ -468,20 +317,20 @@ class HordeStatsDelta:
         run_id = as_str(raw["run_id"], "run_id")
         epoch = as_count(raw["epoch"], "epoch")
         seq = as_count(raw["seq"], "seq")
-        sent_at = _number(raw["sent_at"], "sent_at")
-        names = tuple([_name_def(d) for d in _seq(raw["names"], "names")])
-        listed = _seq(raw["entries"], "entries")
+        sent_at = number(raw["sent_at"], "sent_at")
+        names = tuple([_name_def(d) for d in sequence(raw["names"], "names")])
+        listed = sequence(raw["entries"], "entries")
         entries: Sequence[EntryDelta]
         if PACKED_KEY in raw:
             if listed:
-                _bad("entries (both listed and packed)", len(listed), "shape")
+                bad_value("entries (both listed and packed)", len(listed), "shape")
             packed = raw[PACKED_KEY]
             if isinstance(packed, ProtocolError):  # unpacked with its batch, and refused
                 raise packed
             entries = packed if type(packed) is PackedEntries else unpack_entries(packed)
             columns = entries.columns
         else:
-            entries, columns = _entries_from_wire(listed)
+            entries, columns = entries_from_wire(listed)
         return cls(
             run_id=run_id,
             epoch=epoch,
@@ -489,166 +338,9 @@ class HordeStatsDelta:
             sent_at=sent_at,
             names=names,
             entries=entries,
-            errors=tuple([ErrorDelta.from_wire(e) for e in _seq(raw["errors"], "errors")]),
+            errors=tuple([ErrorDelta.from_wire(e) for e in sequence(raw["errors"], "errors")]),
             user_classes_count=as_counts(raw["user_classes_count"], "user_classes_count"),
             user_count=as_count(raw["user_count"], "user_count"),
             extra=extra_keys(raw, _WIRE_KEYS),
             columns=columns,
-        )
-
-
-# --- Locust "stats" ----------------------------------------------------------------------
-
-_Check = Callable[[object, str], Any]
-
-_ENTRY_FIELDS: tuple[tuple[str, _Check], ...] = (
-    ("name", as_str),
-    ("method", as_str),
-    ("last_request_timestamp", _opt_number),
-    ("start_time", _number),
-    ("num_requests", as_count),
-    ("num_none_requests", as_count),
-    ("num_failures", as_count),
-    ("total_response_time", _number),
-    ("max_response_time", _number),
-    ("min_response_time", _opt_number),
-    ("total_content_length", _number),
-    ("response_times", _int_counts),
-    ("num_reqs_per_sec", _int_counts),
-    ("num_fail_per_sec", _int_counts),
-)
-_ENTRY_KEYS = frozenset(k for k, _ in _ENTRY_FIELDS)
-
-
-def _fields_from_wire(
-    data: object, fields: tuple[tuple[str, _Check], ...], known: frozenset[str], what: str
-) -> dict[str, Any]:
-    """Validate the dict ``data`` field by field; keys not in ``known`` go under ``extra``."""
-    raw = as_map(data, what)
-    values: dict[str, Any] = {}
-    for key, check in fields:
-        if key not in raw:
-            _bad(f"{what} (missing {key!r})", sorted(map(repr, raw)), "field")
-        values[key] = check(raw[key], f"{what} {key}")
-    values["extra"] = extra_keys(raw, known)
-    return values
-
-
-@dataclass(frozen=True)
-class LocustEntry:
-    """One Locust ``StatsEntry.serialize()`` dict (times in ms, as Locust sends them)."""
-
-    name: str
-    method: str
-    last_request_timestamp: float | None
-    start_time: float
-    num_requests: int
-    num_none_requests: int
-    num_failures: int
-    total_response_time: float
-    max_response_time: float
-    min_response_time: float | None
-    total_content_length: float
-    response_times: dict[int, int]
-    num_reqs_per_sec: dict[int, int]
-    num_fail_per_sec: dict[int, int]
-    extra: dict[Any, Any] = field(default_factory=dict)
-
-    def to_wire(self) -> dict[Any, Any]:
-        """Return the dict in Locust's key order (int keys in the count dicts)."""
-        known = {key: getattr(self, key) for key, _ in _ENTRY_FIELDS}
-        for key in ("response_times", "num_reqs_per_sec", "num_fail_per_sec"):
-            known[key] = dict(known[key])
-        return merge_extra(known, self.extra)
-
-    @classmethod
-    def from_wire(cls, data: object) -> LocustEntry:
-        """Validate a Locust stats entry dict; raise ProtocolError otherwise."""
-        return cls(**_fields_from_wire(data, _ENTRY_FIELDS, _ENTRY_KEYS, "locust entry"))
-
-
-_ERROR_FIELDS: tuple[tuple[str, _Check], ...] = (
-    ("name", as_str),
-    ("method", as_str),
-    ("error", as_str),
-    ("occurrences", as_count),
-)
-_ERROR_KEYS = frozenset(k for k, _ in _ERROR_FIELDS)
-
-
-@dataclass(frozen=True)
-class LocustError:
-    """One value of Locust's ``errors`` dict (``StatsError.serialize()``)."""
-
-    name: str
-    method: str
-    error: str
-    occurrences: int
-    first_seen: float | None = None
-    last_seen: float | None = None
-    extra: dict[Any, Any] = field(default_factory=dict)
-
-    def to_wire(self) -> dict[Any, Any]:
-        """Return the dict in Locust's key order."""
-        known: dict[str, Any] = {
-            "name": self.name,
-            "method": self.method,
-            "error": self.error,
-            "occurrences": self.occurrences,
-            "first_seen": self.first_seen,
-            "last_seen": self.last_seen,
-        }
-        return merge_extra(known, self.extra)
-
-    @classmethod
-    def from_wire(cls, data: object) -> LocustError:
-        """Validate a Locust error dict (``first_seen``/``last_seen`` optional)."""
-        values = _fields_from_wire(data, _ERROR_FIELDS, _ERROR_KEYS, "locust error")
-        extra = values["extra"]
-        for key in ("first_seen", "last_seen"):
-            values[key] = _opt_number(extra.pop(key, None), f"locust error {key}")
-        return cls(**values)
-
-
-_REPORT_KEYS = frozenset(("stats", "stats_total", "errors", "user_classes_count", "user_count"))
-
-
-@dataclass(frozen=True)
-class LocustStatsReport:
-    """Locust's ``stats`` message data: a worker's delta since its previous report."""
-
-    stats: tuple[LocustEntry, ...]
-    stats_total: LocustEntry
-    errors: dict[str, LocustError]
-    user_classes_count: dict[str, int]
-    user_count: int
-    extra: dict[Any, Any] = field(default_factory=dict)
-
-    def to_wire(self) -> dict[Any, Any]:
-        """Return the dict Locust's master expects."""
-        known: dict[str, Any] = {
-            "stats": [e.to_wire() for e in self.stats],
-            "stats_total": self.stats_total.to_wire(),
-            "errors": {k: e.to_wire() for k, e in self.errors.items()},
-            "user_classes_count": dict(self.user_classes_count),
-            "user_count": self.user_count,
-        }
-        return merge_extra(known, self.extra)
-
-    @classmethod
-    def from_wire(cls, data: object) -> LocustStatsReport:
-        """Validate Locust's stats data; raise ProtocolError otherwise."""
-        raw = as_map(data, "locust stats payload")
-        require_keys(raw, _REPORT_KEYS, "locust stats payload")
-        errors = {
-            as_str(key, "locust error key"): LocustError.from_wire(value)
-            for key, value in as_map(raw["errors"], "locust errors").items()
-        }
-        return cls(
-            stats=tuple([LocustEntry.from_wire(e) for e in _seq(raw["stats"], "locust stats")]),
-            stats_total=LocustEntry.from_wire(raw["stats_total"]),
-            errors=errors,
-            user_classes_count=as_counts(raw["user_classes_count"], "user_classes_count"),
-            user_count=as_count(raw["user_count"], "user_count"),
-            extra=extra_keys(raw, _REPORT_KEYS),
         )

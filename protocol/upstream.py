@@ -15,7 +15,8 @@ from typing import Any, Self
 from horde.protocol import fields as f
 from horde.protocol.base import HORDE_CLIENT_VERSION, Message, MessageType, horde_marker_version
 from horde.protocol.errors import ProtocolError
-from horde.protocol.stats import HordeStatsDelta, LocustStatsReport
+from horde.protocol.locust_stats import LocustStatsReport
+from horde.protocol.stats import HordeStatsDelta
 
 
 @dataclass(frozen=True, slots=True)

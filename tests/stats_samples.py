@@ -36,11 +36,13 @@ def merged(*samples: Sample, now: float = T0 + 1) -> MergedStats:
         run_id="r", epoch=0, seq=1, now=now, user_classes_count={}, user_count=0
     )
     stats.merge_horde("w", delta, now)
+    stats.fold()
     return stats
 
 
 def observable(stats: MergedStats, now: float) -> dict[str, Any]:
     """Every observable figure of ``stats`` for equality checks (zero counts left out)."""
+    stats.fold()
 
     def one(e: MergedEntry) -> tuple[Any, ...]:
         return (

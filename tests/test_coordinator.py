@@ -287,6 +287,7 @@ def test_stats_of_the_current_run_and_epoch_are_merged_and_others_dropped() -> N
     c.handle("h_1", _delta(recorder, "old-run", 0, 2), 1.0)
     recorder.record("GET", "/a", 1.5, 10, None, 1.0)
     c.handle("h_1", _delta(recorder, "run1", 7, 2), 1.0)
+    c.stats.fold()
     assert c.stats.total.num_requests == 1
     assert c.counters["stale_stats"] == 2
     assert c.registry.get("h_1").user_count == 2  # type: ignore[union-attr]
@@ -309,6 +310,7 @@ def test_deltas_are_merged_once_in_order_and_acknowledged() -> None:
         c.handle("h_1", delta, 1.0)
         acks.append(out.take(m.HordeStatsAck)[-1][1].seq)
     assert acks == [1, 1, 1, 2, 3, 3]
+    c.stats.fold()
     assert c.stats.total.num_requests == 3
     assert (c.counters["duplicate_stats"], c.counters["stats_gap"]) == (2, 1)
 
@@ -453,6 +455,7 @@ def test_stats_from_a_peer_that_never_registered_are_dropped() -> None:
     recorder.record("GET", "/a", 1.5, 10, None, 1.0)
     report = recorder.take_locust_report(now=1.0, user_classes_count={}, user_count=0)
     c.handle("x_9", m.LocustStats("x_9", report), 1.0)
+    c.stats.fold()
     assert c.stats.total.num_requests == 0 and c.counters["unknown_worker"] == 2
     assert out.take(m.HordeStatsAck) == []
 

@@ -220,6 +220,7 @@ def test_coordinator_merges_corrected_series_and_drops_a_malformed_one_whole() -
     )
     c.handle("h_1", m.HordeStats("h_1", bad), 1.0)
     assert c.counters["malformed_corrected"] == 1
+    c.stats.fold()
     assert c.stats.total.num_requests == 2 and c.corrected.total.count == 1
     c.reset_stats(2.0)
     assert not c.corrected

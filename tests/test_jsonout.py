@@ -10,7 +10,7 @@ import pytest
 
 from horde.master.jsonout import dumps, locust_json, response_times
 from horde.master.stats import MergedStats
-from horde.protocol.stats import locust_bucket
+from horde.protocol.locust_stats import locust_bucket
 from tests.stats_samples import T0, Sample, merged
 
 

@@ -56,6 +56,7 @@ def test_merge_sums_counters_and_total() -> None:
         rec.record("GET", "/a", 4.0, 10, ValueError("x"), T0 + 1)
         rec.record("POST", "/b", None, 5, None, T0 + 2)
         assert stats.merge_horde(worker, delta(rec, T0 + 3), T0 + 3) == 2
+    stats.fold()
     a, b = stats.entries()
     assert (a.method, a.name, a.num_requests, a.num_failures) == ("GET", "/a", 4, 2)
     assert (a.total_response_time_ms, a.min_response_time_ms, a.max_response_time_ms) == (12, 2, 4)
@@ -81,6 +82,7 @@ def test_entries_are_sorted_by_name_then_method() -> None:
         rec.record(method, name, 1.0, 0, None, T0)
     stats = MergedStats()
     stats.merge_horde("w", delta(rec, T0), T0)
+    stats.fold()
     assert [(e.name, e.method) for e in stats.entries()] == [
         ("/a", "GET"),
         ("/a", "POST"),
@@ -98,6 +100,7 @@ def test_percentiles_are_nearest_rank_and_capped_by_max() -> None:
         for ms in values[chunk::3]:
             rec.record("GET", "/a", ms, 0, None, T0)
         stats.merge_horde(f"w{chunk}", delta(rec, T0), T0)
+    stats.fold()
     (entry,) = stats.entries()
     exact_us = sorted(round(ms * 1000) for ms in values)
     for p in (0.01, 0.5, 0.9, 0.99, 0.999):
@@ -154,10 +157,12 @@ def test_unknown_ids_are_dropped_and_counted() -> None:
     stats = MergedStats()
     entry = EntryDelta(7, 1, 0, 0, 100, 100, 100, 0, (100, 1), (int(T0), 1, 0))
     assert stats.merge_horde("w", bare((entry,)), T0) == 0
+    stats.fold()
     assert stats.unknown_ids == 1 and stats.entries() == [] and stats.total.num_requests == 0
     assert stats.merge_horde("w", bare((entry,), ((7, "GET", "/a"),)), T0) == 1
     assert stats.merge_horde("w", bare((entry,)), T0) == 1
     assert stats.merge_horde("other", bare((entry,)), T0) == 0
+    stats.fold()
     assert stats.unknown_ids == 2 and stats.entries()[0].num_requests == 2
 
 
@@ -168,6 +173,7 @@ def test_intern_tables_are_per_worker() -> None:
     stats.merge_horde("w1", bare((entry,), ((0, "GET", "/one"),)), T0)
     stats.merge_horde("w2", bare((entry,), ((0, "GET", "/two"),)), T0)
     stats.merge_horde("w1", bare((entry,)), T0)
+    stats.fold()
     assert {e.name: e.num_requests for e in stats.entries()} == {"/one": 2, "/two": 1}
 
 
@@ -193,6 +199,7 @@ def test_reset_clears_figures_and_keeps_intern_tables() -> None:
     assert stats.current_percentile_ms(0.5, T0 + 10) == 0.0
     rec.record("G", "/p1", 1.0, 0, None, T0 + 11)
     assert stats.merge_horde("w", delta(rec, T0 + 12, seq=2), T0 + 12) == 1
+    stats.fold()
     assert stats.total.num_requests == 1
 
 
@@ -203,6 +210,7 @@ def steady(stats: MergedStats, first: int, last: int, per_sec: int, fails: int =
         for k in range(per_sec):
             rec.record("GET", "/a", 1.0, 0, ValueError() if k < fails else None, sec + k / per_sec)
         stats.merge_horde(f"w{sec}", delta(rec, sec + 1), sec + 1)
+    stats.fold()
 
 
 def test_current_rates_average_the_window_before_now() -> None:
@@ -258,6 +266,7 @@ def test_per_second_counts_stay_bounded() -> None:
     assert min(entry.req_per_sec) >= base + 100 - PER_SEC_KEEP_SECONDS
     skewed = EntryDelta(0, 1, 0, 0, 1000, 1000, 1000, 0, (bucket := 640, 1), (base + 10_000, 1, 0))
     stats.merge_horde("x", bare((skewed,), ((0, "GET", "/a"),)), base + 100)
+    stats.fold()
     assert base + 10_000 not in entry.req_per_sec and entry.hist.counts[bucket] >= 1
     assert entry.num_requests == 101
 
@@ -269,8 +278,10 @@ def test_current_percentile_uses_the_last_ten_received_seconds() -> None:
     slow.record("GET", "/a", 900.0, 0, None, T0)
     fast.record("GET", "/a", 10.0, 0, None, T0 + 20)
     stats.merge_horde("w1", delta(slow, T0 + 1), T0 + 1)
+    stats.fold()
     assert stats.current_percentile_ms(0.99, T0 + 5) == pytest.approx(900.0, rel=0.01)
     stats.merge_horde("w2", delta(fast, T0 + 21), T0 + 21)
+    stats.fold()
     assert stats.current_percentile_ms(0.99, T0 + 21) == pytest.approx(10.0, rel=0.01)
     assert stats.current_percentile_ms(0.99, T0 + 40) == 0.0
     assert stats.total.percentile_ms(1.0) == 900.0
@@ -279,6 +290,7 @@ def test_current_percentile_uses_the_last_ten_received_seconds() -> None:
         rec.record("GET", "/a", 5.0, 0, None, T0 + sec)
         stats.merge_horde("w3", delta(rec, T0 + sec, announce_all=True), T0 + 30 + sec)
     assert len(stats._ring) <= RING_SECONDS
+    stats.fold()
     assert stats.total.hist.total == stats.total.num_requests == 102
 
 
@@ -288,14 +300,17 @@ def test_current_window_sees_late_data_for_a_second_it_already_merged() -> None:
     fast, slow, again = RequestRecorder(), RequestRecorder(), RequestRecorder()
     fast.record("GET", "/a", 10.0, 0, None, T0)
     stats.merge_horde("w1", delta(fast, T0 + 1), T0 + 3)
+    stats.fold()
     p50, p99 = stats.current_percentiles_ms((0.5, 0.99), T0 + 5)
     assert p50 == p99 == pytest.approx(10.0, rel=0.01)
     for _ in range(3):
         slow.record("GET", "/a", 900.0, 0, None, T0 + 1)
     stats.merge_horde("w2", delta(slow, T0 + 2), T0 + 3)  # received in a second already cached
+    stats.fold()
     assert stats.current_percentile_ms(0.5, T0 + 5) == pytest.approx(900.0, rel=0.01)
     again.record("GET", "/a", 10.0, 0, None, T0 + 4)
     stats.merge_horde("w3", delta(again, T0 + 5), T0 + 5)  # the current second, not cached
+    stats.fold()
     assert stats.current_percentiles_ms((0.5,), T0 + 5) == [pytest.approx(900.0, rel=0.01)]
     assert stats.current_percentile_ms(0.2, T0 + 5) == pytest.approx(10.0, rel=0.01)
 
@@ -313,6 +328,7 @@ def test_merge_locust_converts_ms_to_microseconds() -> None:
     rec.record("GET", "/a", None, 10, None, T0 + 2)
     stats = MergedStats(started_at=T0)
     assert stats.merge_locust("w", locust_report_from(rec, T0 + 3), T0 + 3) == 1
+    stats.fold()
     (entry,) = stats.entries()
     assert (entry.num_requests, entry.num_none_requests, entry.num_failures) == (3, 1, 1)
     assert (entry.min_rt_us, entry.max_rt_us, entry.total_rt_us) == (12_345, 155_000, 167_345)

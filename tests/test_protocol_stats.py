@@ -16,10 +16,7 @@ from hypothesis import strategies as st
 
 from horde.protocol.errors import ProtocolError
 from horde.protocol.histogram import NUM_BUCKETS
-from horde.protocol.stats import (
-    EntryDelta,
-    ErrorDelta,
-    HordeStatsDelta,
+from horde.protocol.locust_stats import (
     LocustEntry,
     LocustError,
     LocustStatsReport,
@@ -27,6 +24,7 @@ from horde.protocol.stats import (
     locust_error_key,
     normalise_error,
 )
+from horde.protocol.stats import EntryDelta, ErrorDelta, HordeStatsDelta
 
 ENTRY = EntryDelta(3, 5, 1, 2, 9_000, 1_000, 4_000, 500, (300, 1, 600, 3), (100, 3, 1, 101, 2, 1))
 DELTA = HordeStatsDelta(

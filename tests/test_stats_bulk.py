@@ -15,8 +15,9 @@ from horde.master.stats import MergedStats
 from horde.protocol.counters import OVERFLOW_NAME
 from horde.protocol.errors import ProtocolError
 from horde.protocol.histogram import NUM_BUCKETS
-from horde.protocol.stats import EntryDelta, HordeStatsDelta, _entries_from_wire
+from horde.protocol.stats import EntryDelta, HordeStatsDelta, entries_from_wire
 from horde.worker.stats import RequestRecorder
+from tests.stats_oracle import oracle_merge_horde
 from tests.stats_samples import observable
 
 T0 = 1_700_000_000.0
@@ -56,10 +57,13 @@ def decoded(d: HordeStatsDelta) -> HordeStatsDelta:
 
 
 def merge_all(items: list[tuple[str, HordeStatsDelta, float]], *, wire: bool) -> MergedStats:
-    """Merge every delta (decoded from the wire, or as built) into fresh stats."""
+    """Merge every delta decoded from the wire (staged), or as built by the tests' oracle."""
     stats = MergedStats(started_at=T0)
     for worker, d, now in items:
-        stats.merge_horde(worker, decoded(d) if wire else d, now)
+        if wire:
+            stats.merge_horde(worker, decoded(d), now)
+        else:
+            oracle_merge_horde(stats, worker, d, now)
     return stats
 
 
@@ -68,7 +72,7 @@ def test_decoded_entries_equal_one_by_one_entries(seed: int) -> None:
     """Bulk validation returns the same entries as validating each entry on its own."""
     for _, d, _ in deltas(seed):
         wire = dataclasses.replace(d, pack=False).to_wire()["entries"]
-        entries, columns = _entries_from_wire(wire)
+        entries, columns = entries_from_wire(wire)
         assert columns is not None
         assert entries == tuple(EntryDelta.from_wire(e) for e in wire)
 
@@ -169,24 +173,27 @@ def test_bulk_validation_rejects_as_one_by_one(what: str, mutate: Any) -> None:
         for entry in entries:
             EntryDelta.from_wire(entry)
     with pytest.raises(ProtocolError) as bulk:
-        _entries_from_wire(entries)
+        entries_from_wire(entries)
     assert (bulk.value.reason, str(bulk.value)) == (one_by_one.value.reason, str(one_by_one.value))
 
 
-def test_values_beyond_int64_are_valid_and_merged_one_by_one() -> None:
-    """Counts too large for int64 are accepted as before and merged exactly, one by one."""
+def test_values_beyond_int64_are_valid_and_merged_exactly() -> None:
+    """Counts too large for int64 are accepted as before and merged exactly, in Python ints."""
     entries = copy.deepcopy(_wire_entries())
     huge = 2**70
     entries[0][1] += huge
     entries[0][8][1] += huge
-    decoded_entries, columns = _entries_from_wire(entries)
-    assert columns is None
+    decoded_entries, columns = entries_from_wire(entries)
+    assert columns is not None and columns.scalars.dtype == object
     assert decoded_entries == tuple(EntryDelta.from_wire(e) for e in entries)
     d = deltas(3, workers=1, rounds=1)[0][1]
     wire = dataclasses.replace(d, pack=False).to_wire()
     wire["entries"] = entries
     stats = MergedStats(started_at=T0)
     stats.merge_horde("w", HordeStatsDelta.from_wire(wire), T0 + 4)
+    oracle = MergedStats(started_at=T0)
+    oracle_merge_horde(oracle, "w", HordeStatsDelta.from_wire(wire), T0 + 4)
+    assert observable(stats, T0 + 4) == observable(oracle, T0 + 4)
     assert stats.total.num_requests == sum(e[1] for e in entries)
 
 

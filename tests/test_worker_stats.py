@@ -10,7 +10,8 @@ import msgpack
 import pytest
 
 from horde.protocol.histogram import bucket_index
-from horde.protocol.stats import HordeStatsDelta, LocustStatsReport, locust_error_key
+from horde.protocol.locust_stats import LocustStatsReport, locust_error_key
+from horde.protocol.stats import HordeStatsDelta
 from horde.worker.stats import RequestRecorder
 
 T0 = 1_700_000_000.0

@@ -18,10 +18,7 @@ import structlog
 from horde.protocol.corrected import CORRECTED_KEY, CorrectedDelta, corrected_to_wire
 from horde.protocol.counters import DEFAULT_MAX_NAMES, OVERFLOW_NAME, EntryCounters
 from horde.protocol.histogram import Histogram, bucket_mid
-from horde.protocol.stats import (
-    EntryDelta,
-    ErrorDelta,
-    HordeStatsDelta,
+from horde.protocol.locust_stats import (
     LocustEntry,
     LocustError,
     LocustStatsReport,
@@ -29,6 +26,7 @@ from horde.protocol.stats import (
     locust_error_key,
     normalise_error,
 )
+from horde.protocol.stats import EntryDelta, ErrorDelta, HordeStatsDelta
 
 __all__ = ["PER_SEC_CAP", "RequestRecorder"]
 
