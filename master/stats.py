@@ -191,11 +191,11 @@ class MergedStats:
         merged = 0
         if cols is not None:
             ids = cols.entry_id
-            entries = list(map(table.get, ids))
-            if None in entries:
-                keep = numpy().array([e is not None for e in entries], dtype=bool)
+            found = list(map(table.get, ids))
+            entries = [e for e in found if e is not None]
+            if len(entries) < len(ids):
+                keep = numpy().array([e is not None for e in found], dtype=bool)
                 cols = select(cols, keep, cols.total)
-                entries = [e for e in entries if e is not None]
                 self.unknown_ids += len(ids) - len(entries)
                 ids = cols.entry_id
             merged = len(entries)
@@ -312,7 +312,7 @@ class MergedStats:
                 keep[n] = True
                 part, part_entries = select(cols, keep, LAST_IS_TOTAL), []
             else:
-                keep[start : start + step] = True
+                keep[start : min(start + step, n)] = True
                 part, part_entries = select(cols, keep, piece_total), entries[start : start + step]
             self._fold_stages()
             stage.release()

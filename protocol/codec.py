@@ -19,6 +19,7 @@ from typing import Any
 import msgpack
 
 from horde.protocol.errors import ProtocolError
+from horde.protocol.locust_stats import COLUMNS_KEY, locust_columns_many
 from horde.protocol.messages import (
     DOWNSTREAM,
     UPSTREAM,
@@ -28,12 +29,12 @@ from horde.protocol.messages import (
     UnknownMessage,
     WorkerHeartbeat,
 )
-from horde.protocol.locust_stats import COLUMNS_KEY, locust_columns_many
 from horde.protocol.packed import PACKED_KEY, unpack_entries_many
 
 #: Frames larger than this are refused before they are parsed (bytes).
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
 _DATETIME_FORMAT = "%Y%m%dT%H:%M:%S.%f"
+_DATETIME_MARKER = b"__datetime__"
 
 AnyMessage = Message | UnknownMessage
 _HORDE_STATS = MessageType.HORDE_STATS.value
@@ -121,9 +122,11 @@ def unpack_envelope(raw: object, *, max_size: int = DEFAULT_MAX_FRAME) -> tuple[
         raise ProtocolError(f"frame must be bytes, got {type(raw).__name__}", reason="type")
     if len(raw) > max_size:
         raise ProtocolError(f"frame of {len(raw)} bytes exceeds {max_size}", reason="size")
+    # Only a frame holding the marker can hold a datetime: the others skip the per-map hook.
+    hook = None if type(raw) is bytes and _DATETIME_MARKER not in raw else _decode_hook
     try:
         envelope = msgpack.unpackb(
-            raw, raw=False, strict_map_key=False, object_hook=_decode_hook, use_list=True
+            raw, raw=False, strict_map_key=False, object_hook=hook, use_list=True
         )
     except Exception as exc:  # msgpack raises many types (ExtraData, ValueError, ...)
         raise ProtocolError(f"not msgpack: {type(exc).__name__}: {exc}", reason="msgpack") from None
@@ -195,20 +198,7 @@ def decode_upstream_many(
                 stats.append(data)
             elif envelope[0] == _LOCUST_STATS:
                 reports.append(data)
-    if len(stats) > 1:
-        try:
-            verdicts = unpack_entries_many([data[PACKED_KEY] for data in stats])
-        except Exception:  # a validator bug: each delta is then checked alone, guarded
-            verdicts = [data[PACKED_KEY] for data in stats]
-        for data, verdict in zip(stats, verdicts, strict=True):
-            data[PACKED_KEY] = verdict
-    if len(reports) > 1:
-        try:
-            for data, columns in zip(reports, locust_columns_many(reports), strict=True):
-                data[COLUMNS_KEY] = columns
-        except Exception:  # noqa: S110 - a validator bug: each report is then decoded alone, guarded
-            for data in reports:
-                data.pop(COLUMNS_KEY, None)
+    _decode_batches(stats, reports)
     out: list[AnyMessage | ProtocolError] = []
     for item in unpacked:
         if isinstance(item, ProtocolError):
@@ -219,6 +209,27 @@ def decode_upstream_many(
         except ProtocolError as exc:
             out.append(exc)
     return out
+
+
+def _decode_batches(stats: list[dict[Any, Any]], reports: list[dict[Any, Any]]) -> None:
+    """Leave in each payload the verdict its batch gave (see :func:`decode_upstream_many`).
+
+    A validator bug fails no frame: each payload is then validated alone, guarded.
+    """
+    if len(stats) > 1:
+        try:
+            verdicts = unpack_entries_many([data[PACKED_KEY] for data in stats])
+        except Exception:
+            verdicts = [data[PACKED_KEY] for data in stats]
+        for data, verdict in zip(stats, verdicts, strict=True):
+            data[PACKED_KEY] = verdict
+    if len(reports) > 1:
+        try:
+            for data, columns in zip(reports, locust_columns_many(reports), strict=True):
+                data[COLUMNS_KEY] = columns
+        except Exception:
+            for data in reports:
+                data.pop(COLUMNS_KEY, None)
 
 
 def decode_downstream(raw: object, *, max_size: int = DEFAULT_MAX_FRAME) -> AnyMessage:

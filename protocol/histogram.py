@@ -19,6 +19,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from itertools import accumulate
 from math import ceil
+from typing import Any
 
 __all__ = [
     "CAP_US",
@@ -208,7 +209,7 @@ class Histogram:
         return Histogram(dict(self.counts))
 
 
-def bucket_indices(us: object) -> object:
+def bucket_indices(us: Any) -> Any:
     """:func:`bucket_index` of each value of an int64 numpy array of µs (numpy imported here).
 
     Exact: values are clamped below :data:`CAP_US` first, so their float64 form is exact

@@ -321,6 +321,7 @@ class HordeStatsDelta:
         names = tuple([_name_def(d) for d in sequence(raw["names"], "names")])
         listed = sequence(raw["entries"], "entries")
         entries: Sequence[EntryDelta]
+        columns: EntryColumns | None
         if PACKED_KEY in raw:
             if listed:
                 bad_value("entries (both listed and packed)", len(listed), "shape")
