@@ -81,7 +81,7 @@ class Stage:
         self.deltas = 0
         self.generation = 0
         """Bumped by :meth:`release`: row numbers handed out before are void."""
-        self._pending: list[tuple[list[int], EntryColumns, Any, Any]] = []
+        self._pending: list[tuple[Any, EntryColumns, Any, Any]] = []
 
     def _alloc(self, cap: int) -> None:
         old, dtype = self._cap, self._dtype
@@ -107,10 +107,11 @@ class Stage:
         """Whether nothing is staged."""
         return self.deltas == 0
 
-    def rows_for(self, entries: list[Any]) -> list[int] | None:
-        """Staging rows of ``entries``, assigned on first use; None when rows run out.
+    def rows_for(self, entries: list[Any], *, total_row: bool = False) -> Any | None:
+        """Staging rows of ``entries`` (int64 array), assigned on first use; None when out.
 
-        Rows stay assigned across folds, so callers may keep the list while
+        With ``total_row``, row 0 (the total's) follows, for columns whose last row is the
+        total. Rows stay assigned across folds, so callers may keep the array while
         :attr:`generation` is unchanged; :meth:`release` frees them all (but the total's).
         """
         rows = []
@@ -127,7 +128,9 @@ class Stage:
                 row_of[entry] = row
                 staged.append(entry)
             rows.append(row)
-        return rows
+        if total_row:
+            rows.append(0)
+        return np.array(rows, dtype=np.int64)
 
     def free_rows(self) -> int:
         """How many more entries can have rows before :meth:`release`."""
@@ -141,7 +144,7 @@ class Stage:
         self.generation += 1
 
     def add(
-        self, rows: list[int], cols: EntryColumns, ring_sec: int, lo: int, hi: int
+        self, rows: Any, cols: EntryColumns, ring_sec: int, lo: int, hi: int
     ) -> tuple[int, int] | None:
         """Stage one report whose entries have ``rows`` (from :meth:`rows_for`); return its span.
 
@@ -175,43 +178,63 @@ class Stage:
     def _apply(self) -> None:
         """Add the pending reports into the arrays, a few numpy calls for all of them.
 
-        A horde delta's columns are added twice: at their entries' rows and at row 0.
+        A horde delta's columns also go to row 0, the total's, summed first (:meth:`_to_total`).
         """
         pending = self._pending
         if not pending:
             return
         self._pending = []
-        targets, scalars, lows, pair_rows, pairs, triple_rows, triples = ([] for _ in range(7))
-        for entry_rows, cols, kept, trows in pending:
-            r = np.array(entry_rows, dtype=np.int64)
-            to_total = cols.total == SUM_TOTAL
-            for rows in (r, np.zeros(len(r), dtype=np.int64))[: 2 if to_total else 1]:
-                targets.append(rows)
-                scalars.append(cols.scalars)
-                lows.append(cols.min_rt_us)
-                pair_rows.append(rows[cols.pair_rows])
-                pairs.append(cols.pairs)
-                triple_rows.append(rows[trows])
-                triples.append(kept)
         cat = np.concatenate
-        r = cat(targets)
-        sc = cat(scalars, axis=1)  # nreq, nnone, nfail, rt, max, len
+        r = cat([p[0] for p in pending])
+        sc = cat([p[1].scalars for p in pending], axis=1)  # nreq, nnone, nfail, rt, max, len
+        low = cat([p[1].min_rt_us for p in pending])
+        low = np.where(low < 0, self._no_min, low)
+        pairs = cat([p[1].pairs for p in pending])
+        pair_rows = cat([rows[cols.pair_rows] for rows, cols, _, _ in pending])
+        triples = cat([p[2] for p in pending])
+        triple_rows = cat([rows[trows] for rows, _, _, trows in pending])
         # 1-D np.add.at is ten times faster than on index tuples or rows of a 2-D array
         for column, field in enumerate((0, 1, 2, 3, 5)):
             np.add.at(self._sums[:, column], r, sc[field])
         np.maximum.at(self._max, r, sc[4])
-        low = cat(lows)
-        np.minimum.at(self._min, r, np.where(low < 0, self._no_min, low))
-        flat_pairs = cat(pairs)
-        if len(flat_pairs):
-            cells = cat(pair_rows) * NUM_BUCKETS + flat_pairs[:, 0].astype(np.int64)
-            np.add.at(self._hist.reshape(-1), cells, flat_pairs[:, 1])
-        flat_triples = cat(triples)
-        if len(flat_triples):
-            secs = (flat_triples[:, 0] % SEC_RING).astype(np.int64)
-            cells = cat(triple_rows) * SEC_RING + secs
-            np.add.at(self._req.reshape(-1), cells, flat_triples[:, 1])
-            np.add.at(self._fail.reshape(-1), cells, flat_triples[:, 2])
+        np.minimum.at(self._min, r, low)
+        secs = (triples[:, 0] % SEC_RING).astype(np.int64)
+        if len(pairs):
+            cells = pair_rows * NUM_BUCKETS + pairs[:, 0].astype(np.int64)
+            np.add.at(self._hist.reshape(-1), cells, pairs[:, 1])
+        if len(triples):
+            cells = triple_rows * SEC_RING + secs
+            np.add.at(self._req.reshape(-1), cells, triples[:, 1])
+            np.add.at(self._fail.reshape(-1), cells, triples[:, 2])
+        to_total = [p[1].total == SUM_TOTAL for p in pending]
+        if all(to_total):
+            self._to_total(sc, low, pairs, triples, secs)
+        elif any(to_total):
+            picks = [
+                np.repeat(to_total, [len(x) for x in parts])
+                for parts in (
+                    [p[0] for p in pending],
+                    [p[1].pairs for p in pending],
+                    [p[2] for p in pending],
+                )
+            ]
+            rows, pair_pick, triple_pick = picks
+            self._to_total(
+                sc[:, rows], low[rows], pairs[pair_pick], triples[triple_pick], secs[triple_pick]
+            )
+
+    def _to_total(self, sc: Any, low: Any, pairs: Any, triples: Any, secs: Any) -> None:
+        """Add horde deltas' entries (their columns given) into row 0, the total's."""
+        if not sc.shape[1]:
+            return
+        self._sums[0] += sc[[0, 1, 2, 3, 5]].sum(axis=1)
+        self._max[0] = max(self._max[0], sc[4].max())
+        self._min[0] = min(self._min[0], low.min())
+        if len(pairs):
+            np.add.at(self._hist[0], pairs[:, 0].astype(np.int64), pairs[:, 1])
+        if len(secs):
+            np.add.at(self._req[0], secs, triples[:, 1])
+            np.add.at(self._fail[0], secs, triples[:, 2])
 
     def fold(self, ring: Histogram | None) -> None:
         """Add everything staged into the entries, the total and ``ring``; empty the stage.

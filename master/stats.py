@@ -89,7 +89,7 @@ class MergedStats:
         """A stage of Python ints, for the rare report whose values int64 cannot sum."""
         self._errors: dict[tuple[str, str, str], list[Any]] = {}
         self._interns: dict[str, dict[int, MergedEntry]] = {}
-        self._row_cache: dict[str, tuple[int, tuple[Any, ...], list[int]]] = {}
+        self._row_cache: dict[str, tuple[int, tuple[Any, ...], Any]] = {}
         self._window_cache: tuple[int, dict[int, Histogram], Histogram] | None = None
         self._ring: dict[int, Histogram] = {}
         self._archive = Histogram()
@@ -191,15 +191,19 @@ class MergedStats:
         merged = 0
         if cols is not None:
             ids = cols.entry_id
-            found = list(map(table.get, ids))
-            entries = [e for e in found if e is not None]
-            if len(entries) < len(ids):
-                keep = numpy().array([e is not None for e in found], dtype=bool)
-                cols = select(cols, keep, cols.total)
-                self.unknown_ids += len(ids) - len(entries)
-                ids = cols.entry_id
-            merged = len(entries)
-            first, last = self._add(worker_id, ids, lambda: entries, cols, sec)
+            rows = self._cached_rows(worker_id, ids, cols)
+            if rows is not None:  # the same ids as last time: all known
+                first, last = self._stage_one(rows, cols, sec)
+                merged = len(ids)
+            else:
+                found = list(map(table.get, ids))
+                entries = [e for e in found if e is not None]
+                if len(entries) < len(ids):
+                    keep = numpy().array([e is not None for e in found], dtype=bool)
+                    cols = select(cols, keep, cols.total)
+                    self.unknown_ids += len(ids) - len(entries)
+                merged = len(entries)
+                first, last = self._add(worker_id, cols.entry_id, entries, cols, sec)
             if last >= first:
                 # The last request happened during second ``last``, and no later than sent_at.
                 self._touch_span(first, max(last, min(last + 1, delta.sent_at)))
@@ -217,9 +221,12 @@ class MergedStats:
         sec = int(now)
         self._prune(sec)
         decoded = report.decoded()
-        keys = decoded.keys
-        entry = self._entry
-        self._add(worker_id, keys, lambda: [entry(m, n) for m, n in keys], decoded.columns, sec)
+        keys, cols = decoded.keys, decoded.columns
+        rows = self._cached_rows(worker_id, keys, cols)
+        if rows is not None:
+            self._stage_one(rows, cols, sec)
+        else:
+            self._add(worker_id, keys, [self._entry(m, n) for m, n in keys], cols, sec)
         total = decoded.total
         self._touch_span(total["start_time"], total["last_request_timestamp"])
         for err in report.errors.values():
@@ -227,39 +234,42 @@ class MergedStats:
             self._add_error(key, err.occurrences, err.first_seen, err.last_seen)
         return len(keys)
 
+    def _cached_rows(self, worker_id: str, key: tuple[Any, ...], cols: EntryColumns) -> Any:
+        """The rows a worker's last report of the same ``key`` had, if still valid; else None.
+
+        A worker sends the same entries report after report; its rows are kept (under
+        ``key``: its entry ids, or its Locust (method, name) keys) until the stage
+        renumbers its rows or the worker defines names.
+        """
+        hit = self._row_cache.get(worker_id)
+        if hit is None or hit[0] != self._stage.generation or hit[1] != key or not _fits(cols):
+            return None
+        return hit[2]
+
     def _add(
         self,
         worker_id: str,
         key: tuple[Any, ...],
-        entries: Callable[[], list[MergedEntry]],
+        entries: list[MergedEntry],
         cols: EntryColumns,
         sec: int,
     ) -> tuple[int, int]:
-        """Stage ``cols`` (rows: ``entries()``, the worker's ``key`` to them); return the span.
+        """Stage ``cols`` (rows: ``entries``, the worker's ``key`` to them); return the span.
 
         The span is the (earliest, latest) second of its per-second counts (0, -1: none).
         """
         if not _fits(cols):
-            return self._add_exact(entries(), cols, sec)
-        stage = self._stage
-        if stage.ring_sec is not None and stage.ring_sec != sec:
-            self._fold_stages()
-        hit = self._row_cache.get(worker_id)
-        if hit is not None and hit[0] == stage.generation and hit[1] == key:
-            return self._stage_one(hit[2], cols, sec)
-        wanted = entries()
-        rows = self._rows(worker_id, key, wanted)
+            return self._add_exact(entries, cols, sec)
+        rows = self._rows(worker_id, key, entries, cols.total == LAST_IS_TOTAL)
         if rows is None:  # more entries than a stage has rows: in pieces
-            return self._add_pieces(wanted, cols, sec, self._stage_one)
+            return self._add_pieces(entries, cols, sec, self._stage_one)
         return self._stage_one(rows, cols, sec)
 
-    def _stage_one(self, rows: list[int], cols: EntryColumns, sec: int) -> tuple[int, int]:
-        """Stage columns whose entries have ``rows`` in the int64 stage; return the span."""
+    def _stage_one(self, rows: Any, cols: EntryColumns, sec: int) -> tuple[int, int]:
+        """Stage columns whose rows are ``rows`` in the int64 stage; return the span."""
         lo, hi = sec - PER_SEC_KEEP_SECONDS, sec + FUTURE_SKEW_SECONDS
-        if cols.total == LAST_IS_TOTAL:
-            rows = [*rows, 0]
         span = self._stage.add(rows, cols, sec, lo, hi)
-        if span is None:
+        if span is None:  # a new second, or a full stage
             self._fold_stages()
             span = self._stage.add(rows, cols, sec, lo, hi)
             assert span is not None  # an empty stage takes any report
@@ -273,17 +283,15 @@ class MergedStats:
             self._exact = Stage(self._total, exact=True)
         exact = self._exact
 
-        def one(rows: list[int], part: EntryColumns, sec: int) -> tuple[int, int]:
+        def one(rows: Any, part: EntryColumns, sec: int) -> tuple[int, int]:
             lo, hi = sec - PER_SEC_KEEP_SECONDS, sec + FUTURE_SKEW_SECONDS
-            if part.total == LAST_IS_TOTAL:
-                rows = [*rows, 0]
             span = exact.add(rows, part, sec, lo, hi)
             assert span is not None  # folded after each report: always empty here
             self._fold_stages()
             exact.release()
             return span
 
-        rows = exact.rows_for(entries)
+        rows = exact.rows_for(entries, total_row=cols.total == LAST_IS_TOTAL)
         if rows is None:
             exact.release()
             return self._add_pieces(entries, cols, sec, one)
@@ -294,7 +302,7 @@ class MergedStats:
         entries: list[MergedEntry],
         cols: EntryColumns,
         sec: int,
-        stage_one: Callable[[list[int], EntryColumns, int], tuple[int, int]],
+        stage_one: Callable[[Any, EntryColumns, int], tuple[int, int]],
     ) -> tuple[int, int]:
         """Stage a report of more entries than a stage has rows, a few hundred at a time."""
         stage = self._stage if stage_one == self._stage_one else self._exact
@@ -316,7 +324,7 @@ class MergedStats:
                 part, part_entries = select(cols, keep, piece_total), entries[start : start + step]
             self._fold_stages()
             stage.release()
-            rows = stage.rows_for(part_entries)
+            rows = stage.rows_for(part_entries, total_row=part.total == LAST_IS_TOTAL)
             assert rows is not None  # the rows of an empty stage
             lo_sec, hi_sec = stage_one(rows, part, sec)
             if hi_sec >= lo_sec:
@@ -325,20 +333,15 @@ class MergedStats:
         return first, last
 
     def _rows(
-        self, worker_id: str, key: tuple[Any, ...], entries: list[MergedEntry]
-    ) -> list[int] | None:
-        """The staging rows of a worker's entries; None if a stage cannot hold them all.
-
-        A worker sends the same entries report after report, so the answer is kept (under
-        ``key``: its entry ids, or its Locust (method, name) keys) until the stage
-        renumbers its rows or the worker defines names.
-        """
+        self, worker_id: str, key: tuple[Any, ...], entries: list[MergedEntry], total_row: bool
+    ) -> Any:
+        """The staging rows of a worker's entries (kept for it); None if no stage holds them."""
         stage = self._stage
-        rows = stage.rows_for(entries)
+        rows = stage.rows_for(entries, total_row=total_row)
         if rows is None:  # out of rows: fold, free them all, number again
             self._fold_stages()
             stage.release()
-            rows = stage.rows_for(entries)
+            rows = stage.rows_for(entries, total_row=total_row)
             if rows is None:  # more entries in one report than the stage has rows
                 return None
         self._row_cache[worker_id] = (stage.generation, key, rows)

@@ -35,6 +35,8 @@ from horde.protocol.packed import PACKED_KEY, unpack_entries_many
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
 _DATETIME_FORMAT = "%Y%m%dT%H:%M:%S.%f"
 _DATETIME_MARKER = b"__datetime__"
+_STATS_HEAD = b"\xa5stats"
+"""The msgpack string ``"stats"``, as a Locust stats frame's type follows its array header."""
 
 AnyMessage = Message | UnknownMessage
 _HORDE_STATS = MessageType.HORDE_STATS.value
@@ -122,8 +124,10 @@ def unpack_envelope(raw: object, *, max_size: int = DEFAULT_MAX_FRAME) -> tuple[
         raise ProtocolError(f"frame must be bytes, got {type(raw).__name__}", reason="type")
     if len(raw) > max_size:
         raise ProtocolError(f"frame of {len(raw)} bytes exceeds {max_size}", reason="size")
-    # Only a frame holding the marker can hold a datetime: the others skip the per-map hook.
-    hook = None if type(raw) is bytes and _DATETIME_MARKER not in raw else _decode_hook
+    # Only a frame holding the marker can hold a datetime. A Locust stats frame holds
+    # hundreds of maps: when it lacks the marker, it skips the hook each map would call.
+    plain = type(raw) is bytes and raw[1:7] == _STATS_HEAD and _DATETIME_MARKER not in raw
+    hook = None if plain else _decode_hook
     try:
         envelope = msgpack.unpackb(
             raw, raw=False, strict_map_key=False, object_hook=hook, use_list=True

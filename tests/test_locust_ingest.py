@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime
 import random
 from typing import Any
 
@@ -150,3 +151,16 @@ def test_a_bad_report_in_a_batch_is_its_own_protocol_error(what: str, mutate: An
         good = decoded[k]
         assert isinstance(good, m.LocustStats)
         assert good.report == items[k][1]
+
+
+def test_a_locust_report_holding_a_datetime_still_decodes_it() -> None:
+    """Skipping the datetime hook for plain Locust frames keeps datetimes where they are sent."""
+    items = reports(6, workers=1, rounds=1)
+    wire = items[0][1].to_wire()
+    wire["sent"] = datetime.datetime(2024, 5, 1, 12, 30, 15, 250000)
+    (message,) = decode_upstream_many([encode_raw("stats", wire, "w0")])
+    assert isinstance(message, m.LocustStats)
+    assert message.report.extra == {"sent": wire["sent"]}
+    assert message.report == items[0][1].__class__.from_wire(
+        items[0][1].to_wire() | {"sent": wire["sent"]}
+    )
