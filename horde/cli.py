@@ -1,9 +1,10 @@
 """The ``horde`` command: ``run``, ``master``, ``worker``, ``demo`` and ``target``.
 
 The only place that reads ``os.environ`` and monkey-patches: it parses flags (each flag
-can also come from a ``HORDE_*`` environment variable, e.g. ``HORDE_USERS=50``), builds
-one frozen settings object, configures logging, and hands over to the master or worker
-runtime.
+can also come from a ``HORDE_*`` environment variable, e.g. ``HORDE_USERS=50``, and its
+``--help`` line names it), configures logging, and hands the namespace to
+``horde.commands``, which turns it into frozen settings (``horde.settings``) at once.
+Every default shown here is a named constant of the settings it ends up in.
 
 Imports: everything (it is the entry point).
 """
@@ -16,8 +17,12 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from horde import logsetup
+from horde import settings as cmd
+from horde.master import config as master
 from horde.protocol.counters import DEFAULT_MAX_NAMES, OVERFLOW_NAME
 from horde.protocol.errors import HordeError
+from horde.worker import config as worker
 
 __all__ = ["build_parser", "main"]
 
@@ -39,17 +44,17 @@ LOGGING: list[Option] = [
     (
         ("--log-level",),
         {
-            "default": "INFO",
-            "choices": ["DEBUG", "INFO", "WARNING", "ERROR"],
-            "help": "log level (default INFO)",
+            "default": logsetup.DEFAULT_LEVEL,
+            "choices": list(logsetup.LEVELS),
+            "help": f"log level (default {logsetup.DEFAULT_LEVEL})",
         },
     ),
     (
         ("--log-format",),
         {
-            "default": "console",
-            "choices": ["console", "json"],
-            "help": "readable console lines or JSON lines (default console)",
+            "default": logsetup.DEFAULT_FORMAT,
+            "choices": list(logsetup.FORMATS),
+            "help": f"readable console lines or JSON lines (default {logsetup.DEFAULT_FORMAT})",
         },
     ),
 ]
@@ -73,7 +78,8 @@ WEB: list[Option] = [
         {
             "default": None,
             "metavar": "USER:PASSWORD",
-            "help": "require HTTP Basic auth on every web route (better: HORDE_WEB_AUTH)",
+            "help": "require HTTP Basic auth on every web route (better from the environment,"
+            " which ps does not show)",
         },
     ),
     (
@@ -90,8 +96,8 @@ WEB: list[Option] = [
         ("--max-users",),
         {
             "type": int,
-            "default": 1_000_000,
-            "help": "refuse a /swarm above this many users (default 1000000)",
+            "default": master.DEFAULT_MAX_USERS,
+            "help": f"refuse a /swarm above this many users (default {master.DEFAULT_MAX_USERS})",
         },
     ),
 ]
@@ -155,11 +161,19 @@ TEST: list[Option] = [
     ),
     (
         ("-u", "--users"),
-        {"type": int, "default": None, "help": "peak number of users (headless; default 1)"},
+        {
+            "type": int,
+            "default": None,
+            "help": f"peak number of users (headless; default {master.DEFAULT_HEADLESS_USERS})",
+        },
     ),
     (
         ("-r", "--spawn-rate"),
-        {"type": float, "default": 1.0, "help": "users started per second (default 1)"},
+        {
+            "type": float,
+            "default": master.DEFAULT_SPAWN_RATE,
+            "help": f"users started per second (default {master.DEFAULT_SPAWN_RATE:g})",
+        },
     ),
     (
         ("-t", "--run-time"),
@@ -176,11 +190,19 @@ TEST: list[Option] = [
     (
         ("--web-host",),
         {
-            "default": "127.0.0.1",
-            "help": "interface for the web API (default 127.0.0.1; 0.0.0.0 for all)",
+            "default": master.DEFAULT_WEB_HOST,
+            "help": f"interface for the web API (default {master.DEFAULT_WEB_HOST};"
+            " 0.0.0.0 for all)",
         },
     ),
-    (("--web-port",), {"type": int, "default": 8089, "help": "web API port (default 8089)"}),
+    (
+        ("--web-port",),
+        {
+            "type": int,
+            "default": master.DEFAULT_WEB_PORT,
+            "help": f"web API port (default {master.DEFAULT_WEB_PORT})",
+        },
+    ),
     (("--no-web",), {"action": "store_true", "help": "do not serve the web API"}),
     *WEB,
     *OUTPUTS,
@@ -197,26 +219,38 @@ TEST: list[Option] = [
         ("--print-stats",),
         {
             "type": float,
-            "default": 3.0,
+            "default": master.DEFAULT_PRINT_STATS,
             "metavar": "SECONDS",
-            "help": "headless: print the stats table this often (default 3)",
+            "help": "headless: print the stats table this often"
+            f" (default {master.DEFAULT_PRINT_STATS:g})",
         },
     ),
     (
         ("--exit-code-on-error",),
-        {"type": int, "default": 1, "help": "exit code when any request failed (default 1)"},
+        {
+            "type": int,
+            "default": master.DEFAULT_EXIT_CODE_ON_ERROR,
+            "help": "exit code when any request failed"
+            f" (default {master.DEFAULT_EXIT_CODE_ON_ERROR})",
+        },
     ),
     *TAGS,
     (
         ("--heartbeat-interval",),
-        {"type": float, "default": 1.0, "help": "seconds between worker heartbeats (default 1)"},
+        {
+            "type": float,
+            "default": master.DEFAULT_HEARTBEAT_INTERVAL,
+            "help": "seconds between worker heartbeats"
+            f" (default {master.DEFAULT_HEARTBEAT_INTERVAL:g})",
+        },
     ),
     (
         ("--heartbeat-liveness",),
         {
             "type": int,
-            "default": 3,
-            "help": "missed intervals before a worker is missing (default 3)",
+            "default": master.DEFAULT_HEARTBEAT_LIVENESS,
+            "help": "missed intervals before a worker is missing"
+            f" (default {master.DEFAULT_HEARTBEAT_LIVENESS})",
         },
     ),
 ]
@@ -227,7 +261,7 @@ RUN: list[Option] = [
         ("--workers",),
         {
             "type": int,
-            "default": os.cpu_count() or 1,
+            "default": cmd.DEFAULT_LOCAL_WORKERS,
             "help": "local worker processes (default: one per CPU core)",
         },
     ),
@@ -238,16 +272,17 @@ MASTER: list[Option] = [
     (
         ("--bind",),
         {
-            "default": "tcp://*:5557",
-            "help": "ZeroMQ endpoint workers connect to (default tcp://*:5557)",
+            "default": master.DEFAULT_BIND,
+            "help": f"ZeroMQ endpoint workers connect to (default {master.DEFAULT_BIND})",
         },
     ),
     (
         ("--expect-workers",),
         {
             "type": int,
-            "default": 1,
-            "help": "headless: wait for this many workers first (default 1)",
+            "default": master.DEFAULT_EXPECT_WORKERS,
+            "help": "headless: wait for this many workers first"
+            f" (default {master.DEFAULT_EXPECT_WORKERS})",
         },
     ),
     (
@@ -272,45 +307,80 @@ WORKER: list[Option] = [
     (
         ("--master",),
         {
-            "default": "127.0.0.1:5557",
+            "default": worker.DEFAULT_MASTER,
             "metavar": "HOST[:PORT]",
-            "help": "the master's address (default 127.0.0.1:5557)",
+            "help": f"the master's address (default {worker.DEFAULT_MASTER})",
         },
     ),
     (
         ("--heartbeat-interval",),
-        {"type": float, "default": 1.0, "help": "seconds between heartbeats (default 1)"},
+        {
+            "type": float,
+            "default": worker.DEFAULT_HEARTBEAT_INTERVAL,
+            "help": f"seconds between heartbeats (default {worker.DEFAULT_HEARTBEAT_INTERVAL:g})",
+        },
     ),
     (
         ("--stats-interval",),
-        {"type": float, "default": 3.0, "help": "seconds between stats reports (default 3)"},
+        {
+            "type": float,
+            "default": worker.DEFAULT_STATS_INTERVAL,
+            "help": f"seconds between stats reports (default {worker.DEFAULT_STATS_INTERVAL:g})",
+        },
     ),
     *MAX_NAMES,
     *TAGS,
 ]
 
 DEMO: list[Option] = [
-    (("-u", "--users"), {"type": int, "default": 20, "help": "users (default 20)"}),
+    (
+        ("-u", "--users"),
+        {"type": int, "default": cmd.DEMO_USERS, "help": f"users (default {cmd.DEMO_USERS})"},
+    ),
     (
         ("-r", "--spawn-rate"),
-        {"type": float, "default": 10.0, "help": "users per second (default 10)"},
+        {
+            "type": float,
+            "default": cmd.DEMO_SPAWN_RATE,
+            "help": f"users per second (default {cmd.DEMO_SPAWN_RATE:g})",
+        },
     ),
-    (("-t", "--run-time"), {"default": "15s", "help": "duration (default 15s)"}),
-    (("--workers",), {"type": int, "default": 2, "help": "worker processes (default 2)"}),
+    (
+        ("-t", "--run-time"),
+        {"default": cmd.DEMO_RUN_TIME, "help": f"duration (default {cmd.DEMO_RUN_TIME})"},
+    ),
+    (
+        ("--workers",),
+        {
+            "type": int,
+            "default": cmd.DEMO_WORKERS,
+            "help": f"worker processes (default {cmd.DEMO_WORKERS})",
+        },
+    ),
     (
         ("--print-stats",),
         {
             "type": float,
-            "default": 3.0,
+            "default": master.DEFAULT_PRINT_STATS,
             "metavar": "SECONDS",
-            "help": "print the stats table this often (default 3)",
+            "help": f"print the stats table this often (default {master.DEFAULT_PRINT_STATS:g})",
         },
     ),
 ]
 
 TARGET: list[Option] = [
-    (("--host",), {"default": "127.0.0.1", "help": "interface (default 127.0.0.1)"}),
-    (("--port",), {"type": int, "default": 8080, "help": "port, 0 for any (default 8080)"}),
+    (
+        ("--host",),
+        {"default": cmd.TARGET_HOST, "help": f"interface (default {cmd.TARGET_HOST})"},
+    ),
+    (
+        ("--port",),
+        {
+            "type": int,
+            "default": cmd.TARGET_PORT,
+            "help": f"port, 0 for any (default {cmd.TARGET_PORT})",
+        },
+    ),
 ]
 
 #: Each subcommand: (name, one-line help, description, its options).
@@ -344,7 +414,7 @@ COMMANDS: list[tuple[str, str, str, list[Option]]] = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The whole command line."""
+    """The whole command line; each flag's help names its environment variable."""
     from horde import __version__
 
     parser = argparse.ArgumentParser(
@@ -358,8 +428,14 @@ def build_parser() -> argparse.ArgumentParser:
     for name, summary, description, options in COMMANDS:
         command = sub.add_parser(name, help=summary, description=description)
         for flags, kwargs in [*options, *LOGGING]:
-            command.add_argument(*flags, **kwargs)
+            action = command.add_argument(*flags, **kwargs)
+            action.help = f"{action.help} [env {env_name(action)}]"
     return parser
+
+
+def env_name(action: argparse.Action) -> str:
+    """The ``HORDE_*`` variable that sets a flag's default: ``--spawn-rate`` -> HORDE_SPAWN_RATE."""
+    return f"HORDE_{action.dest.upper()}"
 
 
 def apply_env(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> None:
@@ -371,7 +447,7 @@ def apply_env(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> No
             continue
         if not action.option_strings or action.dest in ("help", "version"):
             continue
-        value = environ.get(f"HORDE_{action.dest.upper()}")
+        value = environ.get(env_name(action))
         if value is None:
             continue
         if isinstance(action, argparse._StoreTrueAction):
@@ -384,8 +460,7 @@ def apply_env(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> No
                 action.default = convert(value)
             except ValueError:
                 parser.error(
-                    f"HORDE_{action.dest.upper()}={value!r} is not valid for "
-                    f"{action.option_strings[-1]}"
+                    f"{env_name(action)}={value!r} is not valid for {action.option_strings[-1]}"
                 )
         action.required = False
 
@@ -399,11 +474,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     apply_env(parser, os.environ)
     args = parser.parse_args(argv)
     from horde import commands
-    from horde.logsetup import configure
 
-    configure(args.log_level, args.log_format, args.command)
+    logs = cmd.log_settings(args)
+    logsetup.configure(logs, args.command)
     try:
-        return commands.dispatch(args)
+        return commands.dispatch(args, logs)
     except HordeError as exc:
         print(f"horde: error: {exc}", file=sys.stderr)
         return 2
