@@ -22,7 +22,7 @@ from pathlib import Path
 
 from horde.logsetup import LogSettings
 from horde.master.auth import parse_web_auth
-from horde.master.config import MasterSettings
+from horde.master.config import DEFAULT_MAX_USERS, MasterSettings
 from horde.master.timespan import parse_timespan
 from horde.protocol.errors import ConfigError
 from horde.worker.config import WorkerSettings, parse_master_address
@@ -133,7 +133,7 @@ def _test_master(
         exit_code_on_error=args.exit_code_on_error,
         tags=tuple(args.tags or ()),
         exclude_tags=tuple(args.exclude_tags or ()),
-        max_users=args.max_users,
+        max_users=args.max_users or DEFAULT_MAX_USERS,  # as ever, --max-users 0: the default
         max_names=args.max_names,
         shape=args.shape,
         locustfile=Path(args.locustfile).name,
