@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -14,10 +16,11 @@ from tests.support import SCRIPTS, VENV_BIN, free_port, processes, start_target
 
 pytestmark = pytest.mark.process
 
-#: Bounds on the whole command, generous for a loaded CI machine: the short run needs
-#: about 5 s, and the failing one about 2 s (the worker's start-up, then at most 2 s).
+#: Bounds generous for a loaded CI machine: the short run needs about 5 s, the failing one
+#: about 2 s (the worker's start-up), and its end follows the worker's death within 2 s.
 RUN_BOUND = 40.0
 DEATH_BOUND = 20.0
+AFTER_DEATH_BOUND = 10.0
 
 DIES_IN_WORKER = '''\
 """A script that loads on the master but makes every `horde worker` fail at start."""
@@ -39,8 +42,18 @@ class Reader(HttpUser):
 '''
 
 
-def run_horde(args: list[str], cwd: Path, timeout: float) -> tuple[int, str]:
-    """Run the installed ``horde`` command in ``cwd``; return (exit code, output).
+@dataclass(frozen=True)
+class Finished:
+    """How an installed ``horde`` command ended."""
+
+    code: int
+    output: str
+    after_mark: float | None
+    """Seconds from the first sight of the mark in its output to its exit (None: no mark)."""
+
+
+def run_horde(args: list[str], cwd: Path, timeout: float, mark: str = "") -> Finished:
+    """Run the installed ``horde`` command in ``cwd`` to its end, watching for ``mark``.
 
     On timeout, kill it and every process it started (by PID) and fail the test.
     """
@@ -53,17 +66,26 @@ def run_horde(args: list[str], cwd: Path, timeout: float) -> tuple[int, str]:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        try:
-            code = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
+        deadline = time.monotonic() + timeout
+        seen: float | None = None
+        while proc.poll() is None and time.monotonic() < deadline:
+            if seen is None and mark:
+                out.seek(0)
+                seen = time.monotonic() if mark in out.read() else None
+            time.sleep(0.02)
+        if proc.poll() is None:
             for child in psutil.Process(proc.pid).children(recursive=True):
                 child.kill()
             proc.kill()
             proc.wait(timeout=10)
             out.seek(0)
             pytest.fail(f"horde {args[0]} still running after {timeout} s:\n{out.read()[-4000:]}")
+        ended = time.monotonic()
         out.seek(0)
-        return code, out.read()
+        output = out.read()
+        if seen is None and mark in output:
+            seen = ended
+        return Finished(proc.returncode, output, None if seen is None else ended - seen)
 
 
 def test_run_in_a_folder_holding_a_horde_package_uses_the_installed_horde(
@@ -75,7 +97,7 @@ def test_run_in_a_folder_holding_a_horde_package_uses_the_installed_horde(
     (bogus / "__init__.py").write_text('raise ImportError("the horde/ in the current folder")\n')
     with processes() as procs:
         target = start_target(procs)
-        code, output = run_horde(
+        run = run_horde(
             [
                 "run", "-f", str(SCRIPTS / "basic.py"), "--headless", "-H", target,
                 "-u", "1", "-r", "10", "-t", "2s", "--workers", "1", "--no-web",
@@ -83,9 +105,9 @@ def test_run_in_a_folder_holding_a_horde_package_uses_the_installed_horde(
             tmp_path,
             RUN_BOUND,
         )  # fmt: skip
-    assert code == 0, output[-4000:]
-    assert "the horde/ in the current folder" not in output
-    assert "Aggregated" in output
+    assert run.code == 0, run.output[-4000:]
+    assert "the horde/ in the current folder" not in run.output
+    assert "Aggregated" in run.output
 
 
 @pytest.mark.parametrize("mode", [["--headless"], ["--web-port", "0"]], ids=["headless", "web"])
@@ -95,13 +117,15 @@ def test_a_worker_that_dies_at_start_ends_the_run_with_its_stderr(
     """A local worker that fails at start ends `horde run` non-zero, its stderr in the output."""
     script = tmp_path / "dies_in_worker.py"
     script.write_text(DIES_IN_WORKER)
-    code, output = run_horde(
+    run = run_horde(
         [
             "run", "-f", str(script), *mode, "-H", f"http://127.0.0.1:{free_port()}",
             "-u", "1", "-t", "60s", "--workers", "1",
         ],
         tmp_path,
         DEATH_BOUND,
+        mark="WORKER-STDERR-MARK",
     )  # fmt: skip
-    assert code != 0, output[-4000:]
-    assert "WORKER-STDERR-MARK" in output
+    assert run.code != 0, run.output[-4000:]
+    assert run.after_mark is not None, run.output[-4000:]  # the worker's traceback is shown
+    assert run.after_mark < AFTER_DEATH_BOUND, run.output[-4000:]
