@@ -17,6 +17,7 @@ from horde import logsetup
 from horde import settings as cmd
 from horde.master import config as master
 from horde.protocol.counters import DEFAULT_MAX_NAMES, OVERFLOW_NAME
+from horde.protocol.defaults import DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_LIVENESS
 from horde.worker import config as worker
 
 __all__ = ["COMMANDS", "LOGGING", "Option"]
@@ -190,15 +191,14 @@ TEST: list[Option] = [
     flag(
         "--heartbeat-interval",
         type=float,
-        default=master.DEFAULT_HEARTBEAT_INTERVAL,
-        help=f"seconds between worker heartbeats (default {master.DEFAULT_HEARTBEAT_INTERVAL:g})",
+        default=DEFAULT_HEARTBEAT_INTERVAL,
+        help=f"seconds between worker heartbeats (default {DEFAULT_HEARTBEAT_INTERVAL:g})",
     ),
     flag(
         "--heartbeat-liveness",
         type=int,
-        default=master.DEFAULT_HEARTBEAT_LIVENESS,
-        help="missed intervals before a worker is missing"
-        f" (default {master.DEFAULT_HEARTBEAT_LIVENESS})",
+        default=DEFAULT_HEARTBEAT_LIVENESS,
+        help=f"missed intervals before a worker is missing (default {DEFAULT_HEARTBEAT_LIVENESS})",
     ),
 ]
 
@@ -251,8 +251,8 @@ WORKER: list[Option] = [
     flag(
         "--heartbeat-interval",
         type=float,
-        default=worker.DEFAULT_HEARTBEAT_INTERVAL,
-        help=f"seconds between heartbeats (default {worker.DEFAULT_HEARTBEAT_INTERVAL:g})",
+        default=DEFAULT_HEARTBEAT_INTERVAL,
+        help=f"seconds between heartbeats (default {DEFAULT_HEARTBEAT_INTERVAL:g})",
     ),
     flag(
         "--stats-interval",
