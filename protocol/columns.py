@@ -27,6 +27,7 @@ from horde.protocol.errors import ProtocolError
 from horde.protocol.histogram import NUM_BUCKETS
 
 __all__ = [
+    "ENTRY_COLS",
     "LAST_IS_TOTAL",
     "NO_TOTAL",
     "SUM_TOTAL",
