@@ -221,24 +221,26 @@ class MergedStats:
         sec = int(now)
         self._prune(sec)
         decoded = report.decoded()
-        keys, cols = decoded.keys, decoded.columns
-        rows = self._cached_rows(worker_id, keys, cols)
+        names, cols = decoded.names, decoded.columns
+        seen = (decoded.methods, names)
+        rows = self._cached_rows(worker_id, seen, cols)
         if rows is not None:
             self._stage_one(rows, cols, sec)
         else:
-            self._add(worker_id, keys, [self._entry(m, n) for m, n in keys], cols, sec)
+            entries = list(map(self._entry, decoded.methods, names))
+            self._add(worker_id, seen, entries, cols, sec)
         total = decoded.total
         self._touch_span(total["start_time"], total["last_request_timestamp"])
         for err in report.errors.values():
             key = (err.method, err.name, err.error)
             self._add_error(key, err.occurrences, err.first_seen, err.last_seen)
-        return len(keys)
+        return len(names)
 
     def _cached_rows(self, worker_id: str, key: tuple[Any, ...], cols: EntryColumns) -> Any:
         """The rows a worker's last report of the same ``key`` had, if still valid; else None.
 
         A worker sends the same entries report after report; its rows are kept (under
-        ``key``: its entry ids, or its Locust (method, name) keys) until the stage
+        ``key``: its entry ids, or its Locust report's methods and names) until the stage
         renumbers its rows or the worker defines names.
         """
         hit = self._row_cache.get(worker_id)

@@ -72,7 +72,7 @@ ENTRY_FIELDS: tuple[tuple[str, Check], ...] = (
 )
 ENTRY_KEYS = frozenset(k for k, _ in ENTRY_FIELDS)
 ENTRY_NAMES = tuple(k for k, _ in ENTRY_FIELDS)
-_get_fields = itemgetter(*ENTRY_NAMES)
+_GETTERS = tuple(map(itemgetter, ENTRY_NAMES))
 
 
 def fields_from_wire(
@@ -95,8 +95,10 @@ def fields_from_wire(
 class LocustColumns(NamedTuple):
     """A validated report's entries as columns: ``stats`` rows, then ``stats_total``."""
 
-    keys: tuple[tuple[str, str], ...]
-    """(method, name) of each ``stats`` entry, in order."""
+    methods: tuple[str, ...]
+    """The method of each ``stats`` entry, in order."""
+    names: tuple[str, ...]
+    """The name of each ``stats`` entry, in order."""
     columns: EntryColumns
     """The entries' figures (µs, horde buckets); the last row is ``stats_total``."""
     entries: tuple[dict[Any, Any], ...]
@@ -161,13 +163,12 @@ def _decode(group: list[tuple[int, Sequence[Any], object]]) -> list[LocustColumn
         bounds.append(len(entries))
     if set(map(type, entries)) != {dict}:
         _first_bad(entries, None, as_map)
-    try:
-        rows = list(map(_get_fields, entries))
+    try:  # a list per field, not a tuple per entry: fewer objects for the collector
+        cols = [tuple(map(get, entries)) for get in _GETTERS]
     except KeyError:
         for entry in entries:
             fields_from_wire(entry, ENTRY_FIELDS, ENTRY_KEYS, "locust entry")
         raise
-    cols = list(zip(*rows, strict=True))
     for (key, check), col in zip(ENTRY_FIELDS, cols, strict=True):
         _check_column(key, check, col)
     names, methods, _, _, nreq, nnone, nfail, rt, high, low, length, times, reqs, fails = cols
@@ -186,9 +187,14 @@ def _decode(group: list[tuple[int, Sequence[Any], object]]) -> list[LocustColumn
     columns = split_columns(
         np.column_stack([a.astype(dtype) for a in table]), pairs, triples, bounds, LAST_IS_TOTAL
     )
-    keys = list(zip(methods, names, strict=True))
     return [
-        LocustColumns(tuple(keys[lo : hi - 1]), c, tuple(entries[lo : hi - 1]), entries[hi - 1])
+        LocustColumns(
+            methods[lo : hi - 1],
+            names[lo : hi - 1],
+            c,
+            tuple(entries[lo : hi - 1]),
+            entries[hi - 1],
+        )
         for c, lo, hi in zip(columns, bounds, bounds[1:], strict=False)
     ]
 
