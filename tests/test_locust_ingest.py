@@ -164,3 +164,47 @@ def test_a_locust_report_holding_a_datetime_still_decodes_it() -> None:
     assert message.report == items[0][1].__class__.from_wire(
         items[0][1].to_wire() | {"sent": wire["sent"]}
     )
+
+
+_ODD = [None, True, -1, 2**63 + 5, 2**64 - 1, 1.5, float("nan"), float("inf"), "x", b"y", [], {}]
+_ODD += [{1: 2}, {"a": 1}, {-1: 1}, {1: -1}, {True: 1}, {1: True}, {2**64 - 1: 1}, {1.5: 1}]
+
+
+def _scrambled(rng: random.Random, wire: dict[str, Any]) -> dict[str, Any]:
+    """``wire`` with one to three values (of the report, its total or an entry) made odd."""
+    wire = copy.deepcopy(wire)
+    for _ in range(rng.randint(1, 3)):
+        odd = copy.deepcopy(rng.choice(_ODD))
+        stats, total = wire.get("stats"), wire.get("stats_total")
+        where = rng.choice(("report", "total", "entry"))
+        if where == "report" or not isinstance(stats, list) or not isinstance(total, dict):
+            wire[rng.choice([*wire, "extra"])] = odd
+        elif where == "total":
+            total[rng.choice([*total, "extra"])] = odd
+        elif stats and isinstance(entry := rng.choice(stats), dict):
+            entry[rng.choice(list(entry))] = odd
+    return wire
+
+
+def test_scrambled_reports_decode_in_batches_as_alone_and_merge() -> None:
+    """Random odd values give each frame the verdict it gets alone, and good ones merge."""
+    rng = random.Random(12)
+    base = [report.to_wire() for _, report, _ in reports(2, workers=2, rounds=2)]
+    stats = MergedStats(started_at=T0)
+    verdicts = {"good": 0, "bad": 0}
+    for k in range(150):
+        wires = [rng.choice(base) for _ in range(rng.randint(1, 5))]
+        raw = [encode_raw("stats", _scrambled(rng, w), f"w{i}") for i, w in enumerate(wires)]
+        for frame, got in zip(raw, decode_upstream_many(raw), strict=True):
+            if isinstance(got, ProtocolError):
+                verdicts["bad"] += 1
+                with pytest.raises(ProtocolError) as alone:
+                    decode_upstream(frame)
+                assert str(got) == str(alone.value)
+            else:
+                verdicts["good"] += 1
+                assert encode(decode_upstream(frame)) == encode(got)  # NaN extras: bytes, not ==
+                stats.merge_locust(got.node_id, got.report, T0 + k / 10)
+    stats.fold()
+    assert verdicts["good"] > 20 and verdicts["bad"] > 20
+    assert stats.total.num_requests > 0
