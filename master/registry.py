@@ -95,10 +95,12 @@ class WorkerMissing:
 class Registry:
     """The master's worker records, ack indexes and liveness sweep.
 
-    Indexes are 0-based, handed out in first-registration order, and stable for the
-    registry's lifetime, even across :meth:`remove` and re-registration (Locust's ack
-    index). Methods on an unknown worker return None rather than raising, since messages
-    from unknown workers are routine.
+    Indexes are 0-based, handed out in registration order (Locust's ack index), and kept
+    while the worker is known: a worker registering again, or back from missing, keeps
+    its index. :meth:`remove` forgets the worker entirely, so worker churn cannot grow
+    the registry; one that registers after its removal gets a new index. Methods on an
+    unknown worker return None rather than raising, since messages from unknown workers
+    are routine.
     """
 
     def __init__(
@@ -112,9 +114,8 @@ class Registry:
             raise ValueError(f"liveness must be an integer >= 1, got {liveness!r}")
         self.interval = interval
         self.liveness = liveness
-        self._records: dict[str, WorkerRecord] = {}
-        self._in_order = True  # whether ``_records`` iterates in index order
-        self._indexes: dict[str, int] = {}
+        self._records: dict[str, WorkerRecord] = {}  # in index order: new ones come last
+        self._next_index = 0
 
     @property
     def timeout(self) -> float:
@@ -124,15 +125,17 @@ class Registry:
     def register(
         self, worker_id: str, now: float, *, is_horde: bool = False, version: str = ""
     ) -> WorkerRecord:
-        """Record a ``client_ready``: a fresh, ready record that keeps the worker's index.
+        """Record a ``client_ready``: a fresh, ready record (a known worker keeps its index).
 
         As in Locust, a re-registering worker starts over with no users; its last CPU
         and memory figures are kept (they describe the process, not the registration).
         """
-        index = self._indexes.setdefault(worker_id, len(self._indexes))
         previous = self._records.get(worker_id)
-        if previous is None and index < len(self._indexes) - 1:
-            self._in_order = False  # a worker back after removal goes last, out of order
+        if previous is None:
+            index = self._next_index
+            self._next_index += 1
+        else:
+            index = previous.index
         record = WorkerRecord(
             id=worker_id,
             index=index,
@@ -197,7 +200,7 @@ class Registry:
         return record
 
     def remove(self, worker_id: str) -> WorkerRecord | None:
-        """Forget a worker (its index stays reserved); returns its last record."""
+        """Forget a worker entirely (its index too); returns its last record."""
         return self._records.pop(worker_id, None)
 
     def get(self, worker_id: str) -> WorkerRecord | None:
@@ -212,10 +215,6 @@ class Registry:
 
     def all(self) -> list[WorkerRecord]:
         """Every record, in index order (kept in that order, so this is a copy, not a sort)."""
-        if not self._in_order:
-            ordered = sorted(self._records.values(), key=lambda record: record.index)
-            self._records = {record.id: record for record in ordered}
-            self._in_order = True
         return list(self._records.values())
 
     def active(self) -> list[WorkerRecord]:

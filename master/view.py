@@ -1,7 +1,7 @@
 """What the master shows: the ``/stats/requests`` document and the workers table.
 
-Pure functions of the coordinator's state and ``now``; the HTTP shim caches and serves
-them, the CLI prints them.
+Pure functions of a :class:`~horde.master.snapshot.MasterSnapshot`; the HTTP shim caches
+and serves them, the CLI prints them.
 
 Imports: the standard library and horde.master.
 """
@@ -12,40 +12,20 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from horde.master.coordinator import Coordinator
-from horde.master.registry import WorkerRecord
 from horde.master.report import stats_report
+from horde.master.snapshot import MasterSnapshot, WorkerRow
 
 
-def workers_table(coordinator: Coordinator) -> list[dict[str, Any]]:
+def workers_table(snapshot: MasterSnapshot) -> list[dict[str, Any]]:
     """One row per known worker, missing ones included, in Locust's keys plus horde's."""
-    return worker_rows(coordinator, coordinator.registry.all())
-
-
-def worker_rows(coordinator: Coordinator, records: Iterable[WorkerRecord]) -> list[dict[str, Any]]:
-    """The :func:`workers_table` rows of ``records``."""
-    requests = coordinator.worker_requests
-    return [
-        {
-            "id": r.id,
-            "state": r.state.value,
-            "user_count": r.user_count,
-            "cpu_usage": r.cpu_usage,
-            "memory_usage": r.memory_usage,
-            "index": r.index,
-            "loop_lag": r.loop_lag,
-            "horde": r.is_horde,
-            "requests": requests.get(r.id, 0),
-        }
-        for r in records
-    ]
+    return [row._asdict() for row in snapshot.workers]
 
 
 _ROW_JSON = (
     '{"id":%s,"state":"%s","user_count":%d,"cpu_usage":%r,"memory_usage":%d,'
     '"index":%d,"loop_lag":%s,"horde":%s,"requests":%d}'
 )
-"""A :func:`worker_rows` row as compact JSON (numbers are validated: ints, finite floats)."""
+"""A :func:`workers_table` row as compact JSON (numbers are validated: ints, finite floats)."""
 
 
 def _json_str(text: str) -> str:
@@ -55,62 +35,61 @@ def _json_str(text: str) -> str:
     return json.dumps(text)
 
 
-def worker_rows_json(coordinator: Coordinator, records: Iterable[WorkerRecord]) -> str:
-    """:func:`worker_rows` as compact JSON objects joined by commas, without brackets.
+def worker_rows_json(rows: Iterable[WorkerRow]) -> str:
+    """``rows`` as compact JSON objects joined by commas, without brackets.
 
     The text ``json.dumps(rows, separators=(",", ":"))[1:-1]`` gives, at half its cost:
     with thousands of workers it is the bulk of ``/stats/requests``.
     """
-    get = coordinator.worker_requests.get
     return ",".join(
         [
             _ROW_JSON
             % (
                 _json_str(r.id),
-                r.state.value,
+                r.state,
                 r.user_count,
                 r.cpu_usage,
                 r.memory_usage,
                 r.index,
                 "null" if r.loop_lag is None else repr(r.loop_lag),
-                "true" if r.is_horde else "false",
-                get(r.id, 0),
+                "true" if r.horde else "false",
+                r.requests,
             )
-            for r in records
+            for r in rows
         ]
     )
 
 
 def requests_report(
-    coordinator: Coordinator,
-    now: float,
+    snapshot: MasterSnapshot,
     *,
     workers: bool = True,
     pause: Callable[[], object] | None = None,
 ) -> dict[str, Any]:
-    """Locust's ``GET /stats/requests`` document.
+    """Locust's ``GET /stats/requests`` document, at the snapshot's moment.
 
     ``workers=False`` leaves out the ``workers`` rows (the caller renders them in slices);
     ``pause`` is :func:`~horde.master.report.stats_report`'s.
     """
-    report = stats_report(coordinator.stats, now, pause=pause)
+    run = snapshot.run
+    report = stats_report(snapshot.stats, run.now, pause=pause)
     if workers:
-        report["workers"] = workers_table(coordinator)
-    report["worker_count"] = len(coordinator.registry.active())  # as Locust and /worker-count
-    report["state"] = coordinator.state.value
-    report["user_count"] = coordinator.user_count
+        report["workers"] = workers_table(snapshot)
+    report["worker_count"] = run.worker_count  # as Locust and /worker-count
+    report["state"] = run.state.value
+    report["user_count"] = run.user_count
     return report
 
 
-def workers_text(coordinator: Coordinator) -> str:
+def workers_text(snapshot: MasterSnapshot) -> str:
     """The workers as a console table: state, users, CPU, memory and requests each."""
     header = (
         f"{'Worker':<48} {'State':<9} {'Users':>7} {'CPU %':>7} {'RSS MiB':>8} {'Requests':>10}"
     )
     lines = [header, "-" * len(header)]
-    for row in workers_table(coordinator):
+    for row in snapshot.workers:
         lines.append(
-            f"{row['id'][:48]:<48} {row['state']:<9} {row['user_count']:>7} "
-            f"{row['cpu_usage']:>7.1f} {row['memory_usage'] / 2**20:>8.1f} {row['requests']:>10}"
+            f"{row.id[:48]:<48} {row.state:<9} {row.user_count:>7} "
+            f"{row.cpu_usage:>7.1f} {row.memory_usage / 2**20:>8.1f} {row.requests:>10}"
         )
     return "\n".join(lines)

@@ -15,7 +15,6 @@ from collections import deque
 from collections.abc import Callable, Iterator
 
 import gevent
-import pytest
 import zmq.green as zmq
 
 from horde.master.config import MasterSettings
@@ -153,7 +152,6 @@ def _delta(worker: str, run_id: str, epoch: int) -> m.HordeStats:
     return m.HordeStats(worker, delta)
 
 
-@pytest.mark.xfail(strict=True, reason="worker_logs, worker_requests and the ack indexes keep them")
 def test_departed_workers_leave_no_trace_in_the_master() -> None:
     """Once 990 of 1,000 workers have quit or been forgotten, nothing keeps their ids."""
     clock = VirtualClock()

@@ -53,8 +53,8 @@ def test_register_creates_a_ready_record_with_the_next_index() -> None:
     assert "nobody" not in registry
 
 
-def test_index_is_stable_across_reregistration_and_removal() -> None:
-    """A worker keeps its index when it registers again, even after being removed."""
+def test_index_is_kept_while_known_and_forgotten_on_removal() -> None:
+    """A worker keeps its index when it registers again; once removed, it is forgotten."""
     registry = Registry()
     for worker_id in ("a", "b", "c"):
         registry.register(worker_id, 0.0)
@@ -71,8 +71,8 @@ def test_index_is_stable_across_reregistration_and_removal() -> None:
     assert removed is not None and removed.index == 0
     assert registry.remove("a") is None
     assert registry.register("d", 3.0).index == 3
-    assert registry.register("a", 4.0).index == 0
-    assert [record.id for record in registry.all()] == ["a", "b", "c", "d"]
+    assert registry.register("a", 4.0).index == 4
+    assert [record.id for record in registry.all()] == ["b", "c", "d", "a"]
 
 
 def test_heartbeat_updates_state_and_usage() -> None:
