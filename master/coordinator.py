@@ -1,16 +1,19 @@
 """The master's brain: the run's life cycle over components that each own one concern.
 
 The coordinator holds the run state (ready, spawning, running, stopping, stopped), the
-ramp and the load shape, and drives a few components, each with its own ``forget``:
+ramp, the load shape and the run's host and options, and its commands (start, stop,
+quit, reset). It drives a few components, each with its own ``forget``:
 :class:`~horde.master.registry.Registry` (who is connected, liveness),
 :class:`~horde.master.placement.Placement` (who runs which users, migration, lease
 waits), :class:`~horde.master.intake.StatsIntake` (stats sequencing, acks, epochs, the
 merged figures), :class:`~horde.master.stopping.StopTracker`,
-:class:`~horde.master.worker_logs.WorkerLogs`, the exceptions and the counters. Messages
-go to one short handler each (:mod:`horde.master.handlers`). Two reactions cross the
-components and are written once: a worker losing its users (:meth:`lose_worker`) and a
-worker forgotten (:meth:`forget_worker`); resetting the figures is
-:meth:`_reset_figures`. Readers get an immutable :meth:`snapshot`.
+:class:`~horde.master.worker_logs.WorkerLogs`, the exceptions and the counters. Each
+message goes to one short handler (:mod:`horde.master.handlers`); what time brings
+(ramp steps, shape ticks, deadlines, the liveness sweep) is :mod:`horde.master.timers`.
+The reactions that cross components are written once, here: a worker losing its users
+(:meth:`Coordinator.lose_worker`), a worker forgotten (:meth:`Coordinator.forget_worker`,
+through every component's ``forget``) and the figures starting over
+(``_reset_figures``). Readers get an immutable :meth:`Coordinator.snapshot`.
 
 It never sleeps and never touches a socket: it sends through an injected
 ``send(worker_id, message)`` and every entry point takes ``now``. The loops
@@ -22,8 +25,6 @@ Imports: the standard library, structlog and horde.master / horde.protocol.
 
 from __future__ import annotations
 
-import math
-import traceback
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -35,9 +36,9 @@ from horde.master.corrected import CorrectedStats
 from horde.master.counters import Counters
 from horde.master.dispatch import UserClassSpec
 from horde.master.exceptions import ExceptionBook
-from horde.master.handlers import Handler, handler_table
-from horde.master.history import History, history_point
-from horde.master.intake import StatsIntake
+from horde.master.handlers import Handlers
+from horde.master.history import History
+from horde.master.intake import Send, StatsIntake
 from horde.master.placement import Placement, SpawnOrder
 from horde.master.ramp import RampPlan
 from horde.master.ratelimit import LogThrottle
@@ -59,6 +60,7 @@ from horde.master.snapshot import (
 )
 from horde.master.stats import MergedStats
 from horde.master.stopping import StopTracker
+from horde.master.timers import Timers
 from horde.master.worker_logs import WorkerLogs
 from horde.protocol import messages as m
 from horde.protocol.codec import AnyMessage
@@ -73,11 +75,6 @@ __all__ = [
 ]
 
 log = structlog.get_logger("horde.master")
-
-Send = Callable[[str, AnyMessage], None]
-LEASE_GRACE = 0.5
-"""Seconds past a missing horde worker's lease before its users go elsewhere: the worker
-checks its lease every 0.1 s and then stops its users, so no user ever runs twice."""
 
 
 class Coordinator:
@@ -125,7 +122,8 @@ class Coordinator:
         self.shape: ShapeRunner | None = None
         self.run_options: dict[str, object] = settings.run_options
         self.deadline: float | None = None
-        self._handlers: dict[type, Handler] = handler_table(self)
+        self._handlers = Handlers(self)
+        self._timers = Timers(self)
 
     @property
     def stats(self) -> MergedStats:
@@ -171,7 +169,7 @@ class Coordinator:
             log.info("swarm with shape", run_id=self.run_id, shape=request.shape_class)
         else:
             self.shape = None
-            self._retarget(request.user_count, request.spawn_rate, request.user_classes, now)
+            self.retarget(request.user_count, request.spawn_rate, request.user_classes, now)
             log.info(
                 "swarm",
                 run_id=self.run_id,
@@ -183,7 +181,7 @@ class Coordinator:
             )
         self.tick(now)
 
-    def _retarget(
+    def retarget(
         self, users: int, rate: float, classes: tuple[str, ...] | None, now: float
     ) -> None:
         """Ramp from the users placed now to ``users`` at ``rate``, among ``classes``.
@@ -196,7 +194,7 @@ class Coordinator:
         placement.selected_classes = classes
         self.spawn_rate = rate
         if changed and placement.applied_total and self.state in ACTIVE_RUN:
-            self._apply_total(placement.applied_total, now)
+            self.apply_total(placement.applied_total, now)
         self.target_total = users
         self.ramp = RampPlan(placement.applied_total, users, rate, now)
         self.state = RunState.SPAWNING
@@ -249,125 +247,17 @@ class Coordinator:
 
     def tick(self, now: float) -> float:
         """Advance the shape, ramp, migration, deadline and stop; return seconds to sleep."""
-        waits = [self.settings.sweep_interval]
-        active = self.state in ACTIVE_RUN
-        if self.shape is not None and active:
-            if self.shape.due(now):
-                self._shape_step(self.shape, now)
-            if self.shape is not None:
-                waits.append(self.shape.next_at - now)
-        if self.state is RunState.SPAWNING and self.ramp is not None:
-            waits.append(self._advance_ramp(self.ramp, now))
-        placement = self.placement
-        if placement.migrate_at is not None and self.state in ACTIVE_RUN:
-            if now >= placement.migrate_at:
-                workers = self._active_ids()
-                self._send_spawns(placement.migrate(workers, self.spawn_rate, self.host, now))
-            if placement.migrate_at is not None:
-                waits.append(placement.migrate_at - now)
-        if self.deadline is not None and self.state in ACTIVE_RUN:
-            if now >= self.deadline:
-                log.info("run time reached, stopping")
-                self.stop(now)
-            else:
-                waits.append(self.deadline - now)
-        if self.state is RunState.STOPPING:
-            self.check_stopped(now)
-        waits.extend(expiry - now for expiry in placement.lease_wait.values())
-        if self.state in (*ACTIVE_RUN, RunState.STOPPING) and self.history.due(now):
-            self.history.add(history_point(self.stats, self.user_count, now))
-        return max(0.0, min(waits))
-
-    def _advance_ramp(self, ramp: RampPlan, now: float) -> float:
-        """Apply every ramp step due at ``now``; return seconds until the next one."""
-        step = ramp.next_step(now)
-        while step is not None:
-            self._apply_total(step.total, now)
-            step = ramp.next_step(now)
-        if not ramp.done:
-            return max(0.0, ramp.next_at - now)
-        self.ramp = None
-        self.state = RunState.RUNNING
-        total = self.placement.applied_total
-        for record in self.registry.active():
-            self.send(record.id, m.MasterSpawningComplete(record.id, total))
-        log.info("spawning complete", users=total)
-        return math.inf
-
-    def _shape_step(self, shape: ShapeRunner, now: float) -> None:
-        """Ask the shape for the wanted load; follow it, or stop when it ends or fails."""
-        previous = shape.current
-        try:
-            step = shape.step(now)
-        except Exception as exc:  # the user's tick() failed: report it and stop
-            self.exceptions.record(
-                f"load shape {shape.name}: {type(exc).__name__}: {exc}",
-                traceback.format_exc(),
-                "master",
-            )
-            log.error("load shape failed, stopping", shape=shape.name, error=str(exc))
-            self.stop(now)
-            return
-        if step is None:
-            log.info("load shape finished, stopping", shape=shape.name)
-            self.stop(now)
-            return
-        if step != previous:
-            log.info(
-                "load shape step",
-                shape=shape.name,
-                users=step.user_count,
-                spawn_rate=step.spawn_rate,
-                user_classes=step.user_classes,
-            )
-            self._retarget(step.user_count, step.spawn_rate, step.user_classes, now)
+        return self._timers.tick(now)
 
     def sweep(self, now: float) -> None:
         """Mark silent workers missing (moving their users); forget long-missing ones."""
-        lease_wait = self.placement.lease_wait
-        for event in self.registry.sweep(now):
-            self.counters.count("worker_missing")
-            log.warning("worker missing", worker=event.worker_id, silent_for=event.silent_for)
-            record = self.registry.get(event.worker_id)
-            if (
-                record is not None
-                and record.is_horde
-                and event.worker_id in self.placement.distribution
-            ):
-                # Its lease ran out at most ``lease`` after the last heartbeat we got.
-                expiry = record.last_heartbeat + self.settings.lease_seconds + LEASE_GRACE
-                lease_wait[event.worker_id] = expiry
-            else:  # a Locust worker has no lease: its users move now (it may run on)
-                self.lose_worker(event.worker_id, now)
-        for worker_id, expiry in list(lease_wait.items()):
-            record = self.registry.get(worker_id)
-            if record is None or record.state is not WorkerState.MISSING:
-                del lease_wait[worker_id]  # back (or gone): its own path reconciles it
-            elif now >= expiry:
-                del lease_wait[worker_id]
-                self.lose_worker(worker_id, now)
-        forget_before = now - self.settings.forget_missing_after
-        for record in self.registry.all():
-            if record.state is WorkerState.MISSING and record.last_heartbeat < forget_before:
-                log.info("forgetting missing worker", worker=record.id)
-                self.forget_worker(record.id, now)
+        self._timers.sweep(now)
 
     # --- messages ------------------------------------------------------------------------
 
     def handle(self, worker_id: str, message: AnyMessage, now: float) -> None:
         """React to one decoded message from the worker whose socket is ``worker_id``."""
-        handler = self._handlers.get(type(message))
-        if handler is None:
-            self.counters.count("unknown_type")
-            if self.throttle.allow(f"type:{message.type}", now) is not None:
-                log.warning("unknown message type", type=message.type, worker=worker_id)
-            return
-        if not isinstance(message, m.ClientReady | m.LocustfileRequest) and (
-            worker_id not in self.registry
-        ):
-            self._on_stranger(worker_id, message)
-            return
-        handler(worker_id, message, now)
+        self._handlers.handle(worker_id, message, now)
 
     def count_malformed(self, worker_id: str, reason: str, detail: str, now: float) -> None:
         """Count and (rate-limited) log a frame that failed to decode."""
@@ -381,17 +271,6 @@ class Coordinator:
                 detail=detail[:200],
                 suppressed=suppressed,
             )
-
-    def _on_stranger(self, worker_id: str, message: AnyMessage) -> None:
-        """A peer we do not know (we restarted, or it was removed) is asked to register.
-
-        Nothing else it sends counts: unlike Locust's master, stats from a peer that never
-        registered are dropped, so no stranger can inflate a run's figures. (A horde
-        worker resends what was not acknowledged once it has registered again.)
-        """
-        self.counters.count("unknown_worker")
-        if isinstance(message, m.WorkerHeartbeat):
-            self.send(worker_id, m.Reconnect(worker_id))
 
     # --- the shared reactions ------------------------------------------------------------
 
@@ -407,7 +286,7 @@ class Coordinator:
             log.warning("no workers left, stopping the test")
             self.stop(now)
             return
-        self._apply_total(self.placement.applied_total, now, exclude=worker_id)
+        self.apply_total(self.placement.applied_total, now, exclude=worker_id)
 
     def forget_worker(self, worker_id: str, now: float) -> None:
         """A worker has left for good (quit, or missing too long): every component drops it."""
@@ -422,15 +301,15 @@ class Coordinator:
         if self.state in ACTIVE_RUN and self.ramp is None:
             self.placement.migrate_at = now
 
-    def _apply_total(self, total: int, now: float, *, exclude: str | None = None) -> None:
+    def apply_total(self, total: int, now: float, *, exclude: str | None = None) -> None:
         """Place ``total`` users on the active workers at once; send ``spawn`` where changed."""
-        workers = [w for w in self._active_ids() if w != exclude]
-        self._send_spawns(self.placement.apply(workers, total, self.host, now))
+        workers = [w for w in self.active_ids() if w != exclude]
+        self.send_spawns(self.placement.apply(workers, total, self.host, now))
 
-    def _active_ids(self) -> list[str]:
+    def active_ids(self) -> list[str]:
         return [r.id for r in self.registry.active()]
 
-    def _send_spawns(self, orders: list[SpawnOrder]) -> None:
+    def send_spawns(self, orders: list[SpawnOrder]) -> None:
         for worker_id, counts, timestamp in orders:
             spawn = m.Spawn(
                 worker_id,

@@ -20,6 +20,7 @@ import structlog
 from horde.master.registry import WorkerState
 from horde.master.run import ACTIVE_RUN
 from horde.protocol import messages as m
+from horde.protocol.codec import AnyMessage
 
 if TYPE_CHECKING:
     from horde.master.coordinator import Coordinator
@@ -29,29 +30,51 @@ log = structlog.get_logger("horde.master")
 Handler = Callable[[str, Any, float], None]
 
 
-def handler_table(coordinator: Coordinator) -> dict[type, Handler]:
-    """The handler of each upstream message type, bound to ``coordinator``."""
-    h = Handlers(coordinator)
-    return {
-        m.ClientReady: h.client_ready,
-        m.WorkerHeartbeat: h.heartbeat,
-        m.Spawning: h.spawning,
-        m.WorkerSpawningComplete: h.spawning_complete,
-        m.LocustStats: h.stats,
-        m.HordeStats: h.stats,
-        m.ClientStopped: h.client_stopped,
-        m.WorkerQuit: h.quit,
-        m.ExceptionReport: h.exception,
-        m.LocustfileRequest: h.locustfile,
-        m.Logs: h.logs,
-    }
-
-
 class Handlers:
-    """The handlers of one coordinator's messages."""
+    """The handlers of one coordinator's messages, and the table that picks one."""
 
     def __init__(self, coordinator: Coordinator) -> None:
         self.c = coordinator
+        self._table: dict[type, Handler] = {
+            m.ClientReady: self.client_ready,
+            m.WorkerHeartbeat: self.heartbeat,
+            m.Spawning: self.spawning,
+            m.WorkerSpawningComplete: self.spawning_complete,
+            m.LocustStats: self.stats,
+            m.HordeStats: self.stats,
+            m.ClientStopped: self.client_stopped,
+            m.WorkerQuit: self.quit,
+            m.ExceptionReport: self.exception,
+            m.LocustfileRequest: self.locustfile,
+            m.Logs: self.logs,
+        }
+
+    def handle(self, worker_id: str, message: AnyMessage, now: float) -> None:
+        """Hand ``message`` to its type's handler; a stranger is only asked to register."""
+        c = self.c
+        handler = self._table.get(type(message))
+        if handler is None:
+            c.counters.count("unknown_type")
+            if c.throttle.allow(f"type:{message.type}", now) is not None:
+                log.warning("unknown message type", type=message.type, worker=worker_id)
+            return
+        if not isinstance(message, m.ClientReady | m.LocustfileRequest) and (
+            worker_id not in c.registry
+        ):
+            self.stranger(worker_id, message)
+            return
+        handler(worker_id, message, now)
+
+    def stranger(self, worker_id: str, message: AnyMessage) -> None:
+        """A peer we do not know (we restarted, or it was removed) is asked to register.
+
+        Nothing else it sends counts: unlike Locust's master, stats from a peer that never
+        registered are dropped, so no stranger can inflate a run's figures. (A horde
+        worker resends what was not acknowledged once it has registered again.)
+        """
+        self.c.counters.count("unknown_worker")
+        if isinstance(message, m.WorkerHeartbeat):
+            self.c.send(worker_id, m.Reconnect(worker_id))
 
     def client_ready(self, worker_id: str, message: m.ClientReady, now: float) -> None:
         """A worker registers (or registers again): ack it with its index."""
