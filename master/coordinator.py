@@ -43,14 +43,6 @@ from horde.master.placement import Placement, SpawnOrder
 from horde.master.ramp import RampPlan
 from horde.master.ratelimit import LogThrottle
 from horde.master.registry import Registry, WorkerState
-from horde.master.run import (
-    ACTIVE_RUN,
-    CommandError,
-    RunHooks,
-    RunState,
-    SwarmRequest,
-    validate_request,
-)
 from horde.master.shape import ShapeRunner
 from horde.master.snapshot import (
     MasterSnapshot,
@@ -60,6 +52,14 @@ from horde.master.snapshot import (
 )
 from horde.master.stats import MergedStats
 from horde.master.stopping import StopTracker
+from horde.master.swarm import (
+    ACTIVE_RUN,
+    CommandError,
+    RunHooks,
+    RunState,
+    SwarmRequest,
+    validate_request,
+)
 from horde.master.timers import Timers
 from horde.master.worker_logs import WorkerLogs
 from horde.protocol import messages as m

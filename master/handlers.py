@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from horde.master.registry import WorkerState
-from horde.master.run import ACTIVE_RUN
+from horde.master.swarm import ACTIVE_RUN
 from horde.protocol import messages as m
 from horde.protocol.codec import AnyMessage
 

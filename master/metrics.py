@@ -24,9 +24,9 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 
 from horde.master.registry import WorkerState
 from horde.master.report import MAX_ROWS
-from horde.master.run import RunState
 from horde.master.snapshot import MasterSnapshot, RunSnapshot
 from horde.master.stats import MergedEntry, MergedStats
+from horde.master.swarm import RunState
 
 __all__ = [
     "CONTENT_TYPE",

@@ -23,7 +23,7 @@ import structlog
 from gevent.pywsgi import WSGIServer
 
 from horde.master.config import MasterSettings
-from horde.master.coordinator import ACTIVE_RUN, Coordinator, RunHooks, RunState, SwarmRequest
+from horde.master.coordinator import Coordinator
 from horde.master.csvout import CsvFiles
 from horde.master.dispatch import UserClassSpec
 from horde.master.htmlreport import render_report, report_data
@@ -36,6 +36,7 @@ from horde.master.summary import (
     percentiles_table,
     requests_table,
 )
+from horde.master.swarm import ACTIVE_RUN, RunHooks, RunState, SwarmRequest
 from horde.master.transport import RouterTransport
 from horde.master.view import workers_text
 from horde.protocol.errors import ConfigError

@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, NamedTuple
 from horde.master.config import MasterSettings
 from horde.master.corrected import CorrectedStats
 from horde.master.dispatch import UserClassSpec
-from horde.master.exceptions import ExceptionGroup
+from horde.master.exceptions import GroupedException
 from horde.master.history import HistoryPoint
 from horde.master.registry import ACTIVE_STATES, WorkerRecord, WorkerState
-from horde.master.run import RunState
 from horde.master.stats import MergedStats
+from horde.master.swarm import RunState
 
 if TYPE_CHECKING:
     from horde.master.coordinator import Coordinator
@@ -101,7 +101,7 @@ class MasterSnapshot:
     running_classes: Mapping[str, int]
     """Users per class on the workers the dispatcher may use."""
     counters: Mapping[str, int]
-    exceptions: tuple[ExceptionGroup, ...]
+    exceptions: tuple[GroupedException, ...]
     """The exceptions of this stats epoch, most frequent first (copies)."""
     history: tuple[HistoryPoint, ...]
     stats: MergedStats

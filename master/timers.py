@@ -21,8 +21,8 @@ import structlog
 from horde.master.history import history_point
 from horde.master.ramp import RampPlan
 from horde.master.registry import WorkerState
-from horde.master.run import ACTIVE_RUN, RunState
 from horde.master.shape import ShapeRunner
+from horde.master.swarm import ACTIVE_RUN, RunState
 from horde.protocol import messages as m
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from horde.master.config import MasterSettings
 from horde.master.coordinator import Coordinator
 from horde.master.dispatch import UserClassSpec
 from horde.master.loops import MasterLoops
-from horde.master.run import SwarmRequest
+from horde.master.swarm import SwarmRequest
 from horde.master.transport import RouterTransport
 from horde.protocol import messages as m
 from horde.protocol.codec import decode_downstream, encode
