@@ -208,7 +208,7 @@ class Coordinator:
         self.deadline = None
         self.placement.clear()
         self.target_total = 0
-        asked = [r.id for r in self.registry.all() if r.state is not WorkerState.MISSING]
+        asked = [r.worker_id for r in self.registry.all() if r.state is not WorkerState.MISSING]
         for worker_id in asked:
             self.send(worker_id, m.Stop(worker_id))
         self.stopping.begin(asked, now + self.settings.stop_wait + (self._stop_timeout or 0))
@@ -219,7 +219,7 @@ class Coordinator:
     def quit(self) -> None:
         """Tell every worker to exit."""
         for record in self.registry.all():
-            self.send(record.id, m.Quit(record.id))
+            self.send(record.worker_id, m.Quit(record.worker_id))
 
     def reset_stats(self, now: float) -> None:
         """Start a new stats epoch: figures restart from zero, a running test goes on."""
@@ -227,8 +227,8 @@ class Coordinator:
         if self.run_id:
             for record in self.registry.all():
                 if record.is_horde:
-                    epoch = m.HordeEpoch(record.id, self.run_id, self.intake.epoch)
-                    self.send(record.id, epoch)
+                    epoch = m.HordeEpoch(record.worker_id, self.run_id, self.intake.epoch)
+                    self.send(record.worker_id, epoch)
         log.info("stats reset", run_id=self.run_id, epoch=self.intake.epoch)
 
     def _new_run(self, now: float) -> None:
@@ -282,7 +282,7 @@ class Coordinator:
             self.registry.update_users(worker_id, {}, 0)
         if self.state not in ACTIVE_RUN or not had_users:
             return
-        if not [r for r in self.registry.active() if r.id != worker_id]:
+        if not [r for r in self.registry.active() if r.worker_id != worker_id]:
             log.warning("no workers left, stopping the test")
             self.stop(now)
             return
@@ -307,7 +307,7 @@ class Coordinator:
         self.send_spawns(self.placement.apply(workers, total, self.host, now))
 
     def active_ids(self) -> list[str]:
-        return [r.id for r in self.registry.active()]
+        return [r.worker_id for r in self.registry.active()]
 
     def send_spawns(self, orders: list[SpawnOrder]) -> None:
         for worker_id, counts, timestamp in orders:

@@ -49,7 +49,7 @@ ACTIVE_STATES = frozenset({WorkerState.READY, WorkerState.SPAWNING, WorkerState.
 class WorkerRecord:
     """What the master knows about one worker; times are on the master's clock."""
 
-    id: str
+    worker_id: str
     index: int
     state: WorkerState
     last_heartbeat: float
@@ -65,7 +65,7 @@ class WorkerRecord:
     @property
     def host(self) -> str:
         """The worker's host: its id up to the first ``_`` (Locust's convention)."""
-        return self.id.split("_")[0]
+        return self.worker_id.split("_")[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +137,7 @@ class Registry:
         else:
             index = previous.index
         record = WorkerRecord(
-            id=worker_id,
+            worker_id=worker_id,
             index=index,
             state=WorkerState.READY,
             last_heartbeat=now,
@@ -245,7 +245,7 @@ class Registry:
                 continue
             events.append(
                 WorkerMissing(
-                    worker_id=record.id,
+                    worker_id=record.worker_id,
                     index=record.index,
                     previous_state=record.state,
                     last_heartbeat=record.last_heartbeat,

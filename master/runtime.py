@@ -144,8 +144,8 @@ class MasterRuntime:
         self._interrupted = False
         self._csv_loop: gevent.Greenlet | None = None
 
-    def _send(self, identity: str, message: object) -> None:
-        self.loops.send(identity, message)  # type: ignore[arg-type]
+    def _send(self, worker_id: str, message: object) -> None:
+        self.loops.send(worker_id, message)  # type: ignore[arg-type]
 
     def start(self) -> None:
         """Create the ``--csv`` folder, fire ``events.init``, bind the worker socket and,

@@ -58,7 +58,7 @@ def worker_rows(
     return tuple(
         [
             WorkerRow(
-                r.id,
+                r.worker_id,
                 r.state.value,
                 r.user_count,
                 r.cpu_usage,
@@ -66,7 +66,7 @@ def worker_rows(
                 r.index,
                 r.loop_lag,
                 r.is_horde,
-                get(r.id, 0),
+                get(r.worker_id, 0),
             )
             for r in records
         ]

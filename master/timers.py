@@ -84,7 +84,7 @@ class Timers:
         c.state = RunState.RUNNING
         total = c.placement.applied_total
         for record in c.registry.active():
-            c.send(record.id, m.MasterSpawningComplete(record.id, total))
+            c.send(record.worker_id, m.MasterSpawningComplete(record.worker_id, total))
         log.info("spawning complete", users=total)
         return math.inf
 
@@ -145,5 +145,5 @@ class Timers:
         forget_before = now - c.settings.forget_missing_after
         for record in c.registry.all():
             if record.state is WorkerState.MISSING and record.last_heartbeat < forget_before:
-                log.info("forgetting missing worker", worker=record.id)
-                c.forget_worker(record.id, now)
+                log.info("forgetting missing worker", worker=record.worker_id)
+                c.forget_worker(record.worker_id, now)

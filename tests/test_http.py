@@ -219,7 +219,9 @@ def test_stats_requests_renders_many_workers_in_slices_as_one_document(
     assert answer.status_code == 200 and answer.mimetype == "application/json"
     expected = json.loads(json.dumps(requests_report(coordinator.snapshot(100.0))))
     assert answer.json == expected
-    assert [w["id"] for w in answer.json["workers"]] == [r.id for r in coordinator.registry.all()]
+    assert [w["id"] for w in answer.json["workers"]] == [
+        r.worker_id for r in coordinator.registry.all()
+    ]
     assert len(answer.json["workers"]) == 2 * RENDER_SLICE + 7
 
 

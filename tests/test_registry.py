@@ -39,7 +39,7 @@ def test_register_creates_a_ready_record_with_the_next_index() -> None:
     first = registry.register("hostA_1", 5.0, is_horde=True, version="0.1.0")
     second = registry.register("hostB_9", 6.0)
     assert first == WorkerRecord(
-        id="hostA_1",
+        worker_id="hostA_1",
         index=0,
         state=WorkerState.READY,
         last_heartbeat=5.0,
@@ -72,7 +72,7 @@ def test_index_is_kept_while_known_and_forgotten_on_removal() -> None:
     assert registry.remove("a") is None
     assert registry.register("d", 3.0).index == 3
     assert registry.register("a", 4.0).index == 4
-    assert [record.id for record in registry.all()] == ["b", "c", "d", "a"]
+    assert [record.worker_id for record in registry.all()] == ["b", "c", "d", "a"]
 
 
 def test_heartbeat_updates_state_and_usage() -> None:
@@ -136,7 +136,7 @@ def test_active_and_counts_by_state() -> None:
     for index, state in enumerate(["running", "stopped", "ready", "spawning", "missing"]):
         registry.register(f"w{index}", 0.0)
         registry.set_state(f"w{index}", state)
-    assert [record.id for record in registry.active()] == ["w0", "w2", "w3"]
+    assert [record.worker_id for record in registry.active()] == ["w0", "w2", "w3"]
     assert registry.counts_by_state() == {
         WorkerState.READY: 1,
         WorkerState.SPAWNING: 1,
@@ -205,7 +205,7 @@ def test_a_missing_worker_drops_its_users_and_leaves_dispatch() -> None:
     assert registry.active() == []
     result = beat(registry, "w", 4.0, state="ready")
     assert result.revived
-    assert [r.id for r in registry.active()] == ["w"]
+    assert [r.worker_id for r in registry.active()] == ["w"]
 
 
 def test_timeout_is_liveness_times_interval() -> None:
