@@ -1,10 +1,12 @@
 """The HTTP shim: Locust's web routes on Flask, served by gevent's WSGI server.
 
 Thin by design: each route parses and validates its input, calls the coordinator through
-:meth:`MasterLoops.command`, and renders the answer; it holds no test state. A bad field
-gets HTTP 400 with Locust's body ``{"success": false, "message": ..., "host": ...}``
-naming the field (Locust answers 200; a client that reads ``success`` sees the same);
-unknown routes 404; nothing a client sends produces a 500. Every route lives under the
+:meth:`MasterLoops.command`, and renders the answer from the coordinator's immutable
+snapshot (:mod:`horde.master.snapshot`); it holds no test state, only a cache of the
+rendered ``/stats/requests``. A bad field gets HTTP 400 with Locust's body
+``{"success": false, "message": ..., "host": ...}`` naming the field (Locust answers 200;
+a client that reads ``success`` sees the same); unknown routes 404; nothing a client
+sends produces a 500. Every route lives under the
 optional ``--web-base-path`` and, with ``--web-auth``/``--web-auth-token``, behind
 :class:`~horde.master.auth.AuthMiddleware`. This module holds the control routes and
 assembles the app; :mod:`horde.master.http_data` holds the read-only documents.

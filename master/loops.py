@@ -6,8 +6,9 @@ run-time deadline). Several transports can feed one coordinator (the Locust-comp
 plaintext endpoint, and later an authenticated one beside it); a worker is answered on the
 transport it last spoke on. Commands from the HTTP shim or the CLI go through
 :meth:`command`, which runs them on the coordinator with the current time and wakes the
-timer loop. Nothing that a peer sends can end a receive loop: decode errors are counted,
-handler bugs are logged.
+timer loop; readers take :meth:`snapshot` (or the cheaper :meth:`run_snapshot`).
+Nothing that a peer sends can end a receive loop: decode errors are counted, handler
+bugs are logged.
 
 Imports: gevent, structlog, horde.master, horde.protocol.
 """
