@@ -51,15 +51,16 @@ def reachable_ids(root: object) -> dict[str, set[str]]:
     stack: list[tuple[object, str]] = [(root, "")]
     while stack:
         obj, path = stack.pop()
+        if isinstance(obj, bytes | bytearray | memoryview):
+            obj = bytes(obj).decode("latin-1")
+        if isinstance(obj, str):  # a leaf, looked at wherever it is shared
+            for worker in ID_PATTERN.findall(obj):
+                found.setdefault(worker, set()).add(path)
+            continue
         if id(obj) in seen:
             continue
         seen.add(id(obj))
-        if isinstance(obj, bytes | bytearray | memoryview):
-            obj = bytes(obj).decode("latin-1")
-        if isinstance(obj, str):
-            for worker in ID_PATTERN.findall(obj):
-                found.setdefault(worker, set()).add(path)
-        elif isinstance(obj, dict):
+        if isinstance(obj, dict):
             stack.extend((key, f"{path}[key]") for key in obj)
             stack.extend((value, f"{path}[]") for value in obj.values())
         elif isinstance(obj, list | tuple | set | frozenset | deque):
