@@ -62,10 +62,10 @@ def _render_report(snapshot: MasterSnapshot, pause: Callable[[], None]) -> bytes
     """
     dumps = current_app.json.dumps
     report = requests_report(snapshot, workers=False, pause=pause)
-    rows = snapshot.workers
+    records, requests = snapshot.workers, snapshot.worker_requests
     parts = []
-    for start in range(0, len(rows), RENDER_SLICE):
-        parts.append(worker_rows_json(rows[start : start + RENDER_SLICE]))
+    for start in range(0, len(records), RENDER_SLICE):
+        parts.append(worker_rows_json(records[start : start + RENDER_SLICE], requests))
         pause()
     head = dumps(report, separators=(",", ":"))[:-1]
     comma = "," if len(head) > 1 else ""

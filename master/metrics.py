@@ -201,15 +201,15 @@ def _worker_families(snapshot: MasterSnapshot) -> list[Metric]:
         "A worker's worst event-loop lag since its previous heartbeat (horde workers only).",
         labels=labels,
     )
-    for row in snapshot.workers:
-        if row.state == WorkerState.MISSING:
+    for record in snapshot.workers:
+        if record.state is WorkerState.MISSING:
             continue  # its last figures are stale; the series end with it
-        worker = [_label(row.id)]
-        users.add_metric(worker, row.user_count)
-        cpu.add_metric(worker, row.cpu_usage)
-        memory.add_metric(worker, row.memory_usage)
-        if row.loop_lag is not None:
-            lag.add_metric(worker, row.loop_lag)
+        worker = [_label(record.worker_id)]
+        users.add_metric(worker, record.user_count)
+        cpu.add_metric(worker, record.cpu_usage)
+        memory.add_metric(worker, record.memory_usage)
+        if record.loop_lag is not None:
+            lag.add_metric(worker, record.loop_lag)
     return [by_state, users, cpu, memory, lag]
 
 

@@ -1,6 +1,8 @@
 """Worker registry: who is connected, in what state, and who has gone silent.
 
-Responsibility: the master's worker records and liveness policy. Handlers call
+Responsibility: the master's worker records and liveness policy. A record is immutable
+(a change replaces it), so a reader's copy of :meth:`Registry.all` is a snapshot of the
+workers at that moment, taken at the cost of one list copy. Handlers call
 :meth:`Registry.register`, :meth:`Registry.heartbeat` and friends with the master clock's
 ``now``; a loop calls :meth:`Registry.sweep` with ``now`` and reacts to the
 :class:`WorkerMissing` events it returns. A worker is missing once it has been silent for
@@ -13,9 +15,13 @@ Imports: the standard library only.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
+from operator import attrgetter
+from types import MappingProxyType
+from typing import NamedTuple
 
 DEFAULT_HEARTBEAT_INTERVAL = 1.0  # seconds between worker heartbeats (Locust HEARTBEAT_INTERVAL)
 DEFAULT_HEARTBEAT_LIVENESS = 3  # missed intervals before a worker is missing (HEARTBEAT_LIVENESS)
@@ -45,19 +51,26 @@ class WorkerState(StrEnum):
 ACTIVE_STATES = frozenset({WorkerState.READY, WorkerState.SPAWNING, WorkerState.RUNNING})
 
 
-@dataclass(slots=True)
-class WorkerRecord:
-    """What the master knows about one worker; times are on the master's clock."""
+NO_USERS: Mapping[str, int] = MappingProxyType({})
+"""A worker's users per class when it runs none."""
+
+
+class WorkerRecord(NamedTuple):
+    """What the master knows about one worker; times are on the master's clock.
+
+    Immutable: the registry replaces a worker's record when it changes. (A named tuple:
+    a heartbeat makes one, and its constructor is the cheapest of the immutable kinds.)
+    """
 
     worker_id: str
-    index: int
+    index: int  # type: ignore[assignment]  # the ack index; hides tuple.index
     state: WorkerState
     last_heartbeat: float
     connected_at: float
     cpu_usage: float = 0.0
     memory_usage: int = 0
     user_count: int = 0
-    user_classes_count: dict[str, int] = field(default_factory=dict)
+    user_classes_count: Mapping[str, int] = NO_USERS
     loop_lag: float | None = None
     is_horde: bool = False
     version: str = ""
@@ -90,6 +103,13 @@ class WorkerMissing:
     previous_state: WorkerState
     last_heartbeat: float
     silent_for: float
+
+
+def count_states(records: Iterable[WorkerRecord]) -> dict[WorkerState, int]:
+    """How many of ``records`` are in each state; every state is listed, zeros included."""
+    counts = dict.fromkeys(WorkerState, 0)
+    counts.update(Counter(map(attrgetter("state"), records)))
+    return counts
 
 
 class Registry:
@@ -142,12 +162,11 @@ class Registry:
             state=WorkerState.READY,
             last_heartbeat=now,
             connected_at=now,
+            cpu_usage=0.0 if previous is None else previous.cpu_usage,
+            memory_usage=0 if previous is None else previous.memory_usage,
             is_horde=is_horde,
             version=version,
         )
-        if previous is not None:
-            record.cpu_usage = previous.cpu_usage
-            record.memory_usage = previous.memory_usage
         self._records[worker_id] = record
         return record
 
@@ -171,14 +190,20 @@ class Registry:
             return HeartbeatResult(known=False)
         new_state = state if type(state) is WorkerState else WorkerState(state)
         revived = record.state is WorkerState.MISSING
-        record.last_heartbeat = now
-        record.state = new_state
-        record.cpu_usage = cpu
-        record.memory_usage = memory
-        if user_count is not None:
-            record.user_count = user_count
-        if loop_lag is not None:
-            record.loop_lag = loop_lag
+        record = self._records[worker_id] = WorkerRecord(
+            worker_id,
+            record.index,
+            new_state,
+            now,
+            record.connected_at,
+            cpu,
+            memory,
+            record.user_count if user_count is None else user_count,
+            record.user_classes_count,
+            record.loop_lag if loop_lag is None else loop_lag,
+            record.is_horde,
+            record.version,
+        )
         return HeartbeatResult(known=True, revived=revived, record=record)
 
     def update_users(
@@ -188,15 +213,18 @@ class Registry:
         record = self._records.get(worker_id)
         if record is None:
             return None
-        record.user_classes_count = dict(user_classes_count)
-        record.user_count = sum(user_classes_count.values()) if user_count is None else user_count
+        total = sum(user_classes_count.values()) if user_count is None else user_count
+        counts = MappingProxyType(dict(user_classes_count)) if user_classes_count else NO_USERS
+        record = self._records[worker_id] = record._replace(
+            user_classes_count=counts, user_count=total
+        )
         return record
 
     def set_state(self, worker_id: str, state: WorkerState | str) -> WorkerRecord | None:
         """Set a worker's state (e.g. after ``spawning`` or ``client_stopped``)."""
         record = self._records.get(worker_id)
         if record is not None:
-            record.state = WorkerState(state)
+            record = self._records[worker_id] = record._replace(state=WorkerState(state))
         return record
 
     def remove(self, worker_id: str) -> WorkerRecord | None:
@@ -227,10 +255,7 @@ class Registry:
 
     def counts_by_state(self) -> dict[WorkerState, int]:
         """How many workers are in each state; every state is listed, zeros included."""
-        counts = dict.fromkeys(WorkerState, 0)
-        for record in self._records.values():
-            counts[record.state] += 1
-        return counts
+        return count_states(self._records.values())
 
     def sweep(self, now: float) -> list[WorkerMissing]:
         """Mark workers silent for more than :attr:`timeout` as missing; one event each.
@@ -252,7 +277,7 @@ class Registry:
                     silent_for=silent_for,
                 )
             )
-            record.state = WorkerState.MISSING
-            record.user_classes_count = {}
-            record.user_count = 0
+            self._records[record.worker_id] = record._replace(
+                state=WorkerState.MISSING, user_classes_count=NO_USERS, user_count=0
+            )
         return events

@@ -1,74 +1,41 @@
 """What the master looks like at one moment: the immutable view every reader uses.
 
 Responsibility: :class:`RunSnapshot` (run state, host, user counts, target) and
-:class:`MasterSnapshot` (the run, the workers table as :class:`WorkerRow` rows,
-counters, exceptions, history, the script's classes), built by the coordinator's
-``snapshot(now)`` and ``run_snapshot(now)``. The HTTP views, ``/metrics``, the
-reports and the console read a snapshot, never the coordinator's live fields. The merged
-request figures (:class:`~horde.master.stats.MergedStats` and the corrected series) are
-passed through as they are: they are read with their own methods (which fold what was
-merged) and are too large to copy on every read.
+:class:`MasterSnapshot` (the run, every worker's record and request count, counters,
+exceptions, history, the script's classes), built by the coordinator's
+``snapshot(now)`` and ``run_snapshot(now)``. The HTTP views, ``/metrics``, the reports
+and the console read a snapshot, never the coordinator's live fields. Worker records are
+immutable (the registry replaces a record when it changes), so the workers table costs
+one copy of a list of references. The merged request figures
+(:class:`~horde.master.stats.MergedStats` and the corrected series) are passed through
+as they are: they are read with their own methods (which fold what was merged) and are
+too large to copy on every read.
 
 Imports: the standard library and horde.master.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from operator import attrgetter
 from types import MappingProxyType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from horde.master.config import MasterSettings
 from horde.master.corrected import CorrectedStats
 from horde.master.dispatch import UserClassSpec
 from horde.master.exceptions import GroupedException
 from horde.master.history import HistoryPoint
-from horde.master.registry import ACTIVE_STATES, WorkerRecord, WorkerState
+from horde.master.registry import ACTIVE_STATES, WorkerRecord, WorkerState, count_states
 from horde.master.stats import MergedStats
 from horde.master.swarm import RunState
 
 if TYPE_CHECKING:
     from horde.master.coordinator import Coordinator
 
-
-class WorkerRow(NamedTuple):
-    """One worker in the workers table; the fields are Locust's keys plus horde's, in order.
-
-    A named tuple rather than a frozen dataclass: thousands are made per snapshot, and a
-    tuple is made several times faster. (Its ``index`` field hides ``tuple.index``.)
-    """
-
-    id: str
-    state: str
-    user_count: int
-    cpu_usage: float
-    memory_usage: int
-    index: int  # type: ignore[assignment]  # the field Locust names so
-    loop_lag: float | None
-    horde: bool
-    requests: int
-
-
-_RECORD_FIELDS = attrgetter(
-    "worker_id", "state", "user_count", "cpu_usage", "memory_usage", "index", "loop_lag", "is_horde"
-)
-"""A record's row fields but the last, in :class:`WorkerRow`'s order, read in one call."""
-
-
-def worker_rows(
-    records: Iterable[WorkerRecord], requests: Mapping[str, int]
-) -> tuple[WorkerRow, ...]:
-    """The rows of ``records``, with each worker's request count from ``requests``.
-
-    Made with ``tuple.__new__`` from one ``attrgetter`` call per record (a third faster
-    than the named tuple's constructor: 5,000 workers take about 2 ms). The state is
-    the :class:`~horde.master.registry.WorkerState` itself, a ``str`` of Locust's value.
-    """
-    get = requests.get
-    new = tuple.__new__
-    return tuple([new(WorkerRow, (*_RECORD_FIELDS(r), get(r.worker_id, 0))) for r in records])
+_STATE = attrgetter("state")
+_USERS = attrgetter("user_count")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,15 +56,13 @@ class RunSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class MasterSnapshot:
-    """The master at one moment: the run, the workers table and the figures."""
+    """The master at one moment: the run, the workers and the figures."""
 
     run: RunSnapshot
-    workers: tuple[WorkerRow, ...]
-    """Every known worker, missing ones included, in index order."""
-    workers_by_state: Mapping[WorkerState, int]
-    """How many workers are in each state, zeros included."""
-    running_classes: Mapping[str, int]
-    """Users per class on the workers the dispatcher may use."""
+    workers: tuple[WorkerRecord, ...]
+    """Every known worker's record, missing ones included, in index order."""
+    worker_requests: Mapping[str, int]
+    """Requests each present worker reported in this stats epoch."""
     counters: Mapping[str, int]
     exceptions: tuple[GroupedException, ...]
     """The exceptions of this stats epoch, most frequent first (copies)."""
@@ -109,33 +74,45 @@ class MasterSnapshot:
     shape_names: tuple[str, ...]
     """The script's load shapes, sorted."""
 
+    @property
+    def workers_by_state(self) -> dict[WorkerState, int]:
+        """How many workers are in each state, every state listed (zeros included)."""
+        return count_states(self.workers)
+
+    @property
+    def running_classes(self) -> dict[str, int]:
+        """Users per class on the workers the dispatcher may use."""
+        running: dict[str, int] = {}
+        for record in self.workers:
+            if record.state in ACTIVE_STATES:
+                for name, count in record.user_classes_count.items():
+                    running[name] = running.get(name, 0) + count
+        return running
+
+
+def _run(c: Coordinator, now: float, records: list[WorkerRecord]) -> RunSnapshot:
+    """The run of ``c`` at ``now``, its workers being ``records``."""
+    missing = WorkerState.MISSING
+    states = list(map(_STATE, records))
+    users = list(map(_USERS, records))
+    user_count = sum([n for state, n in zip(states, users, strict=True) if state is not missing])
+    active = sum([1 for state in states if state in ACTIVE_STATES])
+    return RunSnapshot(now, c.state, c.run_id, c.host, user_count, c.target_total, active)
+
 
 def take_run_snapshot(coordinator: Coordinator, now: float) -> RunSnapshot:
     """The run of ``coordinator`` at ``now``."""
-    c = coordinator
-    user_count = active = 0
-    for record in c.registry.all():
-        if record.state is not WorkerState.MISSING:
-            user_count += record.user_count
-        if record.state in ACTIVE_STATES:
-            active += 1
-    return RunSnapshot(now, c.state, c.run_id, c.host, user_count, c.target_total, active)
+    return _run(coordinator, now, coordinator.registry.all())
 
 
 def take_snapshot(coordinator: Coordinator, now: float) -> MasterSnapshot:
     """What ``coordinator`` and its components hold at ``now``, copied into a snapshot."""
     c = coordinator
     records = c.registry.all()
-    running: dict[str, int] = {}
-    for record in records:
-        if record.state in ACTIVE_STATES:
-            for name, count in record.user_classes_count.items():
-                running[name] = running.get(name, 0) + count
     return MasterSnapshot(
-        run=take_run_snapshot(c, now),
-        workers=worker_rows(records, c.intake.worker_requests),
-        workers_by_state=MappingProxyType(c.registry.counts_by_state()),
-        running_classes=MappingProxyType(running),
+        run=_run(c, now, records),
+        workers=tuple(records),
+        worker_requests=MappingProxyType(dict(c.intake.worker_requests)),
         counters=MappingProxyType(c.counters.copy()),
         exceptions=tuple(replace(g, nodes=set(g.nodes)) for g in c.exceptions.groups()),
         history=tuple(c.history.points()),

@@ -14,9 +14,9 @@ from horde.master.dispatch import UserClassSpec
 from horde.master.http import RENDER_SLICE, WebContext, create_app
 from horde.master.loops import MasterLoops
 from horde.master.registry import WorkerRecord, WorkerState
-from horde.master.snapshot import MasterSnapshot, worker_rows
+from horde.master.snapshot import MasterSnapshot
 from horde.master.transport import RouterTransport
-from horde.master.view import requests_report, worker_rows_json
+from horde.master.view import requests_report, worker_rows, worker_rows_json
 from horde.protocol import messages as m
 
 
@@ -252,8 +252,7 @@ def test_worker_rows_are_written_as_json_dumps_writes_them() -> None:
         WorkerRecord("ctl\x01\x7f\ttab", 3, WorkerState.STOPPED, 1.0, 1.0, 2, loop_lag=1e-7),
         WorkerRecord("", 4, WorkerState.SPAWNING, 1.0, 1.0, -0.0, 0, 0, is_horde=True),
     ]
-
-    rows = worker_rows(records, {"host_a": 3, "": 12})
-    expected = json.dumps([row._asdict() for row in rows], separators=(",", ":"))[1:-1]
-    assert worker_rows_json(rows) == expected
-    assert worker_rows_json([]) == ""
+    requests = {"host_a": 3, "": 12}
+    expected = json.dumps(worker_rows(records, requests), separators=(",", ":"))[1:-1]
+    assert worker_rows_json(records, requests) == expected
+    assert worker_rows_json([], requests) == ""

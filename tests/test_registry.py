@@ -94,6 +94,8 @@ def test_heartbeat_updates_state_and_usage() -> None:
     )
     assert (record.user_count, record.loop_lag) == (7, 0.25)
     beat(registry, "w", 2.0, state="cleanup")
+    record = registry.get("w")
+    assert record is not None
     assert (record.state, record.user_count, record.loop_lag) == (WorkerState.STOPPING, 7, 0.25)
 
 
@@ -115,15 +117,19 @@ def test_heartbeat_from_an_unknown_worker_is_reported_not_recorded() -> None:
 
 
 def test_update_users_and_set_state() -> None:
-    """Reported users are stored (the count defaults to their sum); unknown ids give None."""
+    """Reported users are stored (the count defaults to their sum); unknown ids give None.
+
+    Records are immutable: each change returns (and stores) the worker's new record.
+    """
     registry = Registry()
     registry.register("w", 0.0)
     record = registry.update_users("w", {"A": 2, "B": 3})
     assert record is not None
     assert (record.user_classes_count, record.user_count) == ({"A": 2, "B": 3}, 5)
-    registry.update_users("w", {"A": 1}, 9)
-    assert record.user_count == 9
-    assert registry.set_state("w", "stopped") is record
+    record = registry.update_users("w", {"A": 1}, 9)
+    assert record is not None and record.user_count == 9
+    record = registry.set_state("w", "stopped")
+    assert record is registry.get("w") and record is not None
     assert record.state is WorkerState.STOPPED
     assert registry.update_users("x", {}) is None
     assert registry.set_state("x", WorkerState.READY) is None
