@@ -9,7 +9,7 @@ workers at that moment, taken at the cost of one list copy. Handlers call
 more than ``liveness * interval`` seconds (Locust's ``HEARTBEAT_LIVENESS`` x
 ``HEARTBEAT_INTERVAL``, 3 x 1 s). Nothing here does I/O, sleeps or reads a clock.
 
-Imports: the standard library only.
+Imports: the standard library and horde.protocol.
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ from operator import attrgetter
 from types import MappingProxyType
 from typing import NamedTuple
 
-DEFAULT_HEARTBEAT_INTERVAL = 1.0  # seconds between worker heartbeats (Locust HEARTBEAT_INTERVAL)
-DEFAULT_HEARTBEAT_LIVENESS = 3  # missed intervals before a worker is missing (HEARTBEAT_LIVENESS)
+from horde.protocol.defaults import DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_LIVENESS
 
 
 class WorkerState(StrEnum):
