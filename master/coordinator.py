@@ -307,9 +307,11 @@ class Coordinator:
         self.send_spawns(self.placement.apply(workers, total, self.host, now))
 
     def active_ids(self) -> list[str]:
+        """The ids of the workers users may be placed on, in index order."""
         return [r.worker_id for r in self.registry.active()]
 
     def send_spawns(self, orders: list[SpawnOrder]) -> None:
+        """Send each changed share as a ``spawn`` with the run's host, options and epoch."""
         for worker_id, counts, timestamp in orders:
             spawn = m.Spawn(
                 worker_id,
