@@ -138,7 +138,6 @@ class MasterRuntime:
             ],
             clock=clock,
         )
-        self.coordinator = self.loops.coordinator
         self.web: WSGIServer | None = None
         self.endpoint = ""
         self._interrupted = False
