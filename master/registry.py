@@ -7,7 +7,7 @@ Responsibility: the master's worker records and liveness policy. Handlers call
 more than ``liveness * interval`` seconds (Locust's ``HEARTBEAT_LIVENESS`` x
 ``HEARTBEAT_INTERVAL``, 3 x 1 s). Nothing here does I/O, sleeps or reads a clock.
 
-Imports: the standard library only.
+Imports: the standard library and horde.protocol (:class:`WorkerState`, re-exported here).
 """
 
 from __future__ import annotations
@@ -15,31 +15,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
+
+from horde.protocol.states import WorkerState
 
 DEFAULT_HEARTBEAT_INTERVAL = 1.0  # seconds between worker heartbeats (Locust HEARTBEAT_INTERVAL)
 DEFAULT_HEARTBEAT_LIVENESS = 3  # missed intervals before a worker is missing (HEARTBEAT_LIVENESS)
-
-
-class WorkerState(StrEnum):
-    """A worker's state; the values are Locust's strings.
-
-    Locust workers also report ``"cleanup"`` (stopping their users); it parses as
-    :attr:`STOPPING`, so ``WorkerState("cleanup") is WorkerState.STOPPING``.
-    """
-
-    READY = "ready"
-    SPAWNING = "spawning"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-    MISSING = "missing"
-
-    @classmethod
-    def _missing_(cls, value: object) -> WorkerState | None:
-        if value == "cleanup":
-            return cls.STOPPING
-        return None
 
 
 ACTIVE_STATES = frozenset({WorkerState.READY, WorkerState.SPAWNING, WorkerState.RUNNING})

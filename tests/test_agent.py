@@ -8,15 +8,15 @@ import gevent
 
 from horde.protocol import messages as m
 from horde.worker.agent import WorkerAgent
+from horde.worker.api.environment import Environment
+from horde.worker.api.events import Events
+from horde.worker.api.tasks import tag, task
+from horde.worker.api.users import User
+from horde.worker.api.wait import constant
 from horde.worker.config import WorkerSettings
-from horde.worker.environment import Environment
-from horde.worker.events import Events
 from horde.worker.pool import UserPool
 from horde.worker.stats import RequestRecorder
-from horde.worker.tasks import tag, task
 from horde.worker.transport import LinkStatus
-from horde.worker.users import User
-from horde.worker.wait import constant
 
 
 class Idle(User):

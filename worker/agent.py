@@ -34,16 +34,17 @@ import structlog
 from horde.protocol import messages as m
 from horde.protocol.codec import AnyMessage, encode
 from horde.protocol.errors import HordeError
+from horde.protocol.states import WorkerState
 from horde.protocol.stats import HordeStatsDelta
+from horde.worker.api.environment import Environment
+from horde.worker.api.pacing import current_lateness
 from horde.worker.config import (
     LEASE_CHECK_INTERVAL,
     LOOP_PROBE_INTERVAL,
     STATS_WINDOW,
     WorkerSettings,
 )
-from horde.worker.environment import Environment
 from horde.worker.outbox import Outbox
-from horde.worker.pacing import current_lateness
 from horde.worker.pool import UserPool
 from horde.worker.stats import RequestRecorder
 from horde.worker.transport import LinkStatus, WorkerLink
@@ -165,7 +166,7 @@ class WorkerAgent:
                 users=self.pool.greenlet_count,
             )
             self._halt_users()
-            self.status.state = "ready"
+            self.status.state = WorkerState.READY
             self.send_stats(final=True)
         log.info(
             "registered with master", index=message.index, horde=message.horde, lease=message.lease
@@ -188,7 +189,7 @@ class WorkerAgent:
             self.environment.set_tags(options.get("tags"), options.get("exclude_tags"))
         if message.run_id != self.run_id or not self.run_id:
             self._begin_run(message)
-        self.status.state = "spawning"
+        self.status.state = WorkerState.SPAWNING
         if any(message.user_classes_count.values()) and self.status.lease.expired(self.monotonic()):
             log.info("waiting for the master to renew the lease before starting users")
             self._waiting_spawn = message
@@ -202,7 +203,7 @@ class WorkerAgent:
         except HordeError as exc:  # e.g. a class this worker's script does not define
             log.error("cannot apply spawn", error=str(exc))
             self.link.send(m.ExceptionReport(self.node_id, msg=str(exc), traceback=""))
-        self.status.state = "running"
+        self.status.state = WorkerState.RUNNING
         counts = self.pool.counts()
         self.status.user_count = sum(counts.values())
         self.link.send(m.WorkerSpawningComplete(self.node_id, counts, sum(counts.values())))
@@ -222,7 +223,7 @@ class WorkerAgent:
         self._stop_users()
         self.link.send(m.ClientStopped(self.node_id))
         self.environment.events.test_stop.fire(environment=self.environment)
-        self.status.state = "ready"
+        self.status.state = WorkerState.READY
         self.link.send(m.ClientReady(self.node_id))
 
     def _on_quit(self, message: m.Quit) -> None:
@@ -248,7 +249,7 @@ class WorkerAgent:
 
     def _stop_users(self) -> None:
         """Stop users within ``stop_timeout`` and send the final delta."""
-        self.status.state = "stopping"
+        self.status.state = WorkerState.STOPPING
         self.pool.stop_all(self.environment.stop_timeout)
         self.status.user_count = 0
         self.send_stats(final=True)
@@ -284,11 +285,11 @@ class WorkerAgent:
             users=users,
             lease=lease.seconds,
         )
-        graceful_stop_running = self.status.state == "stopping"
+        graceful_stop_running = self.status.state is WorkerState.STOPPING
         self._halt_users()
         if graceful_stop_running:
             return  # the stop in progress sends the final delta and registers again
-        self.status.state = "ready"
+        self.status.state = WorkerState.READY
         self.send_stats(final=True)
         self.link.reregister()
 

@@ -18,10 +18,10 @@ import structlog
 import horde
 from horde.logsetup import RECENT
 from horde.worker.agent import WorkerAgent
+from horde.worker.api.environment import Environment
+from horde.worker.api.loader import LoadedScript, load_script, load_source
 from horde.worker.config import WorkerSettings
-from horde.worker.environment import Environment
 from horde.worker.fetch import fetch_scripts
-from horde.worker.loader import LoadedScript, load_script, load_source
 from horde.worker.pool import UserPool
 from horde.worker.stats import RequestRecorder
 from horde.worker.transport import LinkStatus, WorkerLink
