@@ -14,6 +14,10 @@ affects all alike. The table shows each run, then the medians and the ratios
 horde/Locust and horde/wrk. Exit status 1 if the median horde/Locust ratio is below
 ``--min-ratio`` (2.0).
 
+``--baseline-tree DIR`` adds a fourth tool, ``baseline``: the same horde run from another
+version's tree (a directory holding a ``horde/`` package laid out as installed), so a change
+is compared with the code before it in the same invocation (ratio horde/baseline).
+
 Run: ``.venv/bin/python bench/worker_throughput.py [--rounds 3] [--duration 20] [--quick]``
 (wrap it in ``flock /tmp/horde-bench.lock`` on a shared machine).
 """
@@ -21,6 +25,7 @@ Run: ``.venv/bin/python bench/worker_throughput.py [--rounds 3] [--duration 20] 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -67,14 +72,23 @@ def _measured(
     logs: Path,
     generator_cmd: list[str],
     master_cmd: list[str] | None = None,
+    *,
+    tree: str = "",
 ) -> tuple[float, float]:
-    """Start the master (if any) on the target's core and the generator on its own; measure."""
-    name = Path(generator_cmd[0]).name
+    """Start the master (if any) on the target's core and the generator on its own; measure.
+
+    With ``tree``, both run with that directory first on ``sys.path`` (another version).
+    """
+    name = Path(generator_cmd[0]).name + ("-baseline" if tree else "")
+    popen: dict[str, object] = {}
+    if tree:
+        popen = {"cwd": tree, "env": {**os.environ, "PYTHONPATH": tree}}
     master = generator = None
     try:
         if master_cmd:
-            master = start_pinned(master_cmd, args.target_core, logs / f"{name}-master.log")
-        generator = start_pinned(generator_cmd, args.worker_core, logs / f"{name}.log")
+            log = logs / f"{name}-master.log"
+            master = start_pinned(master_cmd, args.target_core, log, **popen)
+        generator = start_pinned(generator_cmd, args.worker_core, logs / f"{name}.log", **popen)
         alive = _alive(generator)
         return measure_window(nginx, generator.pid, args.warmup, args.duration, alive)
     finally:
@@ -82,13 +96,20 @@ def _measured(
         stop(master)
 
 
-def _horde(nginx: Nginx, args: argparse.Namespace, logs: Path) -> tuple[float, float]:
+def _horde(
+    nginx: Nginx, args: argparse.Namespace, logs: Path, tree: str = ""
+) -> tuple[float, float]:
     port = free_port()
     script = str(SCENARIOS / "horde_get.py")
-    master = [str(VENV_BIN / "horde"), "master", "-f", script, *_run_common(args, nginx)]
+    horde = [str(VENV_BIN / "python"), "-m", "horde"] if tree else [str(VENV_BIN / "horde")]
+    master = [*horde, "master", "-f", script, *_run_common(args, nginx)]
     master += ["--bind", f"tcp://127.0.0.1:{port}", "--no-web", "--expect-workers", "1"]
-    worker = [str(VENV_BIN / "horde"), "worker", "--master", f"127.0.0.1:{port}", "-f", script]
-    return _measured(nginx, args, logs, worker, master)
+    worker = [*horde, "worker", "--master", f"127.0.0.1:{port}", "-f", script]
+    return _measured(nginx, args, logs, worker, master, tree=tree)
+
+
+def _baseline(nginx: Nginx, args: argparse.Namespace, logs: Path) -> tuple[float, float]:
+    return _horde(nginx, args, logs, args.baseline_tree)
 
 
 def _locust(nginx: Nginx, args: argparse.Namespace, logs: Path) -> tuple[float, float]:
@@ -112,7 +133,7 @@ def _alive(process: subprocess.Popen[bytes]) -> Callable[[], bool]:
     return lambda: process.poll() is None
 
 
-RUNNERS = {"horde": _horde, "locust": _locust, "wrk": _wrk}
+RUNNERS = {"horde": _horde, "locust": _locust, "wrk": _wrk, "baseline": _baseline}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -125,6 +146,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--min-ratio", type=float, default=2.0, help="horde/Locust to pass")
     parser.add_argument("--target-core", type=int, default=0, help="nginx and masters (0)")
     parser.add_argument("--worker-core", type=int, default=1, help="the generator (1)")
+    parser.add_argument(
+        "--baseline-tree",
+        default="",
+        help="also run horde from this directory (holding a horde/ package), e.g. the"
+        " version before a change, and print horde/baseline",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.duration, args.warmup = 1, 4.0, 2.0
@@ -139,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    results: dict[str, list[tuple[float, float]]] = {tool: [] for tool in TOOLS}
+    tools = (*TOOLS, "baseline") if args.baseline_tree else TOOLS
+    results: dict[str, list[tuple[float, float]]] = {tool: [] for tool in tools}
     with tempfile.TemporaryDirectory(prefix="horde-bench-") as tmp, Nginx(args.target_core) as nx:
         print(
             f"nginx on {nx.url} (core {args.target_core}); generators on core "
@@ -147,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         for round_no in range(1, args.rounds + 1):
-            for tool in TOOLS:
+            for tool in tools:
                 print(f"round {round_no}/{args.rounds}: {tool} ...", end=" ", flush=True)
                 rps, cpu = RUNNERS[tool](nx, args, Path(tmp))
                 results[tool].append((rps, cpu))
@@ -170,6 +198,8 @@ def report(results: dict[str, list[tuple[float, float]]], min_ratio: float) -> i
     ratio = medians["horde"] / medians["locust"]
     print(f"horde/Locust FastHttpUser: {ratio:.2f}x (need >= {min_ratio:g})")
     print(f"horde/wrk:                 {medians['horde'] / medians['wrk']:.2f}x")
+    if "baseline" in medians:
+        print(f"horde/baseline:            {medians['horde'] / medians['baseline']:.3f}x")
     return 0 if ratio >= min_ratio else 1
 
 
