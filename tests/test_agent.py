@@ -472,3 +472,13 @@ def test_each_run_and_epoch_defines_its_names_again() -> None:
         ("r2", 0, ((0, "T", "a"),)),
         ("r2", 1, ((0, "T", "a"),)),
     ]
+
+
+def test_the_runtime_carries_out_every_kind_of_action() -> None:
+    """Every action type the agent may return has exactly one doer in the runtime."""
+    from typing import get_args
+
+    from horde.worker import agent as a
+
+    runtime, _ = make()
+    assert set(runtime._doers) == set(get_args(a.Action))

@@ -63,7 +63,7 @@ def fresh() -> a.WorkerAgent:
 
 HANDLE_TABLE: list[tuple[str, list[m.Message], a.Facts, list[a.Action]]] = [
     (
-        "a first spawn starts a run and its users",
+        "a first spawn starts a run, then goes on with the spawn",
         [spawn(1.0, 3)],
         facts(),
         [
@@ -71,7 +71,7 @@ HANDLE_TABLE: list[tuple[str, list[m.Message], a.Facts, list[a.Action]]] = [
             configure(),
             a.Fire("test_start"),
             a.SetState(WorkerState.SPAWNING),
-            a.StartUsers({"Idle": 3}, HOST),
+            a.ApplySpawn(spawn(1.0, 3)),
         ],
     ),
     (
@@ -82,7 +82,19 @@ HANDLE_TABLE: list[tuple[str, list[m.Message], a.Facts, list[a.Action]]] = [
             a.Send(m.Spawning("w_1")),
             configure(),
             a.SetState(WorkerState.SPAWNING),
-            a.StartUsers({"Idle": 1}, HOST),
+            a.ApplySpawn(spawn(2.0, 1)),
+        ],
+    ),
+    (
+        "a spawn of another run starts a new one",
+        [spawn(1.0, 3), spawn(2.0, 1, run_id="r2")],
+        facts(users=3, state=WorkerState.RUNNING),
+        [
+            a.Send(m.Spawning("w_1")),
+            configure(),
+            a.Fire("test_start"),
+            a.SetState(WorkerState.SPAWNING),
+            a.ApplySpawn(spawn(2.0, 1, run_id="r2")),
         ],
     ),
     (
@@ -100,30 +112,7 @@ HANDLE_TABLE: list[tuple[str, list[m.Message], a.Facts, list[a.Action]]] = [
             configure(tags=(["b"], None)),
             a.Fire("test_start"),
             a.SetState(WorkerState.SPAWNING),
-            a.StartUsers({"Idle": 1}, HOST),
-        ],
-    ),
-    (
-        "a spawn with users waits while the lease is expired",
-        [spawn(1.0, 2)],
-        facts(expired=True),
-        [
-            a.Send(m.Spawning("w_1")),
-            configure(),
-            a.Fire("test_start"),
-            a.SetState(WorkerState.SPAWNING),
-        ],
-    ),
-    (
-        "a spawn of zero users needs no lease",
-        [spawn(1.0, 0)],
-        facts(expired=True),
-        [
-            a.Send(m.Spawning("w_1")),
-            configure(),
-            a.Fire("test_start"),
-            a.SetState(WorkerState.SPAWNING),
-            a.StartUsers({"Idle": 0}, HOST),
+            a.ApplySpawn(spawn(1.0, 1, tags=["b"])),
         ],
     ),
     (
@@ -178,6 +167,27 @@ def test_handle_decides_from_the_message_and_facts(
     assert agent.handle(messages[-1], 100.0, seen) == expected  # type: ignore[arg-type]
 
 
+SPAWN_TABLE: list[tuple[str, int, bool, list[a.Action]]] = [
+    ("users start while the lease holds", 2, False, [a.StartUsers({"Idle": 2}, HOST)]),
+    ("users wait while the lease is expired", 2, True, []),
+    ("zero users need no lease", 0, True, [a.StartUsers({"Idle": 0}, HOST)]),
+]
+
+
+@pytest.mark.parametrize(
+    ("users", "expired", "expected"),
+    [row[1:] for row in SPAWN_TABLE],
+    ids=[row[0] for row in SPAWN_TABLE],
+)
+def test_apply_spawn_starts_users_only_under_a_lease(
+    users: int, expired: bool, expected: list[a.Action]
+) -> None:
+    """Going on with a spawn starts its users, unless users need a lease that ran out."""
+    agent = fresh()
+    assert agent.apply_spawn(spawn(1.0, users), 100.0, facts(expired=expired)) == expected
+    assert agent.waiting_spawn == (spawn(1.0, users) if expected == [] else None)
+
+
 LEASE_TABLE: list[tuple[str, bool, a.Facts, list[a.Action]]] = [
     ("held, nothing waiting: nothing", False, facts(users=2), []),
     ("expired without users: nothing", False, facts(expired=True), []),
@@ -214,14 +224,14 @@ def test_check_lease_decides_from_the_lease_and_users(
     """The lease check halts users, starts a waiting spawn or does nothing, as tabled."""
     agent = fresh()
     if waiting:
-        agent.handle(spawn(1.0, 2), 100.0, facts(expired=True))
+        agent.apply_spawn(spawn(1.0, 2), 100.0, facts(expired=True))
     assert agent.check_lease(100.0, seen) == expected
 
 
 def test_a_stop_forgets_the_waiting_spawn() -> None:
     """A stop cancels a spawn waiting for its lease: the next check starts nothing."""
     agent = fresh()
-    agent.handle(spawn(1.0, 2), 100.0, facts(expired=True))
+    agent.apply_spawn(spawn(1.0, 2), 100.0, facts(expired=True))
     agent.handle(m.Stop("w_1"), 100.0, facts())
     assert agent.check_lease(100.0, facts()) == []
 

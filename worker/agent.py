@@ -5,7 +5,9 @@ no greenlets. Its entry points take ``now`` (monotonic seconds) and the :class:`
 runtime observes at that moment, and return what to do as data, a list of actions
 (:class:`Send`, :class:`StartUsers`, :class:`StopUsers`, :class:`Report` ...), which
 :mod:`horde.worker.loops` carries out in order. Outcomes the agent needs come back through
-another entry point (:meth:`WorkerAgent.users_started` after :class:`StartUsers`).
+another entry point (:meth:`WorkerAgent.users_started` after :class:`StartUsers`), and a
+step that must wait for earlier actions is an action too (:class:`Report`,
+:class:`ApplySpawn`: the runtime asks the agent again when it gets there).
 
 - :meth:`~WorkerAgent.handle`: one short handler per master message (``ack``, ``spawn``,
   ``stop``, ``quit``, ``horde.epoch``, ``horde.stats_ack`` ...). A ``spawn`` carries absolute
@@ -100,6 +102,13 @@ class Configure:
 
 
 @dataclass(frozen=True, slots=True)
+class ApplySpawn:
+    """Go on with this spawn now (ask :meth:`WorkerAgent.apply_spawn` at this point)."""
+
+    spawn: m.Spawn
+
+
+@dataclass(frozen=True, slots=True)
 class StartUsers:
     """Apply these absolute counts to the user pool, then call ``users_started``."""
 
@@ -156,6 +165,7 @@ Action = (
     Send
     | SendLocustStats
     | Configure
+    | ApplySpawn
     | StartUsers
     | StopUsers
     | SetState
@@ -240,6 +250,19 @@ class WorkerAgent:
             Send(m.WorkerSpawningComplete(self.node_id, dict(counts), total)),
         ]
         return actions
+
+    def apply_spawn(self, message: m.Spawn, now: float, facts: Facts) -> list[Action]:
+        """After :class:`ApplySpawn`: start the spawn's users, or keep it until a lease holds.
+
+        Decided only once the spawn's ``test_start`` listeners have run (they may take a
+        while), so the lease is judged when the users would start.
+        """
+        if any(message.user_classes_count.values()) and facts.lease.expired(now):
+            log.info("waiting for the master to renew the lease before starting users")
+            self.waiting_spawn = message
+            return []
+        self.waiting_spawn = None
+        return [StartUsers(dict(message.user_classes_count), message.host or None)]
 
     def check_lease(self, now: float, facts: Facts) -> list[Action]:
         """Stop the users when the lease ran out; start a waiting spawn once one holds."""
@@ -342,13 +365,7 @@ class WorkerAgent:
         if message.run_id != self.run_id or not self.run_id:
             self._begin_run(message)
             actions.append(Fire("test_start"))
-        actions.append(SetState(WorkerState.SPAWNING))
-        if any(message.user_classes_count.values()) and facts.lease.expired(now):
-            log.info("waiting for the master to renew the lease before starting users")
-            self.waiting_spawn = message
-            return actions
-        self.waiting_spawn = None
-        actions.append(StartUsers(dict(message.user_classes_count), message.host or None))
+        actions += [SetState(WorkerState.SPAWNING), ApplySpawn(message)]
         return actions
 
     def _begin_run(self, message: m.Spawn) -> None:

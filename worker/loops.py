@@ -69,6 +69,20 @@ class WorkerRuntime:
         self.new_log_lines = new_log_lines
         self._greenlets: list[gevent.Greenlet] = []
         self._done = gevent.event.Event()
+        self._doers: dict[type, Callable[[Any], None]] = {
+            a.Send: self._send,
+            a.Report: self._report,
+            a.SetState: self._set_state,
+            a.SetUserCount: self._set_user_count,
+            a.ApplySpawn: self._apply_spawn,
+            a.StartUsers: self._start_users,
+            a.StopUsers: self._stop_users,
+            a.Configure: self._configure,
+            a.Fire: self._fire,
+            a.SendLocustStats: self._send_locust_stats,
+            a.Reregister: self._reregister,
+            a.Finish: self._finish,
+        }
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -131,38 +145,35 @@ class WorkerRuntime:
 
     def execute(self, actions: Iterable[a.Action]) -> None:
         """Carry out the agent's actions in order (a stop blocks until its users end)."""
+        doers = self._doers
         for action in actions:
-            match action:
-                case a.Send(message):
-                    self.link.send(message)
-                case a.Report(final):
-                    self.send_stats(final=final)
-                case a.SetState(state):
-                    self.status.state = state
-                case a.SetUserCount(count):
-                    self.status.user_count = count
-                case a.StartUsers(counts, host):
-                    self._start_users(counts, host)
-                case a.StopUsers(graceful):
-                    self.pool.stop_all(self.environment.stop_timeout if graceful else 0)
-                case a.Configure():
-                    self._configure(action)
-                case a.Fire(event):
-                    getattr(self.environment.events, event).fire(environment=self.environment)
-                case a.SendLocustStats(report):
-                    self._send_locust_stats(report)
-                case a.Reregister():
-                    self.link.reregister()
-                case a.Finish():
-                    self._done.set()
+            doers[type(action)](action)
 
-    def _start_users(self, counts: Any, host: str | None) -> None:
+    def _send(self, action: a.Send) -> None:
+        self.link.send(action.message)
+
+    def _report(self, action: a.Report) -> None:
+        self.send_stats(final=action.final)
+
+    def _set_state(self, action: a.SetState) -> None:
+        self.status.state = action.state
+
+    def _set_user_count(self, action: a.SetUserCount) -> None:
+        self.status.user_count = action.count
+
+    def _apply_spawn(self, action: a.ApplySpawn) -> None:
+        self.execute(self.agent.apply_spawn(action.spawn, self.monotonic(), self.facts()))
+
+    def _start_users(self, action: a.StartUsers) -> None:
         error = None
         try:
-            self.pool.apply(dict(counts), host)
+            self.pool.apply(dict(action.counts), action.host)
         except HordeError as exc:  # e.g. a class this worker's script does not define
             error = str(exc)
         self.execute(self.agent.users_started(self.pool.counts(), error))
+
+    def _stop_users(self, action: a.StopUsers) -> None:
+        self.pool.stop_all(self.environment.stop_timeout if action.graceful else 0)
 
     def _configure(self, action: a.Configure) -> None:
         environment = self.environment
@@ -172,12 +183,22 @@ class WorkerRuntime:
         if action.tags is not None:
             environment.set_tags(*action.tags)
 
-    def _send_locust_stats(self, report: Any) -> None:
+    def _fire(self, action: a.Fire) -> None:
+        getattr(self.environment.events, action.event).fire(environment=self.environment)
+
+    def _send_locust_stats(self, action: a.SendLocustStats) -> None:
+        report = action.report
         extra: dict[str, Any] = {}
         self.environment.events.report_to_master.fire(client_id=self.agent.node_id, data=extra)
         if extra:
             report = dataclasses.replace(report, extra={**report.extra, **extra})
         self.link.send(m.LocustStats(self.agent.node_id, report))
+
+    def _reregister(self, action: a.Reregister) -> None:
+        self.link.reregister()
+
+    def _finish(self, action: a.Finish) -> None:
+        self._done.set()
 
     # --- listeners on the script's events ------------------------------------------------
 
