@@ -1,9 +1,9 @@
-"""What each ``horde`` subcommand does, given its parsed flags.
+"""What each ``horde`` subcommand does, given its frozen settings.
 
-Turns the argparse namespace into frozen settings (this is where configuration stops
-flowing as a namespace) and runs the master, the workers, the demo or the target.
+:func:`dispatch` turns the parsed flags into settings (``horde.settings``) and runs the
+master, the worker, the demo or the target; below it nothing sees the namespace.
 ``horde run`` and ``horde demo`` start their workers as child processes of their own
-(``python -m horde worker``) and stop exactly those, by PID.
+(``horde.local``), end the run when one of them fails, and stop exactly those, by PID.
 
 Imports: everything below the CLI.
 """
@@ -12,86 +12,47 @@ from __future__ import annotations
 
 import argparse
 import signal
-import subprocess
 import sys
-from collections.abc import Sequence
-from pathlib import Path
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import gevent
 import gevent.event
 import structlog
 
-from horde.protocol.counters import DEFAULT_MAX_NAMES
-from horde.protocol.errors import ConfigError
+from horde.local import LocalWorkers
+from horde.logsetup import LogSettings
+from horde.settings import (
+    LOCAL_HOST,
+    LocalRun,
+    demo_run,
+    local_run,
+    master_settings,
+    worker_settings,
+)
 
 if TYPE_CHECKING:
     from horde.master.config import MasterSettings
     from horde.master.runtime import MasterRuntime
 
 log = structlog.get_logger("horde")
-WORKER_EXIT_WAIT = 10.0
+LOCAL_WORKER_FAILED = 1
+"""Exit code of a local run that a failed local worker ended (unless it already failed)."""
 
 
-def dispatch(args: argparse.Namespace) -> int:
-    """Run the subcommand named in ``args``."""
-    commands = {
-        "run": cmd_run,
-        "master": cmd_master,
-        "worker": cmd_worker,
-        "demo": cmd_demo,
-        "target": cmd_target,
-    }
-    return commands[args.command](args)
+def dispatch(args: argparse.Namespace, logs: LogSettings) -> int:
+    """Build the settings of the subcommand named in ``args`` and run it."""
+    if args.command == "run":
+        return run_local(local_run(args), logs)
+    if args.command == "master":
+        return cmd_master(master_settings(args), args.locustfile)
+    if args.command == "worker":
+        from horde.worker.main import run_worker
 
-
-def _run_time(text: str | None) -> float | None:
-    from horde.master.timespan import parse_timespan
-
-    if text in (None, ""):
-        return None
-    try:
-        return parse_timespan(text)
-    except ValueError as exc:
-        raise ConfigError(f"--run-time: {exc}") from None
-
-
-def _master_settings(args: argparse.Namespace, *, bind: str, expect: int) -> MasterSettings:
-    from horde.master.auth import parse_web_auth
-    from horde.master.config import DEFAULT_MAX_USERS, MasterSettings
-
-    return MasterSettings(
-        bind=bind,
-        web_host=args.web_host,
-        web_port=None if args.no_web else args.web_port,
-        heartbeat_interval=args.heartbeat_interval,
-        heartbeat_liveness=args.heartbeat_liveness,
-        stop_timeout=args.stop_timeout,
-        host=args.host,
-        headless=args.headless,
-        users=args.users,
-        spawn_rate=args.spawn_rate,
-        run_time=_run_time(args.run_time),
-        expect_workers=expect,
-        expect_workers_max_wait=getattr(args, "expect_workers_max_wait", None),
-        print_stats=args.print_stats,
-        exit_code_on_error=args.exit_code_on_error,
-        tags=tuple(getattr(args, "tags", None) or ()),
-        exclude_tags=tuple(getattr(args, "exclude_tags", None) or ()),
-        max_users=getattr(args, "max_users", None) or DEFAULT_MAX_USERS,
-        max_names=getattr(args, "max_names", DEFAULT_MAX_NAMES),
-        shape=getattr(args, "shape", None),
-        locustfile=Path(args.locustfile).name if getattr(args, "locustfile", None) else "",
-        web_base_path=(getattr(args, "web_base_path", "") or "").rstrip("/"),
-        web_auth=parse_web_auth(args.web_auth) if getattr(args, "web_auth", None) else None,
-        web_auth_token=getattr(args, "web_auth_token", None),
-        tls_cert=getattr(args, "tls_cert", None),
-        tls_key=getattr(args, "tls_key", None),
-        csv_prefix=getattr(args, "csv_prefix", None),
-        csv_full_history=bool(getattr(args, "csv_full_history", False)),
-        html_path=getattr(args, "html", None),
-        json_output=bool(getattr(args, "json", False)),
-    )
+        return run_worker(worker_settings(args))
+    if args.command == "demo":
+        return cmd_demo(demo_run(args), logs)
+    return cmd_target(args.host, args.port)
 
 
 def _build_master(settings: MasterSettings, script_path: str) -> MasterRuntime:
@@ -118,159 +79,82 @@ def _build_master(settings: MasterSettings, script_path: str) -> MasterRuntime:
     return runtime
 
 
-def _serve_master(runtime: MasterRuntime, headless: bool) -> int:
-    """Run a started master headless, or serve until a signal; always close cleanly."""
+def _serve_master(runtime: MasterRuntime, workers: LocalWorkers | None = None) -> int:
+    """Run a started master headless, or serve until a signal (or until one of our
+    local ``workers`` fails); always close cleanly."""
+    headless = runtime.settings.headless
     done = gevent.event.Event()
 
-    def on_signal() -> None:
+    def end() -> None:
         if headless:
             runtime.interrupt()
         else:
             done.set()
 
     for signum in (signal.SIGTERM, signal.SIGINT):
-        gevent.signal_handler(signum, on_signal)
+        gevent.signal_handler(signum, end)
+    watcher = workers.watch(end) if workers is not None else None
     try:
-        if headless:
-            tables = sys.stderr if runtime.settings.json_output else sys.stdout
-            return int(runtime.run_headless(sys.stdout, tables))
-        done.wait()
-        log.info("shutting down: stopping the test and waiting for the workers' final stats")
-        runtime.loops.command(lambda c, now: c.stop(now))
-        runtime.wait_stopped()
-        runtime.write_outputs(sys.stdout)
-        return 0
+        code = _follow(runtime, done)
     finally:
+        if watcher is not None:
+            watcher.kill()  # from here on, workers exit because we tell them to
         runtime.close()
-
-
-def cmd_master(args: argparse.Namespace) -> int:
-    """``horde master``: a master that remote workers join."""
-    settings = _master_settings(args, bind=args.bind, expect=args.expect_workers)
-    runtime = _build_master(settings, args.locustfile)
-    runtime.start()
-    return _serve_master(runtime, args.headless)
-
-
-def _spawn_workers(
-    count: int, port: int, script: str, args: argparse.Namespace
-) -> list[subprocess.Popen[bytes]]:
-    """Start ``count`` local workers for the master on ``port``, with our logging flags."""
-    command = [
-        sys.executable,
-        "-m",
-        "horde",
-        "worker",
-        "--master",
-        f"127.0.0.1:{port}",
-        "-f",
-        script,
-        "--log-level",
-        args.log_level,
-        "--log-format",
-        args.log_format,
-        "--heartbeat-interval",
-        str(args.heartbeat_interval),
-        "--max-names",
-        str(getattr(args, "max_names", DEFAULT_MAX_NAMES)),
-        *(["-T", *args.tags] if getattr(args, "tags", None) else []),
-        *(["-E", *args.exclude_tags] if getattr(args, "exclude_tags", None) else []),
-    ]
-    return [subprocess.Popen(command, stdin=subprocess.DEVNULL) for _ in range(count)]
-
-
-def _reap(workers: Sequence[subprocess.Popen[bytes]]) -> None:
-    """Wait for our workers to exit after ``quit``; kill (by PID) any that do not."""
-    deadline = gevent.get_hub().loop.now() + WORKER_EXIT_WAIT
-    for proc in workers:
-        while proc.poll() is None and gevent.get_hub().loop.now() < deadline:
-            gevent.sleep(0.05)
-        if proc.poll() is None:
-            log.warning("worker did not exit, killing it", pid=proc.pid)
-            proc.kill()
-            proc.wait()
-
-
-def _run_local(args: argparse.Namespace, script: str, workers: int) -> int:
-    if workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {workers}")
-    settings = _master_settings(args, bind="tcp://127.0.0.1:0", expect=workers)
-    runtime = _build_master(settings, script)
-    runtime.start()
-    procs = _spawn_workers(workers, runtime.port, script, args)
-    log.info("started local workers", count=workers, pids=[p.pid for p in procs])
-    try:
-        return _serve_master(runtime, args.headless)
-    finally:
-        _reap(procs)
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    """``horde run``: a master on loopback plus local workers."""
-    return _run_local(args, args.locustfile, args.workers)
-
-
-def cmd_worker(args: argparse.Namespace) -> int:
-    """``horde worker``: join a master and run users for it."""
-    from horde.worker.config import WorkerSettings
-    from horde.worker.main import run_worker
-
-    host, port = parse_master_address(args.master)
-    settings = WorkerSettings(
-        master_host=host,
-        master_port=port,
-        script=args.locustfile,
-        heartbeat_interval=args.heartbeat_interval,
-        stats_interval=args.stats_interval,
-        max_names=args.max_names,
-        tags=tuple(args.tags or ()),
-        exclude_tags=tuple(args.exclude_tags or ()),
-    )
-    return run_worker(settings)
-
-
-def parse_master_address(text: str, default_port: int = 5557) -> tuple[str, int]:
-    """``HOST``, ``HOST:PORT``, ``[IPv6]:PORT`` or ``tcp://HOST:PORT`` -> (host, port)."""
-    value = text.strip().removeprefix("tcp://")
-    if value.startswith("["):
-        host, _, rest = value[1:].partition("]")
-        port = rest.removeprefix(":")
-    elif value.count(":") == 1:
-        host, _, port = value.partition(":")
-    else:
-        host, port = value, ""
-    if not host or (port and not port.isdigit()) or (port and not 0 < int(port) < 65536):
-        raise ConfigError(f"--master must be HOST[:PORT], got {text!r}")
-    return host, int(port) if port else default_port
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    """``horde demo``: the built-in scenario against the built-in target, on loopback."""
-    from horde import demo_scenario
-    from horde.demo_target import start_target
-
-    target = start_target("127.0.0.1", 0)
-    host = f"http://127.0.0.1:{target.server_port}"
-    log.info("demo target listening", url=host)
-    args.host = host
-    args.headless = True
-    args.web_host, args.web_port, args.no_web = "127.0.0.1", 0, False
-    args.stop_timeout = None
-    args.exit_code_on_error = 0
-    args.heartbeat_interval, args.heartbeat_liveness = 1.0, 3
-    try:
-        code = _run_local(args, str(Path(demo_scenario.__file__)), args.workers)
-    finally:
-        target.stop(timeout=1)
+    if workers is not None and workers.failure is not None:
+        return code or LOCAL_WORKER_FAILED
     return code
 
 
-def cmd_target(args: argparse.Namespace) -> int:
+def _follow(runtime: MasterRuntime, done: gevent.event.Event) -> int:
+    """The headless run to its end, or the web master's life until ``done``."""
+    if runtime.settings.headless:
+        tables = sys.stderr if runtime.settings.json_output else sys.stdout
+        return int(runtime.run_headless(sys.stdout, tables))
+    done.wait()
+    log.info("shutting down: stopping the test and waiting for the workers' final stats")
+    runtime.loops.command(lambda c, now: c.stop(now))
+    runtime.wait_stopped()
+    runtime.write_outputs(sys.stdout)
+    return 0
+
+
+def cmd_master(settings: MasterSettings, script: str) -> int:
+    """``horde master``: a master that remote workers join."""
+    runtime = _build_master(settings, script)
+    runtime.start()
+    return _serve_master(runtime)
+
+
+def run_local(run: LocalRun, logs: LogSettings) -> int:
+    """``horde run``: a master on loopback plus local workers, watched while it runs."""
+    runtime = _build_master(run.master, run.script)
+    runtime.start()
+    workers = LocalWorkers.start(run.workers, replace(run.worker, master_port=runtime.port), logs)
+    try:
+        return _serve_master(runtime, workers)
+    finally:
+        workers.reap()
+
+
+def cmd_demo(run: LocalRun, logs: LogSettings) -> int:
+    """``horde demo``: the built-in scenario against the built-in target, on loopback."""
+    from horde.demo_target import start_target
+
+    target = start_target(LOCAL_HOST, 0)
+    host = f"http://{LOCAL_HOST}:{target.server_port}"
+    log.info("demo target listening", url=host)
+    try:
+        return run_local(replace(run, master=replace(run.master, host=host)), logs)
+    finally:
+        target.stop(timeout=1)
+
+
+def cmd_target(host: str, port: int) -> int:
     """``horde target``: serve the demo target until SIGINT/SIGTERM."""
     from horde.demo_target import start_target
 
-    server = start_target(args.host, args.port)
-    print(f"demo target listening on http://{args.host}:{server.server_port}", flush=True)
+    server = start_target(host, port)
+    print(f"demo target listening on http://{host}:{server.server_port}", flush=True)
     done = gevent.event.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, done.set)

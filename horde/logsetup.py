@@ -1,6 +1,8 @@
 """Logging for every horde process: structlog, readable console lines or JSON lines.
 
-Called once by the entry point. Logs go to standard error so that tables and ``--json``
+Called once by the entry point with a frozen :class:`LogSettings` (from ``--log-level``
+and ``--log-format``), which ``horde run`` also hands to its local workers through
+:meth:`LogSettings.to_argv`. Logs go to standard error so that tables and ``--json``
 output on standard output stay clean. The last lines are also kept in :data:`RECENT`
 (bounded), which the master serves at ``GET /logs`` and a worker ships to its master.
 
@@ -13,11 +15,17 @@ import logging
 import sys
 from collections import deque
 from collections.abc import MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+"""The levels ``--log-level`` accepts."""
+FORMATS = ("console", "json")
+"""The formats ``--log-format`` accepts: readable lines, or one JSON object a line."""
+DEFAULT_LEVEL = "INFO"
+DEFAULT_FORMAT = "console"
 RECENT_LINES = 500
 """Log lines a process keeps for ``GET /logs``."""
 MAX_LINE = 2000
@@ -53,8 +61,21 @@ RECENT = LogRing()
 """This process's recent log lines."""
 
 
-def configure(level: str = "INFO", fmt: str = "console", process: str = "") -> None:
+@dataclass(frozen=True, slots=True)
+class LogSettings:
+    """How a process logs: its level and its line format."""
+
+    level: str = DEFAULT_LEVEL
+    format: str = DEFAULT_FORMAT
+
+    def to_argv(self) -> list[str]:
+        """The flags that give a child process the same logging."""
+        return ["--log-level", self.level, "--log-format", self.format]
+
+
+def configure(settings: LogSettings, process: str = "") -> None:
     """Configure structlog and the standard library's root logger."""
+    level, fmt = settings.level, settings.format
     numeric = getattr(logging, level.upper(), logging.INFO)
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,

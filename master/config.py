@@ -14,13 +14,23 @@ from dataclasses import dataclass, field
 
 from horde.protocol.codec import DEFAULT_MAX_FRAME
 from horde.protocol.counters import DEFAULT_MAX_NAMES
+from horde.protocol.defaults import (
+    DEFAULT_HEARTBEAT_INTERVAL,
+    DEFAULT_HEARTBEAT_LIVENESS,
+    DEFAULT_MASTER_PORT,
+)
 from horde.protocol.errors import ConfigError
 
-DEFAULT_BIND = "tcp://*:5557"
+DEFAULT_BIND = f"tcp://*:{DEFAULT_MASTER_PORT}"
 DEFAULT_WEB_HOST = "127.0.0.1"
 DEFAULT_WEB_PORT = 8089
-DEFAULT_HEARTBEAT_INTERVAL = 1.0
-DEFAULT_HEARTBEAT_LIVENESS = 3
+DEFAULT_SPAWN_RATE = 1.0
+#: Users a headless run starts when ``--users`` is not given.
+DEFAULT_HEADLESS_USERS = 1
+DEFAULT_EXPECT_WORKERS = 1
+#: Seconds between the stats tables a headless run prints.
+DEFAULT_PRINT_STATS = 3.0
+DEFAULT_EXIT_CODE_ON_ERROR = 1
 DEFAULT_SWEEP_INTERVAL = 0.25
 DEFAULT_MAX_USERS = 1_000_000
 DEFAULT_REPORT_CACHE = 0.5
@@ -52,12 +62,12 @@ class MasterSettings:
     host: str = ""
     headless: bool = False
     users: int | None = None
-    spawn_rate: float = 1.0
+    spawn_rate: float = DEFAULT_SPAWN_RATE
     run_time: float | None = None
-    expect_workers: int = 1
+    expect_workers: int = DEFAULT_EXPECT_WORKERS
     expect_workers_max_wait: float | None = None
-    print_stats: float = 3.0
-    exit_code_on_error: int = 1
+    print_stats: float = DEFAULT_PRINT_STATS
+    exit_code_on_error: int = DEFAULT_EXIT_CODE_ON_ERROR
     tags: tuple[str, ...] = ()
     exclude_tags: tuple[str, ...] = ()
     shape: str | None = None

@@ -35,7 +35,9 @@ from horde.master.migrate import move_toward, users_out_of_place
 from horde.master.ramp import RampPlan
 from horde.master.ratelimit import LogThrottle
 from horde.master.registry import Registry, WorkerState
-from horde.master.run import (
+from horde.master.shape import ShapeRunner
+from horde.master.stats import MergedStats
+from horde.master.swarm import (
     ACTIVE_RUN,
     CommandError,
     RunHooks,
@@ -43,8 +45,6 @@ from horde.master.run import (
     SwarmRequest,
     validate_request,
 )
-from horde.master.shape import ShapeRunner
-from horde.master.stats import MergedStats
 from horde.protocol import messages as m
 from horde.protocol.codec import AnyMessage
 from horde.protocol.corrected import CORRECTED_KEY, corrected_from_wire

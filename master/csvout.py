@@ -33,6 +33,7 @@ from horde.master.corrected import CorrectedStats
 from horde.master.exceptions import ExceptionBook
 from horde.master.report import PERCENTILES
 from horde.master.stats import MergedEntry, MergedStats
+from horde.master.units import round_ms
 from horde.protocol.errors import ConfigError
 
 __all__ = [
@@ -115,11 +116,6 @@ _HISTORY_TOTALS = (
 )
 
 
-def _ms(value: float) -> float:
-    """Round a time in ms to microsecond precision."""
-    return round(value, 3)
-
-
 def render_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     """Return ``header`` and ``rows`` as CSV text (Locust's ``csv.writer`` dialect)."""
     buf = io.StringIO()
@@ -133,8 +129,8 @@ def _figures(entry: MergedEntry) -> tuple[float, list[object]]:
     """Return the entry's median and its percentile cells (N/A without requests)."""
     median, *values = entry.percentiles_ms((0.5, *PERCENTILES))
     if not entry.num_requests:
-        return _ms(median), [NOT_AVAILABLE] * len(PERCENTILES)
-    return _ms(median), [_ms(v) for v in values]
+        return round_ms(median), [NOT_AVAILABLE] * len(PERCENTILES)
+    return round_ms(median), [round_ms(v) for v in values]
 
 
 def _avg_content(entry: MergedEntry) -> float | int:
@@ -159,9 +155,9 @@ def requests_rows(stats: MergedStats, now: float) -> list[list[object]]:
                 e.num_requests,
                 e.num_failures,
                 median,
-                _ms(e.avg_response_time_ms),
-                _ms(e.min_response_time_ms or 0.0),
-                _ms(e.max_response_time_ms),
+                round_ms(e.avg_response_time_ms),
+                round_ms(e.min_response_time_ms or 0.0),
+                round_ms(e.max_response_time_ms),
                 _avg_content(e),
                 e.total_rps(now),
                 e.total_fail_per_sec(now),
@@ -195,11 +191,11 @@ def corrected_rows(corrected: CorrectedStats) -> list[list[object]]:
                 c.method,
                 c.name,
                 c.count,
-                _ms(median),
-                _ms(c.avg_ms),
-                _ms(c.min_ms or 0.0),
-                _ms(c.max_ms),
-                *(_ms(v) for v in values),
+                round_ms(median),
+                round_ms(c.avg_ms),
+                round_ms(c.min_ms or 0.0),
+                round_ms(c.max_ms),
+                *(round_ms(v) for v in values),
             ]
         )
     return rows
@@ -293,9 +289,9 @@ def history_rows(
                 e.num_requests,
                 e.num_failures,
                 median,
-                _ms(e.avg_response_time_ms),
-                _ms(e.min_response_time_ms or 0.0),
-                _ms(e.max_response_time_ms),
+                round_ms(e.avg_response_time_ms),
+                round_ms(e.min_response_time_ms or 0.0),
+                round_ms(e.max_response_time_ms),
                 _avg_content(e),
             ]
         )

@@ -14,7 +14,7 @@ DEFAULT_MAX_DISTINCT = 500
 
 
 @dataclass(slots=True)
-class ExceptionGroup:
+class GroupedException:
     """One kind of exception: how often, and on which workers."""
 
     msg: str
@@ -38,7 +38,7 @@ class ExceptionBook:
     def __init__(self, max_distinct: int = DEFAULT_MAX_DISTINCT) -> None:
         self.max_distinct = max_distinct
         self.dropped = 0
-        self._groups: dict[tuple[str, str], ExceptionGroup] = {}
+        self._groups: dict[tuple[str, str], GroupedException] = {}
 
     def record(self, msg: str, traceback: str, node: str) -> None:
         """Count one exception raised on ``node``."""
@@ -48,11 +48,11 @@ class ExceptionBook:
             if len(self._groups) >= self.max_distinct:
                 self.dropped += 1
                 return
-            group = self._groups[key] = ExceptionGroup(msg, traceback)
+            group = self._groups[key] = GroupedException(msg, traceback)
         group.count += 1
         group.nodes.add(node)
 
-    def groups(self) -> list[ExceptionGroup]:
+    def groups(self) -> list[GroupedException]:
         """Every group, most frequent first."""
         return sorted(self._groups.values(), key=lambda g: (-g.count, g.msg))
 

@@ -6,7 +6,7 @@ naming the culprit. Run options travel to the workers, so only those on
 :data:`RUN_OPTIONS` are accepted; output paths, auth settings and anything that writes
 files or reaches the workers' environment are refused. Pure: no Flask here.
 
-Imports: the standard library and horde.master.
+Imports: the standard library, horde.master and horde.protocol.errors.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from horde.master.coordinator import SwarmRequest
+from horde.master.swarm import SwarmRequest
 from horde.master.timespan import parse_timespan
+from horde.protocol.errors import RequestError
 
 MAX_TEXT = 200
 """Longest text value (a profile name, a tag) a form may carry."""
@@ -25,12 +26,13 @@ MAX_LIST = 100
 """Most values a list field (tags, user classes) may carry."""
 
 
-class FieldError(ValueError):
+class FieldError(RequestError):
     """A request field that cannot be used; ``field`` names it."""
 
+    field: str
+
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field)
 
 
 Form = Mapping[str, Any]

@@ -5,7 +5,7 @@ current-window percentiles) sampled while a test runs. When the series is full, 
 other point is dropped and the interval doubles, so a run of any length keeps its whole
 shape in at most ``max_points`` points. Pure: the caller passes ``now``.
 
-Imports: the standard library and horde.master.stats.
+Imports: the standard library and horde.master (stats, units).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from horde.master.stats import MergedStats
+from horde.master.units import round_ms
 
 DEFAULT_INTERVAL = 1.0
 """Seconds between points at the start of a run (Locust samples its history every second)."""
@@ -48,8 +49,8 @@ def history_point(stats: MergedStats, user_count: int, now: float) -> HistoryPoi
         user_count=user_count,
         current_rps=round(total.current_rps(now), 3),
         current_fail_per_sec=round(total.current_fail_per_sec(now), 3),
-        response_time_percentile_50=round(p50, 3),
-        response_time_percentile_95=round(p95, 3),
+        response_time_percentile_50=round_ms(p50),
+        response_time_percentile_95=round_ms(p95),
         total_requests=total.num_requests,
         total_failures=total.num_failures,
     )

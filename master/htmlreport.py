@@ -30,6 +30,7 @@ from horde.master.dispatch import UserClassSpec
 from horde.master.history import HistoryPoint
 from horde.master.report import MAX_ROWS, PERCENTILES, stats_report
 from horde.master.stats import ErrorRecord
+from horde.master.units import format_ms
 from horde.master.view import workers_table
 
 __all__ = ["PercentileRow", "ReportData", "render_report", "report_data"]
@@ -108,17 +109,6 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _ms(value: object) -> str:
-    """A time in ms with about three significant digits ('' when not a number)."""
-    if not isinstance(value, int | float) or not math.isfinite(value):
-        return ""
-    if abs(value) >= 100:
-        return f"{value:.0f}"
-    if abs(value) >= 10:
-        return f"{value:.1f}"
-    return f"{value:.2f}"
-
-
 def _rate(value: object) -> str:
     """A rate per second with one decimal."""
     return f"{value:.1f}" if isinstance(value, int | float) and math.isfinite(value) else ""
@@ -190,9 +180,9 @@ def _stats_section(data: ReportData) -> str:
             _e(r["name"]),
             _e(r["num_requests"]),
             _e(r["num_failures"]),
-            _ms(r["avg_response_time"]),
-            _ms(r["min_response_time"]),
-            _ms(r["max_response_time"]),
+            format_ms(r["avg_response_time"]),
+            format_ms(r["min_response_time"]),
+            format_ms(r["max_response_time"]),
             f"{r['avg_content_length']:.0f}",
             _rate(r["total_rps"]),
             _rate(r["total_fail_per_sec"]),
@@ -204,7 +194,7 @@ def _stats_section(data: ReportData) -> str:
 
 def _percentiles_section(data: ReportData) -> str:
     headers = ["Type", "Name", *(_pct(p) for p in PERCENTILES)]
-    rows = [[_e(r.method), _e(r.name), *(_ms(v) for v in r.values)] for r in data.percentiles]
+    rows = [[_e(r.method), _e(r.name), *(format_ms(v) for v in r.values)] for r in data.percentiles]
     table = _table("percentiles-table", headers, rows, "No requests.")
     return "<h2>Response time statistics (ms)</h2>" + table
 

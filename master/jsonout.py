@@ -14,7 +14,7 @@ recent seconds the master keeps; entries are sorted by (name, method). Entries o
 users carry one extra key, ``corrected``: the coordinated-omission corrected series.
 
 Imports: the standard library, :mod:`horde.protocol` and horde.master (stats, corrected,
-report).
+report, units).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any
 from horde.master.corrected import CorrectedEntry, CorrectedStats
 from horde.master.report import PERCENTILES
 from horde.master.stats import MergedEntry, MergedStats
+from horde.master.units import round_ms, us_to_ms
 from horde.protocol.histogram import bucket_mid
 from horde.protocol.stats import locust_bucket
 
@@ -39,11 +40,6 @@ __all__ = [
 
 JSON_INDENT = 4
 """Indentation Locust's ``print_stats_json`` and ``save_stats_json`` use."""
-
-
-def _ms(us: float) -> float:
-    """Convert µs to ms rounded to microsecond precision."""
-    return round(us / 1000, 3)
 
 
 def _whole(value: float) -> float | int:
@@ -83,9 +79,9 @@ def entry_json(
         "num_requests": entry.num_requests,
         "num_none_requests": entry.num_none_requests,
         "num_failures": entry.num_failures,
-        "total_response_time": _ms(entry.total_rt_us),
-        "max_response_time": _ms(entry.max_rt_us),
-        "min_response_time": None if entry.min_rt_us is None else _ms(entry.min_rt_us),
+        "total_response_time": us_to_ms(entry.total_rt_us),
+        "max_response_time": us_to_ms(entry.max_rt_us),
+        "min_response_time": None if entry.min_rt_us is None else us_to_ms(entry.min_rt_us),
         "total_content_length": _whole(entry.total_content_length),
         "response_times": response_times(entry),
         "num_reqs_per_sec": dict(sorted(entry.req_per_sec.items())),
@@ -103,13 +99,13 @@ def corrected_json(entry: CorrectedEntry) -> dict[str, Any]:
     median, *values = entry.percentiles_ms((0.5, *PERCENTILES))
     out: dict[str, Any] = {
         "num_requests": entry.count,
-        "avg_response_time": round(entry.avg_ms, 3),
-        "min_response_time": None if entry.min_us is None else _ms(entry.min_us),
-        "max_response_time": _ms(entry.max_us),
-        "median_response_time": round(median, 3),
+        "avg_response_time": round_ms(entry.avg_ms),
+        "min_response_time": None if entry.min_us is None else us_to_ms(entry.min_us),
+        "max_response_time": us_to_ms(entry.max_us),
+        "median_response_time": round_ms(median),
     }
     for p, value in zip(PERCENTILES, values, strict=True):
-        out[f"response_time_percentile_{p}"] = round(value, 3)
+        out[f"response_time_percentile_{p}"] = round_ms(value)
     return out
 
 

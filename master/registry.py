@@ -16,11 +16,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from horde.protocol.defaults import DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_LIVENESS
 from horde.protocol.states import WorkerState
-
-DEFAULT_HEARTBEAT_INTERVAL = 1.0  # seconds between worker heartbeats (Locust HEARTBEAT_INTERVAL)
-DEFAULT_HEARTBEAT_LIVENESS = 3  # missed intervals before a worker is missing (HEARTBEAT_LIVENESS)
-
 
 ACTIVE_STATES = frozenset({WorkerState.READY, WorkerState.SPAWNING, WorkerState.RUNNING})
 

@@ -4,7 +4,7 @@ Responsibility: turn :class:`~horde.master.stats.MergedStats` into the JSON-read
 Locust's web UI and API clients read: the same keys, with response times in ms as floats
 that keep microsecond precision (Locust rounds to whole ms). Pure: ``now`` is an argument.
 
-Imports: the standard library and :mod:`horde.master.stats` only.
+Imports: the standard library and horde.master (stats, units) only.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from itertools import islice
 from typing import Any
 
 from horde.master.stats import MergedEntry, MergedStats
+from horde.master.units import round_ms
 
 __all__ = [
     "MAX_ROWS",
@@ -37,11 +38,6 @@ ROW_SLICE = 5
 """Rows computed between two calls of the pause of a pausing :func:`stats_report`."""
 
 
-def _ms(value: float) -> float:
-    """Round a time in ms to microsecond precision."""
-    return round(value, 3)
-
-
 def entry_row(entry: MergedEntry, now: float) -> dict[str, Any]:
     """Return one row of ``stats`` with Locust's keys, in Locust's order."""
     median, *stat_ps = entry.percentiles_ms((0.5, *PERCENTILES_TO_STATISTICS))
@@ -50,17 +46,17 @@ def entry_row(entry: MergedEntry, now: float) -> dict[str, Any]:
         "name": entry.name,
         "num_requests": entry.num_requests,
         "num_failures": entry.num_failures,
-        "min_response_time": _ms(entry.min_response_time_ms or 0.0),
-        "max_response_time": _ms(entry.max_response_time_ms),
+        "min_response_time": round_ms(entry.min_response_time_ms or 0.0),
+        "max_response_time": round_ms(entry.max_response_time_ms),
         "current_rps": entry.current_rps(now),
         "current_fail_per_sec": entry.current_fail_per_sec(now),
-        "avg_response_time": _ms(entry.avg_response_time_ms),
-        "median_response_time": _ms(median),
+        "avg_response_time": round_ms(entry.avg_response_time_ms),
+        "median_response_time": round_ms(median),
         "total_rps": entry.total_rps(now),
         "total_fail_per_sec": entry.total_fail_per_sec(now),
     }
     for p, value in zip(PERCENTILES_TO_STATISTICS, stat_ps, strict=True):
-        row[f"response_time_percentile_{p}"] = _ms(value)
+        row[f"response_time_percentile_{p}"] = round_ms(value)
     row["avg_content_length"] = entry.avg_content_length
     return row
 
@@ -116,7 +112,7 @@ def stats_report(
         "current_rps": total_row["current_rps"],
         "current_fail_per_sec": total_row["current_fail_per_sec"],
         "current_response_time_percentiles": {
-            f"response_time_percentile_{p}": _ms(value)
+            f"response_time_percentile_{p}": round_ms(value)
             for p, value in zip(PERCENTILES_TO_CHART, current, strict=True)
         },
     }

@@ -22,8 +22,8 @@ import gevent
 import structlog
 from gevent.pywsgi import WSGIServer
 
-from horde.master.config import MasterSettings
-from horde.master.coordinator import ACTIVE_RUN, Coordinator, RunHooks, RunState, SwarmRequest
+from horde.master.config import DEFAULT_HEADLESS_USERS, MasterSettings
+from horde.master.coordinator import Coordinator
 from horde.master.csvout import CsvFiles
 from horde.master.dispatch import UserClassSpec
 from horde.master.htmlreport import render_report, report_data
@@ -36,6 +36,7 @@ from horde.master.summary import (
     percentiles_table,
     requests_table,
 )
+from horde.master.swarm import ACTIVE_RUN, RunHooks, RunState, SwarmRequest
 from horde.master.transport import RouterTransport
 from horde.master.view import workers_text
 from horde.protocol.errors import ConfigError
@@ -288,7 +289,7 @@ class MasterRuntime:
         if not self.wait_for_workers(s.expect_workers, s.expect_workers_max_wait):
             log.error("not enough workers connected", expected=s.expect_workers)
             return 1
-        users = s.users if s.users is not None else 1
+        users = s.users if s.users is not None else DEFAULT_HEADLESS_USERS
         request = SwarmRequest(users, s.spawn_rate, s.host, s.run_time, shape_class=s.shape)
         self.loops.command(lambda c, now: c.start(request, now))
         code = self._follow_run(tables)

@@ -6,7 +6,7 @@ coordinator asks :meth:`ShapeRunner.due` with its ``now``; when a tick is due it
 validated :class:`ShapeStep` (or ``None``: the shape ends the test). The shape's own run
 clock reads the coordinator's ``now``, so a shape is as deterministic as its tests.
 
-Imports: the standard library only.
+Imports: the standard library and horde.protocol.errors.
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
+from horde.protocol.errors import ScriptError
+
 DEFAULT_TICK_INTERVAL = 1.0
 """Seconds between calls of ``tick()`` (Locust's shape greenlet also ticks every second)."""
 
 
-class ShapeError(ValueError):
+class ShapeError(ScriptError, ValueError):
     """A shape's ``tick()`` answered something that is not a load step."""
 
 

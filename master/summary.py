@@ -5,7 +5,7 @@ Responsibility: render the requests table, the percentiles table and the error r
 Names wider than their column are truncated with ``...``; times are ms with three
 significant digits or so.
 
-Imports: the standard library and :mod:`horde.master` (stats, report) only.
+Imports: the standard library and :mod:`horde.master` (corrected, stats, report, units) only.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from horde.master.corrected import CorrectedStats
 from horde.master.report import PERCENTILES
 from horde.master.stats import MergedEntry, MergedStats
+from horde.master.units import format_ms
 
 __all__ = [
     "ERROR_WIDTH",
@@ -37,15 +38,6 @@ def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 3, 0)] + "..."
 
 
-def _ms(value: float) -> str:
-    """Format a time in ms with about three significant digits."""
-    if value >= 100:
-        return f"{value:.0f}"
-    if value >= 10:
-        return f"{value:.1f}"
-    return f"{value:.2f}"
-
-
 def _pct_header(p: float) -> str:
     """Return ``p`` as Locust's readable percentage (0.999 -> ``99.9%``)."""
     value = p * 100
@@ -63,8 +55,9 @@ def _request_row(entry: MergedEntry, now: float) -> str:
     return (
         f"{_row_type(entry):<{TYPE_WIDTH}} {_fit(entry.name, NAME_WIDTH):<{NAME_WIDTH}} "
         f"{entry.num_requests:>7d} {fails:>12} |"
-        f"{_ms(entry.avg_response_time_ms):>7} {_ms(entry.min_response_time_ms or 0.0):>7} "
-        f"{_ms(entry.max_response_time_ms):>7} {_ms(entry.median_ms):>7} | "
+        f"{format_ms(entry.avg_response_time_ms):>7} "
+        f"{format_ms(entry.min_response_time_ms or 0.0):>7} "
+        f"{format_ms(entry.max_response_time_ms):>7} {format_ms(entry.median_ms):>7} | "
         f"{entry.current_rps(now):>7.2f} {entry.current_fail_per_sec(now):>11.2f}"
     )
 
@@ -87,7 +80,7 @@ def requests_table(stats: MergedStats, now: float) -> str:
 
 def _percentile_row(entry: MergedEntry) -> str:
     """Return one line of the percentiles table."""
-    cells = " ".join(f"{_ms(v):>7}" for v in entry.percentiles_ms(PERCENTILES))
+    cells = " ".join(f"{format_ms(v):>7}" for v in entry.percentiles_ms(PERCENTILES))
     return (
         f"{_row_type(entry):<{TYPE_WIDTH}} {_fit(entry.name, NAME_WIDTH):<{NAME_WIDTH}} "
         f"{cells} {entry.num_requests:>8d}"
@@ -111,7 +104,7 @@ def percentiles_table(stats: MergedStats) -> str:
 
 def _corrected_row(label_type: str, name: str, values: list[float], count: int) -> str:
     """Return one line of the corrected table."""
-    cells = " ".join(f"{_ms(v):>7}" for v in values)
+    cells = " ".join(f"{format_ms(v):>7}" for v in values)
     return (
         f"{_fit(label_type, TYPE_WIDTH):<{TYPE_WIDTH}} {_fit(name, NAME_WIDTH):<{NAME_WIDTH}} "
         f"{cells} {count:>8d}"

@@ -9,7 +9,16 @@ catch the whole family with one clause. The branches:
   are subclasses, so a heartbeat loop that catches ``TransportError`` also catches a
   failed send (unlike Locust, whose send errors escape its heartbeat handler).
 - :class:`ConfigError`: a setting, flag or script that cannot be used; the message names it.
-- :class:`ScriptError`: a user script that fails to load or defines no usable users.
+- :class:`ScriptError`: a user script that fails to load, defines no usable users, or whose
+  load shape answers something that is not a load step (``horde.master.shape.ShapeError``).
+- :class:`RequestError`: a control request the master refuses; ``field`` names the culprit.
+  ``horde.master.forms.FieldError`` (a ``/swarm`` field that cannot be read) and
+  ``horde.master.swarm.CommandError`` (a command the master's limits or the run's state
+  refuse) are its subclasses, and the web API answers either with a 400.
+
+Errors about a bad value (:class:`RequestError` and its subclasses, ``ShapeError``) are
+also a ``ValueError``, as Python's own are. Subclasses that belong to one side live in
+that side's module, beside the code that raises them; every one derives from a class here.
 
 Imports: the standard library only.
 """
@@ -50,4 +59,12 @@ class ConfigError(HordeError):
 
 
 class ScriptError(HordeError):
-    """A user script that cannot be loaded or defines no usable user classes."""
+    """A user script that cannot be loaded, defines no usable user classes, or misbehaves."""
+
+
+class RequestError(HordeError, ValueError):
+    """A control request that cannot be carried out; ``field`` names the culprit, if one."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field

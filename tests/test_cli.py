@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from horde.cli import apply_env, build_parser
-from horde.commands import parse_master_address
 from horde.protocol.errors import ConfigError
+from horde.worker.config import parse_master_address
 
 
 def parse(argv: list[str], environ: dict[str, str] | None = None):  # type: ignore[no-untyped-def]

@@ -1,5 +1,10 @@
 """The worker's settings: one frozen object built by the entry point.
 
+:class:`WorkerSettings` is built from ``horde worker``'s flags (or ``HORDE_*`` variables)
+by the command line, and by ``horde run`` for its local workers, which it starts with
+:meth:`WorkerSettings.to_argv`: the flags that build the same settings again in the child.
+:func:`parse_master_address` reads ``--master``; :attr:`WorkerSettings.address` writes it.
+
 Imports: the standard library and horde.protocol.
 """
 
@@ -12,11 +17,12 @@ from dataclasses import dataclass, field
 
 from horde.protocol.codec import DEFAULT_MAX_FRAME
 from horde.protocol.counters import DEFAULT_MAX_NAMES
+from horde.protocol.defaults import DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_MASTER_PORT
 from horde.protocol.errors import ConfigError
 
 DEFAULT_MASTER_HOST = "127.0.0.1"
-DEFAULT_MASTER_PORT = 5557
-DEFAULT_HEARTBEAT_INTERVAL = 1.0
+#: ``--master`` when none is given.
+DEFAULT_MASTER = f"{DEFAULT_MASTER_HOST}:{DEFAULT_MASTER_PORT}"
 DEFAULT_STATS_INTERVAL = 3.0
 #: Seconds between shipments of new log lines to the master (Locust: 10).
 DEFAULT_LOGS_INTERVAL = 10.0
@@ -83,7 +89,51 @@ class WorkerSettings:
         return 2 * self.stats_interval
 
     @property
+    def address(self) -> str:
+        """The master's address as ``--master`` takes it: ``HOST:PORT`` or ``[IPv6]:PORT``."""
+        host = f"[{self.master_host}]" if ":" in self.master_host else self.master_host
+        return f"{host}:{self.master_port}"
+
+    @property
     def endpoint(self) -> str:
         """The master's ZeroMQ endpoint."""
-        host = f"[{self.master_host}]" if ":" in self.master_host else self.master_host
-        return f"tcp://{host}:{self.master_port}"
+        return f"tcp://{self.address}"
+
+    def to_argv(self) -> list[str]:
+        """The ``horde worker`` flags that build these settings again in a child process.
+
+        Every field that has a flag is written, so the child's settings do not depend on
+        its environment's ``HORDE_*`` variables. Not carried: ``node_id`` (each process
+        makes its own) and the fields no flag sets (they keep their defaults).
+        """
+        argv = ["--master", self.address]
+        if self.script is not None:
+            argv += ["--locustfile", self.script]
+        argv += [
+            "--heartbeat-interval",
+            repr(self.heartbeat_interval),
+            "--stats-interval",
+            repr(self.stats_interval),
+            "--max-names",
+            str(self.max_names),
+            "--tags",
+            *self.tags,
+            "--exclude-tags",
+            *self.exclude_tags,
+        ]
+        return argv
+
+
+def parse_master_address(text: str, default_port: int = DEFAULT_MASTER_PORT) -> tuple[str, int]:
+    """``HOST``, ``HOST:PORT``, ``[IPv6]:PORT`` or ``tcp://HOST:PORT`` -> (host, port)."""
+    value = text.strip().removeprefix("tcp://")
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        port = rest.removeprefix(":")
+    elif value.count(":") == 1:
+        host, _, port = value.partition(":")
+    else:
+        host, port = value, ""
+    if not host or (port and not port.isdigit()) or (port and not 0 < int(port) < 65536):
+        raise ConfigError(f"--master must be HOST[:PORT], got {text!r}")
+    return host, int(port) if port else default_port

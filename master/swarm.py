@@ -1,9 +1,11 @@
-"""The vocabulary of a run: its states, a validated swarm request, hooks and errors.
+"""Starting a run (a *swarm*, in Locust's word): the request, its check, states and hooks.
 
-Shared by the coordinator, the HTTP shim and the runtime: pure data, and the pure check
-of a swarm request against the master's limits and the script's classes and shapes.
+The vocabulary the coordinator, the HTTP shim and the runtime share about a run: its
+states, a :class:`SwarmRequest` and the pure check of one against the master's limits and
+the script's classes and shapes (:func:`validate_request`), the :class:`RunHooks` a run
+fires, and the :class:`CommandError` a refused command raises. Pure data and checks.
 
-Imports: the standard library only.
+Imports: the standard library and horde.protocol.errors.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from horde.protocol.errors import RequestError
 
 
 class RunState(StrEnum):
@@ -59,12 +63,8 @@ class RunHooks:
         """The run has stopped (every worker answered, or the stop wait ran out)."""
 
 
-class CommandError(ValueError):
-    """A control command that cannot be carried out; ``field`` names the culprit."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
+class CommandError(RequestError):
+    """A command the master's limits or the run's state refuse; ``field`` names the culprit."""
 
 
 def validate_request(

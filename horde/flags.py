@@ -1,0 +1,336 @@
+"""The flags of each ``horde`` subcommand: names, types, defaults and help.
+
+Data only, read by ``horde.cli`` to build the parser. Every default is the named constant
+of the settings the flag ends up in (``master/config.py``, ``worker/config.py``,
+``horde/logsetup.py``, ``horde/settings.py``), and the help quotes that constant, so a
+default is written once. ``horde.settings`` reads the parsed flags by their ``dest``.
+
+Imports: horde.logsetup, horde.settings, horde.master.config, horde.worker.config and
+horde.protocol.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from horde import logsetup
+from horde import settings as cmd
+from horde.master import config as master
+from horde.protocol.counters import DEFAULT_MAX_NAMES, OVERFLOW_NAME
+from horde.protocol.defaults import DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_LIVENESS
+from horde.worker import config as worker
+
+__all__ = ["COMMANDS", "LOGGING", "Option"]
+
+Option = tuple[tuple[str, ...], dict[str, Any]]
+"""One flag: its names and ``add_argument``'s keyword arguments."""
+
+
+def flag(*names: str, **kwargs: Any) -> Option:
+    """One flag, written as ``add_argument`` takes it."""
+    return names, kwargs
+
+
+LOGGING: list[Option] = [
+    flag(
+        "--log-level",
+        default=logsetup.DEFAULT_LEVEL,
+        choices=list(logsetup.LEVELS),
+        help=f"log level (default {logsetup.DEFAULT_LEVEL})",
+    ),
+    flag(
+        "--log-format",
+        default=logsetup.DEFAULT_FORMAT,
+        choices=list(logsetup.FORMATS),
+        help=f"readable console lines or JSON lines (default {logsetup.DEFAULT_FORMAT})",
+    ),
+]
+
+TAGS: list[Option] = [
+    flag("-T", "--tags", nargs="*", default=[], help="run only tasks with these tags"),
+    flag("-E", "--exclude-tags", nargs="*", default=[], help="skip tasks with these tags"),
+]
+
+WEB: list[Option] = [
+    flag(
+        "--web-base-path",
+        default="",
+        metavar="PATH",
+        help="serve every web route under this prefix, e.g. /horde (behind a proxy)",
+    ),
+    flag(
+        "--web-auth",
+        default=None,
+        metavar="USER:PASSWORD",
+        help="require HTTP Basic auth on every web route (better from the environment,"
+        " which ps does not show)",
+    ),
+    flag(
+        "--web-auth-token",
+        default=None,
+        metavar="TOKEN",
+        help="accept 'Authorization: Bearer TOKEN' on every web route",
+    ),
+    flag("--tls-cert", default=None, metavar="FILE", help="serve HTTPS: certificate"),
+    flag("--tls-key", default=None, metavar="FILE", help="serve HTTPS: private key"),
+    flag(
+        "--max-users",
+        type=int,
+        default=master.DEFAULT_MAX_USERS,
+        help=f"refuse a /swarm above this many users (default {master.DEFAULT_MAX_USERS})",
+    ),
+]
+
+OUTPUTS: list[Option] = [
+    flag(
+        "--csv",
+        dest="csv_prefix",
+        default=None,
+        metavar="PREFIX",
+        help="write PREFIX_stats.csv, _failures.csv, _exceptions.csv every second",
+    ),
+    flag(
+        "--csv-full-history",
+        action="store_true",
+        help="also append every interval to PREFIX_stats_history.csv",
+    ),
+    flag("--html", default=None, metavar="FILE", help="write the HTML report here at the end"),
+    flag(
+        "--json",
+        action="store_true",
+        help="print the final stats as JSON on stdout (tables go to stderr)",
+    ),
+    flag(
+        "--shape",
+        default=None,
+        metavar="CLASS",
+        help="run this LoadTestShape class of the script (headless)",
+    ),
+]
+
+MAX_NAMES: list[Option] = [
+    flag(
+        "--max-names",
+        type=int,
+        default=DEFAULT_MAX_NAMES,
+        metavar="N",
+        help="distinct request names kept; requests under later names count as"
+        f" {OVERFLOW_NAME!r}, with a warning (default {DEFAULT_MAX_NAMES})",
+    ),
+]
+
+TEST: list[Option] = [
+    flag(
+        "-f",
+        "--locustfile",
+        required=True,
+        metavar="FILE",
+        help="the user script (Python file defining User classes)",
+    ),
+    flag(
+        "-u",
+        "--users",
+        type=int,
+        default=None,
+        help=f"peak number of users (headless; default {master.DEFAULT_HEADLESS_USERS})",
+    ),
+    flag(
+        "-r",
+        "--spawn-rate",
+        type=float,
+        default=master.DEFAULT_SPAWN_RATE,
+        help=f"users started per second (default {master.DEFAULT_SPAWN_RATE:g})",
+    ),
+    flag(
+        "-t",
+        "--run-time",
+        default=None,
+        help="stop after this long: 30, 30s, 5m, 1h20m (default: never)",
+    ),
+    flag("-H", "--host", default="", help="base URL of the system under test"),
+    flag(
+        "--headless",
+        action="store_true",
+        help="start at once, print stats, stop at --run-time; no swarm needed",
+    ),
+    flag(
+        "--web-host",
+        default=master.DEFAULT_WEB_HOST,
+        help=f"interface for the web API (default {master.DEFAULT_WEB_HOST}; 0.0.0.0 for all)",
+    ),
+    flag(
+        "--web-port",
+        type=int,
+        default=master.DEFAULT_WEB_PORT,
+        help=f"web API port (default {master.DEFAULT_WEB_PORT})",
+    ),
+    flag("--no-web", action="store_true", help="do not serve the web API"),
+    *WEB,
+    *OUTPUTS,
+    *MAX_NAMES,
+    flag(
+        "--stop-timeout",
+        type=float,
+        default=None,
+        help="seconds users get to finish their task when stopping",
+    ),
+    flag(
+        "--print-stats",
+        type=float,
+        default=master.DEFAULT_PRINT_STATS,
+        metavar="SECONDS",
+        help=f"headless: print the stats table this often (default {master.DEFAULT_PRINT_STATS:g})",
+    ),
+    flag(
+        "--exit-code-on-error",
+        type=int,
+        default=master.DEFAULT_EXIT_CODE_ON_ERROR,
+        help=f"exit code when any request failed (default {master.DEFAULT_EXIT_CODE_ON_ERROR})",
+    ),
+    *TAGS,
+    flag(
+        "--heartbeat-interval",
+        type=float,
+        default=DEFAULT_HEARTBEAT_INTERVAL,
+        help=f"seconds between worker heartbeats (default {DEFAULT_HEARTBEAT_INTERVAL:g})",
+    ),
+    flag(
+        "--heartbeat-liveness",
+        type=int,
+        default=DEFAULT_HEARTBEAT_LIVENESS,
+        help=f"missed intervals before a worker is missing (default {DEFAULT_HEARTBEAT_LIVENESS})",
+    ),
+]
+
+RUN: list[Option] = [
+    *TEST,
+    flag(
+        "--workers",
+        type=int,
+        default=cmd.DEFAULT_LOCAL_WORKERS,
+        help="local worker processes (default: one per CPU core)",
+    ),
+]
+
+MASTER: list[Option] = [
+    *TEST,
+    flag(
+        "--bind",
+        default=master.DEFAULT_BIND,
+        help=f"ZeroMQ endpoint workers connect to (default {master.DEFAULT_BIND})",
+    ),
+    flag(
+        "--expect-workers",
+        type=int,
+        default=master.DEFAULT_EXPECT_WORKERS,
+        help="headless: wait for this many workers first"
+        f" (default {master.DEFAULT_EXPECT_WORKERS})",
+    ),
+    flag(
+        "--expect-workers-max-wait",
+        type=float,
+        default=None,
+        help="headless: stop waiting for workers after this long",
+    ),
+]
+
+WORKER: list[Option] = [
+    flag(
+        "-f",
+        "--locustfile",
+        default=None,
+        metavar="FILE",
+        help="the user script; without it, the master's script is used",
+    ),
+    flag(
+        "--master",
+        default=worker.DEFAULT_MASTER,
+        metavar="HOST[:PORT]",
+        help=f"the master's address (default {worker.DEFAULT_MASTER})",
+    ),
+    flag(
+        "--heartbeat-interval",
+        type=float,
+        default=DEFAULT_HEARTBEAT_INTERVAL,
+        help=f"seconds between heartbeats (default {DEFAULT_HEARTBEAT_INTERVAL:g})",
+    ),
+    flag(
+        "--stats-interval",
+        type=float,
+        default=worker.DEFAULT_STATS_INTERVAL,
+        help=f"seconds between stats reports (default {worker.DEFAULT_STATS_INTERVAL:g})",
+    ),
+    *MAX_NAMES,
+    *TAGS,
+]
+
+DEMO: list[Option] = [
+    flag(
+        "-u", "--users", type=int, default=cmd.DEMO_USERS, help=f"users (default {cmd.DEMO_USERS})"
+    ),
+    flag(
+        "-r",
+        "--spawn-rate",
+        type=float,
+        default=cmd.DEMO_SPAWN_RATE,
+        help=f"users per second (default {cmd.DEMO_SPAWN_RATE:g})",
+    ),
+    flag(
+        "-t",
+        "--run-time",
+        default=cmd.DEMO_RUN_TIME,
+        help=f"duration (default {cmd.DEMO_RUN_TIME})",
+    ),
+    flag(
+        "--workers",
+        type=int,
+        default=cmd.DEMO_WORKERS,
+        help=f"worker processes (default {cmd.DEMO_WORKERS})",
+    ),
+    flag(
+        "--print-stats",
+        type=float,
+        default=master.DEFAULT_PRINT_STATS,
+        metavar="SECONDS",
+        help=f"print the stats table this often (default {master.DEFAULT_PRINT_STATS:g})",
+    ),
+]
+
+TARGET: list[Option] = [
+    flag("--host", default=cmd.TARGET_HOST, help=f"interface (default {cmd.TARGET_HOST})"),
+    flag(
+        "--port",
+        type=int,
+        default=cmd.TARGET_PORT,
+        help=f"port, 0 for any (default {cmd.TARGET_PORT})",
+    ),
+]
+
+#: Each subcommand: (name, one-line help, description, its options).
+COMMANDS: list[tuple[str, str, str, list[Option]]] = [
+    (
+        "run",
+        "a master plus local worker processes, on this machine",
+        "Start a master bound to loopback and N local workers.",
+        RUN,
+    ),
+    (
+        "master",
+        "the master alone; workers connect to it",
+        "Start a master that remote workers join.",
+        MASTER,
+    ),
+    ("worker", "a worker that joins a master", "Run users for a master (horde or Locust).", WORKER),
+    (
+        "demo",
+        "a short distributed test against a built-in target",
+        "Start the demo target on loopback and load it.",
+        DEMO,
+    ),
+    (
+        "target",
+        "serve the demo target only (for trying things out)",
+        "Serve horde's demo target until interrupted.",
+        TARGET,
+    ),
+]

@@ -1,0 +1,209 @@
+"""Parsed flags to frozen settings: where the command line's namespace ends.
+
+Each subcommand's namespace (its flags, with ``HORDE_*`` variables already applied as
+defaults by ``horde.cli``) is turned here, once, into frozen settings:
+:class:`~horde.master.config.MasterSettings` for ``horde master``,
+:class:`~horde.worker.config.WorkerSettings` for ``horde worker``, and for ``horde run``
+and ``horde demo`` a :class:`LocalRun`: the master's settings plus the one
+``WorkerSettings`` every local worker is started from (through its ``to_argv``). Nothing
+below the commands sees the namespace. The defaults of the flags that only the command
+line has (the demo's, the target's, ``--workers``) are named here.
+
+Imports: the standard library, horde.logsetup, horde.master (config, auth, timespan),
+horde.worker.config and horde.protocol.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from horde.logsetup import LogSettings
+from horde.master.auth import parse_web_auth
+from horde.master.config import DEFAULT_MAX_USERS, MasterSettings
+from horde.master.timespan import parse_timespan
+from horde.protocol.errors import ConfigError
+from horde.worker.config import WorkerSettings, parse_master_address
+
+__all__ = [
+    "DEFAULT_LOCAL_WORKERS",
+    "DEMO_RUN_TIME",
+    "DEMO_SPAWN_RATE",
+    "DEMO_USERS",
+    "DEMO_WORKERS",
+    "LOCAL_BIND",
+    "TARGET_HOST",
+    "TARGET_PORT",
+    "LocalRun",
+    "demo_run",
+    "local_run",
+    "log_settings",
+    "master_settings",
+    "worker_settings",
+]
+
+#: ``horde run``'s master: loopback only, on any free port (its workers learn it).
+LOCAL_BIND = "tcp://127.0.0.1:0"
+LOCAL_HOST = "127.0.0.1"
+#: ``horde run --workers``: one local worker process per CPU core.
+DEFAULT_LOCAL_WORKERS = os.cpu_count() or 1
+DEMO_USERS = 20
+DEMO_SPAWN_RATE = 10.0
+DEMO_RUN_TIME = "15s"
+DEMO_WORKERS = 2
+#: The demo's user script, shipped inside the package.
+DEMO_SCRIPT = Path(__file__).with_name("demo_scenario.py")
+TARGET_HOST = "127.0.0.1"
+TARGET_PORT = 8080
+
+
+@dataclass(frozen=True, slots=True)
+class LocalRun:
+    """A master on loopback and ``workers`` local worker processes (``run``, ``demo``).
+
+    ``worker`` is every local worker's settings but its ``master_port``, which is known
+    only once the master has bound its socket on a free port.
+    """
+
+    master: MasterSettings
+    worker: WorkerSettings
+    workers: int
+
+    def __post_init__(self) -> None:
+        _local_workers(self.workers)
+        if self.worker.script is None:
+            raise ConfigError("a local run needs a user script for its workers")
+
+    @property
+    def script(self) -> str:
+        """The user script both the master and the workers load."""
+        return str(self.worker.script)
+
+
+def log_settings(args: argparse.Namespace) -> LogSettings:
+    """``--log-level`` and ``--log-format``: every subcommand has them."""
+    return LogSettings(level=args.log_level, format=args.log_format)
+
+
+def run_time(text: str | None) -> float | None:
+    """``--run-time`` in seconds, or None for no limit."""
+    if text in (None, ""):
+        return None
+    try:
+        return parse_timespan(text)
+    except ValueError as exc:
+        raise ConfigError(f"--run-time: {exc}") from None
+
+
+def master_settings(args: argparse.Namespace) -> MasterSettings:
+    """A master's settings from ``horde master``'s flags."""
+    return _test_master(
+        args,
+        bind=args.bind,
+        expect_workers=args.expect_workers,
+        expect_workers_max_wait=args.expect_workers_max_wait,
+    )
+
+
+def _test_master(
+    args: argparse.Namespace,
+    *,
+    bind: str,
+    expect_workers: int,
+    expect_workers_max_wait: float | None,
+) -> MasterSettings:
+    """A master's settings from the test flags ``horde master`` and ``horde run`` share."""
+    return MasterSettings(
+        bind=bind,
+        web_host=args.web_host,
+        web_port=None if args.no_web else args.web_port,
+        heartbeat_interval=args.heartbeat_interval,
+        heartbeat_liveness=args.heartbeat_liveness,
+        stop_timeout=args.stop_timeout,
+        host=args.host,
+        headless=args.headless,
+        users=args.users,
+        spawn_rate=args.spawn_rate,
+        run_time=run_time(args.run_time),
+        expect_workers=expect_workers,
+        expect_workers_max_wait=expect_workers_max_wait,
+        print_stats=args.print_stats,
+        exit_code_on_error=args.exit_code_on_error,
+        tags=tuple(args.tags or ()),
+        exclude_tags=tuple(args.exclude_tags or ()),
+        max_users=args.max_users or DEFAULT_MAX_USERS,  # as ever, --max-users 0: the default
+        max_names=args.max_names,
+        shape=args.shape,
+        locustfile=Path(args.locustfile).name,
+        web_base_path=args.web_base_path.rstrip("/"),
+        web_auth=parse_web_auth(args.web_auth) if args.web_auth else None,
+        web_auth_token=args.web_auth_token,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        csv_prefix=args.csv_prefix,
+        csv_full_history=args.csv_full_history,
+        html_path=args.html,
+        json_output=args.json,
+    )
+
+
+def worker_settings(args: argparse.Namespace) -> WorkerSettings:
+    """A worker's settings from ``horde worker``'s flags."""
+    host, port = parse_master_address(args.master)
+    return WorkerSettings(
+        master_host=host,
+        master_port=port,
+        script=args.locustfile,
+        heartbeat_interval=args.heartbeat_interval,
+        stats_interval=args.stats_interval,
+        max_names=args.max_names,
+        tags=tuple(args.tags or ()),
+        exclude_tags=tuple(args.exclude_tags or ()),
+    )
+
+
+def _local_workers(count: int) -> int:
+    if count < 1:
+        raise ConfigError(f"--workers must be at least 1, got {count}")
+    return count
+
+
+def local_run(args: argparse.Namespace) -> LocalRun:
+    """``horde run``: the master's flags, and workers that share its heartbeat, name cap
+    and tags."""
+    workers = _local_workers(args.workers)
+    master = _test_master(
+        args, bind=LOCAL_BIND, expect_workers=workers, expect_workers_max_wait=None
+    )
+    worker = WorkerSettings(
+        master_host=LOCAL_HOST,
+        script=args.locustfile,
+        heartbeat_interval=master.heartbeat_interval,
+        max_names=master.max_names,
+        tags=master.tags,
+        exclude_tags=master.exclude_tags,
+    )
+    return LocalRun(master, worker, workers)
+
+
+def demo_run(args: argparse.Namespace) -> LocalRun:
+    """``horde demo``: a headless run of the built-in scenario that never fails on errors.
+
+    Its target (``host``) is filled in once the demo target listens.
+    """
+    workers = _local_workers(args.workers)
+    master = MasterSettings(
+        bind=LOCAL_BIND,
+        web_port=0,
+        headless=True,
+        users=args.users,
+        spawn_rate=args.spawn_rate,
+        run_time=run_time(args.run_time),
+        expect_workers=workers,
+        print_stats=args.print_stats,
+        exit_code_on_error=0,
+    )
+    worker = WorkerSettings(master_host=LOCAL_HOST, script=str(DEMO_SCRIPT))
+    return LocalRun(master, worker, workers)
