@@ -60,8 +60,8 @@ def _build_master(settings: MasterSettings, script_path: str) -> MasterRuntime:
     from horde.logsetup import RECENT
     from horde.master.process import tune_process
     from horde.master.runtime import MasterRuntime, class_specs, script_files
-    from horde.worker.environment import Environment
-    from horde.worker.loader import load_script
+    from horde.worker.api.environment import Environment
+    from horde.worker.api.loader import load_script
 
     script = load_script(script_path)
     environment = Environment(

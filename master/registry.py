@@ -9,7 +9,7 @@ workers at that moment, taken at the cost of one list copy. Handlers call
 more than ``liveness * interval`` seconds (Locust's ``HEARTBEAT_LIVENESS`` x
 ``HEARTBEAT_INTERVAL``, 3 x 1 s). Nothing here does I/O, sleeps or reads a clock.
 
-Imports: the standard library and horde.protocol.
+Imports: the standard library and horde.protocol (:class:`WorkerState`, re-exported here).
 """
 
 from __future__ import annotations
@@ -18,34 +18,12 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from operator import attrgetter
 from types import MappingProxyType
 from typing import NamedTuple
 
 from horde.protocol.defaults import DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_LIVENESS
-
-
-class WorkerState(StrEnum):
-    """A worker's state; the values are Locust's strings.
-
-    Locust workers also report ``"cleanup"`` (stopping their users); it parses as
-    :attr:`STOPPING`, so ``WorkerState("cleanup") is WorkerState.STOPPING``.
-    """
-
-    READY = "ready"
-    SPAWNING = "spawning"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-    MISSING = "missing"
-
-    @classmethod
-    def _missing_(cls, value: object) -> WorkerState | None:
-        if value == "cleanup":
-            return cls.STOPPING
-        return None
-
+from horde.protocol.states import WorkerState
 
 ACTIVE_STATES = frozenset({WorkerState.READY, WorkerState.SPAWNING, WorkerState.RUNNING})
 

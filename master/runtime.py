@@ -41,7 +41,7 @@ from horde.master.transport import RouterTransport
 from horde.master.view import workers_text
 from horde.protocol.errors import ConfigError
 from horde.protocol.messages import ScriptFile
-from horde.worker.environment import Environment
+from horde.worker.api.environment import Environment
 
 log = structlog.get_logger("horde.master")
 POLL = 0.1

@@ -14,8 +14,8 @@ from horde.master.history import History, HistoryPoint
 from horde.master.shape import ShapeError, ShapeRunner, read_tick
 from horde.master.tasks import tasks_document
 from horde.protocol import messages as m
-from horde.worker.tasks import TaskSet, task
-from horde.worker.users import LoadTestShape, User
+from horde.worker.api.tasks import TaskSet, task
+from horde.worker.api.users import LoadTestShape, User
 
 # --- /swarm forms ----------------------------------------------------------------------
 
