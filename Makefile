@@ -51,6 +51,9 @@ bench: $(VENV)/.installed-dev bench-tools
 		echo "=== $$script"; $(BIN)/python $$script || status=1; \
 	done; exit $$status
 
+# The layout check: the master imports only the worker's user API (worker/api/), never its
+# runtime; protocol/ stays pure; no module over 500 lines or without a docstring.
+#
 # mypy cannot follow setuptools' package-dir mapping, so it checks a copy laid out as
 # the installed package is (horde/, horde/master, horde/worker, horde/protocol).
 lint: $(VENV)/.installed-dev
@@ -62,6 +65,7 @@ lint: $(VENV)/.installed-dev
 	cp -r worker $(TYPECHECK_TREE)/horde/worker
 	cp -r protocol $(TYPECHECK_TREE)/horde/protocol
 	cd $(TYPECHECK_TREE) && ../../$(BIN)/mypy --config-file ../../pyproject.toml -p horde
+	$(BIN)/python .ci/check_layout.py
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .

@@ -17,21 +17,21 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "events": "horde.worker.events",
-    "InterruptTaskSet": "horde.worker.tasks",
-    "RescheduleTask": "horde.worker.tasks",
-    "SequentialTaskSet": "horde.worker.tasks",
-    "StopUser": "horde.worker.tasks",
-    "TaskSet": "horde.worker.tasks",
-    "tag": "horde.worker.tasks",
-    "task": "horde.worker.tasks",
-    "HttpUser": "horde.worker.users",
-    "LoadTestShape": "horde.worker.users",
-    "User": "horde.worker.users",
-    "between": "horde.worker.wait",
-    "constant": "horde.worker.wait",
-    "constant_pacing": "horde.worker.wait",
-    "constant_throughput": "horde.worker.wait",
+    "events": "horde.worker.api.events",
+    "InterruptTaskSet": "horde.worker.api.tasks",
+    "RescheduleTask": "horde.worker.api.tasks",
+    "SequentialTaskSet": "horde.worker.api.tasks",
+    "StopUser": "horde.worker.api.tasks",
+    "TaskSet": "horde.worker.api.tasks",
+    "tag": "horde.worker.api.tasks",
+    "task": "horde.worker.api.tasks",
+    "HttpUser": "horde.worker.api.users",
+    "LoadTestShape": "horde.worker.api.users",
+    "User": "horde.worker.api.users",
+    "between": "horde.worker.api.wait",
+    "constant": "horde.worker.api.wait",
+    "constant_pacing": "horde.worker.api.wait",
+    "constant_throughput": "horde.worker.api.wait",
 }
 
 __all__ = [
@@ -54,8 +54,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from horde.worker.events import events
-    from horde.worker.tasks import (
+    from horde.worker.api.events import events
+    from horde.worker.api.tasks import (
         InterruptTaskSet,
         RescheduleTask,
         SequentialTaskSet,
@@ -64,8 +64,8 @@ if TYPE_CHECKING:
         tag,
         task,
     )
-    from horde.worker.users import HttpUser, LoadTestShape, User
-    from horde.worker.wait import between, constant, constant_pacing, constant_throughput
+    from horde.worker.api.users import HttpUser, LoadTestShape, User
+    from horde.worker.api.wait import between, constant, constant_pacing, constant_throughput
 
 
 def __getattr__(name: str) -> Any:

@@ -20,7 +20,7 @@ import gevent
 import gevent.event
 import structlog
 
-from horde.local import LocalWorkers
+from horde.local import LocalWorkers, WorkerExit
 from horde.logsetup import LogSettings
 from horde.settings import (
     LOCAL_HOST,
@@ -60,8 +60,8 @@ def _build_master(settings: MasterSettings, script_path: str) -> MasterRuntime:
     from horde.logsetup import RECENT
     from horde.master.process import tune_process
     from horde.master.runtime import MasterRuntime, class_specs, script_files
-    from horde.worker.environment import Environment
-    from horde.worker.loader import load_script
+    from horde.worker.api.environment import Environment
+    from horde.worker.api.loader import load_script
 
     script = load_script(script_path)
     environment = Environment(
@@ -93,7 +93,26 @@ def _serve_master(runtime: MasterRuntime, workers: LocalWorkers | None = None) -
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, end)
-    watcher = workers.watch(end) if workers is not None else None
+
+    def worker_failed(failure: WorkerExit) -> bool:
+        """End the run for a local worker that died before any test; else it is a lost worker."""
+        if runtime.loops.run_snapshot().run_id:
+            log.warning(
+                "a local worker exited during the test; its users move to the others",
+                pid=failure.pid,
+                exit_code=failure.code,
+            )
+            return False
+        log.error(
+            "a local worker exited before the test started; ending the run"
+            " (its standard error is above)",
+            pid=failure.pid,
+            exit_code=failure.code,
+        )
+        end()
+        return True
+
+    watcher = workers.watch(worker_failed) if workers is not None else None
     try:
         code = _follow(runtime, done)
     finally:

@@ -7,8 +7,10 @@ that starts it. ``-P`` keeps the current folder off ``sys.path``, so a ``horde/`
 there (a source checkout) cannot shadow the installed package. Workers share our standard
 error, so whatever they print (a traceback at start) is shown as they print it.
 
-:meth:`LocalWorkers.watch` polls the children from the master's gevent loop; the first
-that exits with a non-zero code ends the run (a worker the master let go exits with 0).
+:meth:`LocalWorkers.watch` polls the children from the master's gevent loop and reports
+each one that exits with a non-zero code (a worker the master let go exits with 0); the
+caller decides whether that ends the run (a worker that dies before any test started: its
+script or settings are broken) or is a lost worker whose users move to the others.
 :meth:`LocalWorkers.reap` waits for them after ``quit`` and kills, by PID, any that stay.
 
 Imports: the standard library, gevent, structlog, horde.logsetup, horde.worker.config.
@@ -90,21 +92,30 @@ class LocalWorkers:
         """The first worker that has exited with a failure, if one has."""
         return first_failure([(proc.pid, proc.poll()) for proc in self.processes])
 
-    def watch(self, on_failure: Callable[[], None]) -> gevent.Greenlet:
-        """Poll the workers every :data:`WATCH_INTERVAL`; when one has failed, remember it
-        in :attr:`failure`, log it and call ``on_failure`` (once). Kill the greenlet
-        before telling the workers to quit."""
+    def _new_failures(self, seen: set[int]) -> list[WorkerExit]:
+        """Workers that failed since the last look (``seen`` holds those reported)."""
+        found = []
+        for proc in self.processes:
+            failure = first_failure([(proc.pid, proc.poll())])
+            if failure is not None and failure.pid not in seen:
+                seen.add(failure.pid)
+                found.append(failure)
+        return found
+
+    def watch(self, on_failure: Callable[[WorkerExit], bool]) -> gevent.Greenlet:
+        """Poll the workers every :data:`WATCH_INTERVAL` and call ``on_failure`` for each
+        that has failed; when it returns True (the run ends), remember the failure in
+        :attr:`failure` and stop watching. Kill the greenlet before telling the workers
+        to quit."""
 
         def loop() -> None:
-            while (failure := self.poll()) is None:
+            seen: set[int] = set()
+            while True:
+                for failure in self._new_failures(seen):
+                    if on_failure(failure):
+                        self.failure = failure
+                        return
                 gevent.sleep(WATCH_INTERVAL)
-            self.failure = failure
-            log.error(
-                "a local worker exited; ending the run (its standard error is above)",
-                pid=failure.pid,
-                exit_code=failure.code,
-            )
-            on_failure()
 
         return gevent.spawn(loop)
 

@@ -37,7 +37,8 @@ DEFAULT_REPORT_CACHE = 0.5
 DEFAULT_STOP_WAIT = 10.0
 #: Seconds between rewrites of the ``--csv`` files (Locust: 1).
 DEFAULT_CSV_INTERVAL = 1.0
-#: A worker missing this long is forgotten (Locust: about 60 s), so churn cannot grow us.
+#: A worker missing this long is forgotten (Locust: about 60 s): like one that quits, it is
+#: dropped by every component of the coordinator, so churn cannot grow us (test_churn.py).
 DEFAULT_FORGET_MISSING_AFTER = 60.0
 
 

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, tzinfo
 
 from horde.master.corrected import CorrectedStats
-from horde.master.exceptions import ExceptionBook
+from horde.master.exceptions import GroupedException
 from horde.master.report import PERCENTILES
 from horde.master.stats import MergedEntry, MergedStats
 from horde.master.units import round_ms
@@ -237,18 +237,18 @@ def failures_csv(stats: MergedStats) -> str:
     return render_csv(FAILURES_HEADER, failure_rows(stats))
 
 
-def exception_rows(book: ExceptionBook) -> list[list[object]]:
-    """Return the data rows of the exceptions CSV, most frequent first."""
+def exception_rows(groups: Iterable[GroupedException]) -> list[list[object]]:
+    """Return the data rows of the exceptions CSV, from ``groups`` most frequent first."""
     rows: list[list[object]] = []
-    for group in book.groups():
+    for group in groups:
         doc = group.to_json()
         rows.append([doc["count"], doc["msg"], doc["traceback"], doc["nodes"]])
     return rows
 
 
-def exceptions_csv(book: ExceptionBook) -> str:
+def exceptions_csv(groups: Iterable[GroupedException]) -> str:
     """Return the exceptions CSV (Locust's ``exceptions_csv``), header included."""
-    return render_csv(EXCEPTIONS_HEADER, exception_rows(book))
+    return render_csv(EXCEPTIONS_HEADER, exception_rows(groups))
 
 
 def history_header() -> list[str]:
@@ -406,7 +406,7 @@ class CsvFiles:
     def write(
         self,
         stats: MergedStats,
-        exceptions_book: ExceptionBook,
+        exceptions: Iterable[GroupedException],
         user_count: int,
         now: float,
         corrected: CorrectedStats | None = None,
@@ -418,7 +418,7 @@ class CsvFiles:
         _replace(self.stats_path, requests_csv(stats, now))
         _replace(self.corrected_path, corrected_csv(corrected or CorrectedStats()))
         _replace(self.failures_path, failures_csv(stats))
-        _replace(self.exceptions_path, exceptions_csv(exceptions_book))
+        _replace(self.exceptions_path, exceptions_csv(exceptions))
         rows = history_rows(stats, user_count, now, full_history=self.full_history)
         self._append_history(rows)
 

@@ -1,7 +1,7 @@
 """The self-contained HTML report of a run (``GET /stats/report``), as Locust's report.
 
-Responsibility: :func:`report_data` gathers what the report shows from the coordinator and
-the history into a frozen :class:`ReportData` (pure: ``now`` is an argument), and
+Responsibility: :func:`report_data` gathers what the report shows from a snapshot of the
+master (its history included) into a frozen :class:`ReportData` (pure), and
 :func:`render_report` turns that into one HTML page that makes no external request: the
 vendored uPlot script and stylesheet are inlined, every string is escaped with
 :func:`html.escape`, and the chart data travel as JSON in a ``<script
@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from horde import __version__
-from horde.master.coordinator import Coordinator
 from horde.master.dispatch import UserClassSpec
 from horde.master.history import HistoryPoint
 from horde.master.report import MAX_ROWS, PERCENTILES, stats_report
+from horde.master.snapshot import MasterSnapshot
 from horde.master.stats import ErrorRecord
 from horde.master.units import format_ms
 from horde.master.view import workers_table
@@ -69,22 +69,17 @@ class ReportData:
 
 
 def report_data(
-    coordinator: Coordinator,
-    history: list[HistoryPoint],
-    now: float,
-    *,
-    locustfile: str,
-    show_download_link: bool,
+    snapshot: MasterSnapshot, *, locustfile: str, show_download_link: bool
 ) -> ReportData:
-    """Gather the report's figures from ``coordinator`` and ``history`` at ``now``."""
-    stats = coordinator.stats
+    """Gather the report's figures from ``snapshot`` (at its ``now``, with its history)."""
+    stats, history, now = snapshot.stats, snapshot.history, snapshot.run.now
     stats.fold()
     entries = [*islice(stats.entries(), MAX_ROWS), stats.total]
     start = stats.start_time or (history[0].time if history else None)
     end = stats.last_request_timestamp or (history[-1].time if history else None)
     return ReportData(
         locustfile=locustfile,
-        host=coordinator.host,
+        host=snapshot.run.host,
         start_time=start,
         end_time=end,
         generated_at=now,
@@ -94,10 +89,10 @@ def report_data(
             for e in entries
         ),
         errors=tuple(islice(stats.errors(), MAX_ROWS)),
-        exceptions=tuple(g.to_json() for g in islice(coordinator.exceptions.groups(), MAX_ROWS)),
-        workers=tuple(workers_table(coordinator)),
-        user_classes=tuple(coordinator.user_classes),
-        history=tuple(history),
+        exceptions=tuple(g.to_json() for g in islice(snapshot.exceptions, MAX_ROWS)),
+        workers=tuple(workers_table(snapshot)),
+        user_classes=snapshot.user_classes,
+        history=history,
         show_download_link=show_download_link,
     )
 

@@ -1,10 +1,12 @@
 """The HTTP shim: Locust's web routes on Flask, served by gevent's WSGI server.
 
 Thin by design: each route parses and validates its input, calls the coordinator through
-:meth:`MasterLoops.command`, and renders the answer; it holds no test state. A bad field
-gets HTTP 400 with Locust's body ``{"success": false, "message": ..., "host": ...}``
-naming the field (Locust answers 200; a client that reads ``success`` sees the same);
-unknown routes 404; nothing a client sends produces a 500. Every route lives under the
+:meth:`MasterLoops.command`, and renders the answer from the coordinator's immutable
+snapshot (:mod:`horde.master.snapshot`); it holds no test state, only a cache of the
+rendered ``/stats/requests``. A bad field gets HTTP 400 with Locust's body
+``{"success": false, "message": ..., "host": ...}`` naming the field (Locust answers 200;
+a client that reads ``success`` sees the same); unknown routes 404; nothing a client
+sends produces a 500. Every route lives under the
 optional ``--web-base-path`` and, with ``--web-auth``/``--web-auth-token``, behind
 :class:`~horde.master.auth.AuthMiddleware`. This module holds the control routes and
 assembles the app; :mod:`horde.master.http_data` holds the read-only documents.
@@ -25,9 +27,10 @@ from gevent.pywsgi import WSGIServer
 from werkzeug.exceptions import HTTPException
 
 from horde.master.auth import AuthMiddleware
-from horde.master.coordinator import CommandError, Coordinator
+from horde.master.coordinator import CommandError
 from horde.master.forms import FieldError, form_from_pairs, parse_swarm
 from horde.master.loops import MasterLoops
+from horde.master.snapshot import MasterSnapshot
 from horde.master.view import requests_report, worker_rows_json
 from horde.master.wsgi import start_server
 
@@ -49,7 +52,7 @@ class WebContext:
     history_csv_path: str | None = None
 
 
-def _render_report(coordinator: Coordinator, now: float, pause: Callable[[], None]) -> bytes:
+def _render_report(snapshot: MasterSnapshot, pause: Callable[[], None]) -> bytes:
     """``jsonify``'s bytes for the ``/stats/requests`` document, made a slice at a time.
 
     With thousands of workers and hundreds of busy entries the document takes tens of
@@ -58,11 +61,11 @@ def _render_report(coordinator: Coordinator, now: float, pause: Callable[[], Non
     milliseconds of work), so heartbeats are not answered late meanwhile.
     """
     dumps = current_app.json.dumps
-    report = requests_report(coordinator, now, workers=False, pause=pause)
-    records = coordinator.registry.all()
+    report = requests_report(snapshot, workers=False, pause=pause)
+    records, requests = snapshot.workers, snapshot.worker_requests
     parts = []
     for start in range(0, len(records), RENDER_SLICE):
-        parts.append(worker_rows_json(coordinator, records[start : start + RENDER_SLICE]))
+        parts.append(worker_rows_json(records[start : start + RENDER_SLICE], requests))
         pause()
     head = dumps(report, separators=(",", ":"))[:-1]
     comma = "," if len(head) > 1 else ""
@@ -74,7 +77,7 @@ class ControlRoutes:
 
     def __init__(self, loops: MasterLoops) -> None:
         self.loops = loops
-        self.max_age = loops.coordinator.settings.report_cache
+        self.max_age = loops.settings.report_cache
         self._report: bytes | None = None
         self._report_at = -math.inf
         self._rendering: gevent.event.Event | None = None
@@ -82,7 +85,7 @@ class ControlRoutes:
 
     def fail(self, message: str, status: int = 400) -> tuple[Response, int]:
         """Locust's failure body, with an honest status code."""
-        body = {"success": False, "message": message, "host": self.loops.coordinator.host}
+        body = {"success": False, "message": message, "host": self.loops.run_snapshot().host}
         return jsonify(body), status
 
     def _changed(self) -> None:
@@ -103,7 +106,7 @@ class ControlRoutes:
         body: dict[str, Any] = {
             "success": True,
             "message": message,
-            "host": self.loops.coordinator.host,
+            "host": self.loops.run_snapshot().host,
         }
         run_time = swarm_request.run_time
         if run_time is not None:
@@ -142,7 +145,7 @@ class ControlRoutes:
         done = self._rendering = gevent.event.Event()
         generation = self._generation
         try:
-            body = _render_report(self.loops.coordinator, now, self.loops.pacer())
+            body = _render_report(self.loops.snapshot(now), self.loops.pacer())
         finally:
             if self._rendering is done:
                 self._rendering = None
@@ -153,11 +156,11 @@ class ControlRoutes:
 
     def worker_count(self) -> Any:
         """``GET /worker-count``."""
-        return jsonify({"worker_count": len(self.loops.coordinator.registry.active())})
+        return jsonify({"worker_count": self.loops.run_snapshot().worker_count})
 
     def exceptions(self) -> Any:
         """``GET /exceptions``: task exceptions grouped, with tracebacks and workers."""
-        groups = self.loops.coordinator.exceptions.groups()
+        groups = self.loops.snapshot().exceptions
         return jsonify({"exceptions": [g.to_json() for g in groups]})
 
 
@@ -185,7 +188,7 @@ def create_app(loops: MasterLoops, context: WebContext | None = None) -> Flask:
     """Build the Flask app for one master (routes under the settings' base path)."""
     from horde.master.http_data import DataRoutes, register_data_routes
 
-    settings = loops.coordinator.settings
+    settings = loops.settings
     app = Flask("horde.master", static_folder=None)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep Locust's key order
     bp = Blueprint("horde", "horde.master", url_prefix=settings.web_base_path or None)

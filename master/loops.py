@@ -6,8 +6,9 @@ run-time deadline). Several transports can feed one coordinator (the Locust-comp
 plaintext endpoint, and later an authenticated one beside it); a worker is answered on the
 transport it last spoke on. Commands from the HTTP shim or the CLI go through
 :meth:`command`, which runs them on the coordinator with the current time and wakes the
-timer loop. Nothing that a peer sends can end a receive loop: decode errors are counted,
-handler bugs are logged.
+timer loop; readers take :meth:`snapshot` (or the cheaper :meth:`run_snapshot`).
+Nothing that a peer sends can end a receive loop: decode errors are counted, handler
+bugs are logged.
 
 Imports: gevent, structlog, horde.master, horde.protocol.
 """
@@ -22,7 +23,9 @@ import gevent
 import gevent.event
 import structlog
 
+from horde.master.config import MasterSettings
 from horde.master.coordinator import Coordinator
+from horde.master.snapshot import MasterSnapshot, RunSnapshot
 from horde.master.transport import RouterTransport
 from horde.protocol.codec import AnyMessage, decode_upstream_many, encode
 from horde.protocol.errors import ProtocolError, TransportError
@@ -119,16 +122,14 @@ class MasterLoops:
         log.info("master listening", endpoints=endpoints)
         return endpoints
 
-    def send(self, identity: str, message: AnyMessage) -> None:
+    def send(self, worker_id: str, message: AnyMessage) -> None:
         """Encode and send one message; a failed send is counted, never raised."""
-        transport = self._routes.get(identity, self.transports[0])
+        transport = self._routes.get(worker_id, self.transports[0])
         try:
-            transport.send(identity, encode(message))
+            transport.send(worker_id, encode(message))
         except TransportError as exc:
-            self.coordinator.counters["send_failed"] = (
-                self.coordinator.counters.get("send_failed", 0) + 1
-            )
-            log.debug("send failed", worker=identity, type=message.type, error=str(exc))
+            self.coordinator.counters.count("send_failed")
+            log.debug("send failed", worker=worker_id, type=message.type, error=str(exc))
 
     def command(self, action: Callable[[Coordinator, float], T]) -> T:
         """Run ``action(coordinator, now)`` and wake the timer loop to act on its result."""
@@ -136,6 +137,19 @@ class MasterLoops:
             return action(self.coordinator, self.clock())
         finally:
             self._wake.set()
+
+    @property
+    def settings(self) -> MasterSettings:
+        """The coordinator's settings."""
+        return self.coordinator.settings
+
+    def snapshot(self, now: float | None = None) -> MasterSnapshot:
+        """The coordinator's :class:`~horde.master.snapshot.MasterSnapshot` (at ``now``)."""
+        return self.coordinator.snapshot(self.clock() if now is None else now)
+
+    def run_snapshot(self, now: float | None = None) -> RunSnapshot:
+        """The coordinator's :class:`~horde.master.snapshot.RunSnapshot` (at ``now``)."""
+        return self.coordinator.run_snapshot(self.clock() if now is None else now)
 
     def pause(self) -> None:
         """Let a receive loop handle its next batch before going on (long work calls this).
@@ -209,18 +223,16 @@ class MasterLoops:
                 continue
             payloads.append(frames[1])
         decoded = decode_upstream_many(payloads, max_size=coordinator.settings.max_frame)
-        for identity, message in zip(senders, decoded, strict=True):
+        for worker_id, message in zip(senders, decoded, strict=True):
             if isinstance(message, ProtocolError):
-                coordinator.count_malformed(identity, message.reason, str(message), now)
+                coordinator.count_malformed(worker_id, message.reason, str(message), now)
                 continue
-            self._routes[identity] = transport
+            self._routes[worker_id] = transport
             try:
-                coordinator.handle(identity, message, now)
+                coordinator.handle(worker_id, message, now)
             except Exception:  # a handler bug must not end the receive loop
-                coordinator.counters["handler_error"] = (
-                    coordinator.counters.get("handler_error", 0) + 1
-                )
-                log.exception("message handler failed", worker=identity, type=message.type)
+                coordinator.counters.count("handler_error")
+                log.exception("message handler failed", worker=worker_id, type=message.type)
         if coordinator.state.value in ("stopping", "spawning"):
             self._wake.set()
 
@@ -243,7 +255,7 @@ class MasterLoops:
             self._wake.clear()
 
     def _prune_routes(self) -> None:
-        """Forget routes of identities the registry does not know (strangers, removed)."""
+        """Forget routes of identities the registry does not know (strangers, forgotten)."""
         registry = self.coordinator.registry
-        if len(self._routes) > 2 * len(registry) + 64:
+        if len(self._routes) > len(registry):
             self._routes = {i: t for i, t in self._routes.items() if i in registry}

@@ -1,9 +1,9 @@
 """The master's figures in Prometheus' text format, for ``GET /metrics``.
 
-Responsibility: turn the coordinator's state (merged stats, workers, run state, rejected
-frame counters) into Prometheus metric families. Every call builds its own
-``CollectorRegistry`` holding one collector bound to the coordinator and ``now``: nothing
-is registered globally and nothing lives between scrapes. Times are in seconds, memory in
+Responsibility: turn a snapshot of the master (merged stats, workers, run state,
+rejected frame counters) into Prometheus metric families. Every call builds its own
+``CollectorRegistry`` holding one collector bound to the snapshot: nothing is registered
+globally and nothing lives between scrapes. Times are in seconds, memory in
 bytes. Per-entry families carry ``method`` and ``name`` labels and list at most
 :data:`MAX_ENTRIES` entries (as the JSON report); the ``Aggregated`` figures have families
 of their own (``horde_aggregated_*``), so summing a per-entry family never counts a request
@@ -16,16 +16,17 @@ Imports: the standard library, prometheus_client and horde.master.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from horde.master.coordinator import Coordinator, RunState
 from horde.master.registry import WorkerState
 from horde.master.report import MAX_ROWS
+from horde.master.snapshot import MasterSnapshot, RunSnapshot
 from horde.master.stats import MergedEntry, MergedStats
+from horde.master.swarm import RunState
 
 __all__ = [
     "CONTENT_TYPE",
@@ -159,21 +160,19 @@ def _aggregated_families(stats: MergedStats, now: float) -> list[Metric]:
     ]
 
 
-def _run_families(coordinator: Coordinator, entry_count: int) -> list[Metric]:
+def _run_families(run: RunSnapshot, entry_count: int) -> list[Metric]:
     """Users, run state and the number of entries."""
     state = GaugeMetricFamily(
         "horde_run_state", "1 for the test's current state, 0 for the others.", labels=("state",)
     )
     for run_state in RunState:
-        state.add_metric([run_state.value], 1.0 if coordinator.state is run_state else 0.0)
+        state.add_metric([run_state.value], 1.0 if run.state is run_state else 0.0)
     return [
-        GaugeMetricFamily(
-            "horde_users", "Users the workers report running.", value=coordinator.user_count
-        ),
+        GaugeMetricFamily("horde_users", "Users the workers report running.", value=run.user_count),
         GaugeMetricFamily(
             "horde_target_users",
             "Users requested for the test (the ramp's goal; 0 when stopped).",
-            value=coordinator.target_total,
+            value=run.target_total,
         ),
         state,
         GaugeMetricFamily(
@@ -184,11 +183,10 @@ def _run_families(coordinator: Coordinator, entry_count: int) -> list[Metric]:
     ]
 
 
-def _worker_families(coordinator: Coordinator) -> list[Metric]:
+def _worker_families(snapshot: MasterSnapshot) -> list[Metric]:
     """Workers by state, and each present worker's users, CPU, memory and loop lag."""
-    registry = coordinator.registry
     by_state = GaugeMetricFamily("horde_workers", "Known workers, by state.", labels=("state",))
-    for worker_state, count in registry.counts_by_state().items():
+    for worker_state, count in snapshot.workers_by_state.items():
         by_state.add_metric([worker_state.value], count)
     labels = ("worker",)
     users = GaugeMetricFamily("horde_worker_users", "Users a worker reports.", labels=labels)
@@ -203,10 +201,10 @@ def _worker_families(coordinator: Coordinator) -> list[Metric]:
         "A worker's worst event-loop lag since its previous heartbeat (horde workers only).",
         labels=labels,
     )
-    for record in registry.all():
+    for record in snapshot.workers:
         if record.state is WorkerState.MISSING:
             continue  # its last figures are stale; the series end with it
-        worker = [_label(record.id)]
+        worker = [_label(record.worker_id)]
         users.add_metric(worker, record.user_count)
         cpu.add_metric(worker, record.cpu_usage)
         memory.add_metric(worker, record.memory_usage)
@@ -215,7 +213,7 @@ def _worker_families(coordinator: Coordinator) -> list[Metric]:
     return [by_state, users, cpu, memory, lag]
 
 
-def _counter_families(counters: dict[str, int]) -> list[Metric]:
+def _counter_families(counters: Mapping[str, int]) -> list[Metric]:
     """The coordinator's counters: rejected frames by reason, other events by name."""
     rejected = dict.fromkeys((*REJECTED_REASONS, *DROPPED_COUNTERS), 0)
     events: dict[str, int] = {}
@@ -246,27 +244,27 @@ def _counter_families(counters: dict[str, int]) -> list[Metric]:
 
 
 class HordeCollector:
-    """A prometheus-client collector of one coordinator's figures at one instant."""
+    """A prometheus-client collector of one snapshot of the master."""
 
-    def __init__(self, coordinator: Coordinator, now: float) -> None:
-        """Bind the collector to ``coordinator`` and the master clock's ``now``."""
-        self.coordinator = coordinator
-        self.now = now
+    def __init__(self, snapshot: MasterSnapshot) -> None:
+        """Bind the collector to ``snapshot`` (its figures at the snapshot's ``now``)."""
+        self.snapshot = snapshot
 
     def collect(self) -> Iterator[Metric]:
         """Yield every family (called once per render)."""
-        coordinator = self.coordinator
-        coordinator.stats.fold()
-        entries = coordinator.stats.entries()
-        yield from _run_families(coordinator, len(entries))
-        yield from _entry_families(entries[:MAX_ENTRIES], self.now)
-        yield from _aggregated_families(coordinator.stats, self.now)
-        yield from _worker_families(coordinator)
-        yield from _counter_families(coordinator.counters)
+        snapshot = self.snapshot
+        now = snapshot.run.now
+        snapshot.stats.fold()
+        entries = snapshot.stats.entries()
+        yield from _run_families(snapshot.run, len(entries))
+        yield from _entry_families(entries[:MAX_ENTRIES], now)
+        yield from _aggregated_families(snapshot.stats, now)
+        yield from _worker_families(snapshot)
+        yield from _counter_families(snapshot.counters)
 
 
-def render_metrics(coordinator: Coordinator, now: float) -> bytes:
-    """The coordinator's figures in Prometheus' text format (serve with :data:`CONTENT_TYPE`)."""
+def render_metrics(snapshot: MasterSnapshot) -> bytes:
+    """The snapshot's figures in Prometheus' text format (serve with :data:`CONTENT_TYPE`)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(HordeCollector(coordinator, now))
+    registry.register(HordeCollector(snapshot))
     return generate_latest(registry)

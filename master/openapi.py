@@ -8,7 +8,7 @@ be null is ``nullable``). The script's class names, shapes and ``--max-users`` t
 document when the caller knows them. Basic and Bearer auth are declared globally; the
 server enforces them only when ``--web-auth``/``--web-auth-token`` is set. Pure data.
 
-Imports: the standard library only.
+Imports: the standard library and horde.protocol (the worker states).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import copy
 import re
 from collections.abc import Sequence
 from typing import Any
+
+from horde.protocol.states import WorkerState
 
 __all__ = ["OPENAPI_VERSION", "document"]
 
@@ -31,7 +33,7 @@ _STR: Schema = {"type": "string"}
 _STRINGS: Schema = {"type": "array", "items": _STR}
 _TEXT = r"^[^\x00-\x1f]*$"  # one line: forms.text_field refuses control characters
 _RUN_STATES = ["ready", "spawning", "running", "stopping", "stopped"]
-_WORKER_STATES = ["ready", "spawning", "running", "stopping", "stopped", "missing"]
+_WORKER_STATES = [state.value for state in WorkerState]
 
 
 def _ref(name: str) -> Schema:

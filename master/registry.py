@@ -1,62 +1,53 @@
 """Worker registry: who is connected, in what state, and who has gone silent.
 
-Responsibility: the master's worker records and liveness policy. Handlers call
+Responsibility: the master's worker records and liveness policy. A record is immutable
+(a change replaces it), so a reader's copy of :meth:`Registry.all` is a snapshot of the
+workers at that moment, taken at the cost of one list copy. Handlers call
 :meth:`Registry.register`, :meth:`Registry.heartbeat` and friends with the master clock's
 ``now``; a loop calls :meth:`Registry.sweep` with ``now`` and reacts to the
 :class:`WorkerMissing` events it returns. A worker is missing once it has been silent for
 more than ``liveness * interval`` seconds (Locust's ``HEARTBEAT_LIVENESS`` x
 ``HEARTBEAT_INTERVAL``, 3 x 1 s). Nothing here does I/O, sleeps or reads a clock.
 
-Imports: the standard library and horde.protocol.
+Imports: the standard library and horde.protocol (:class:`WorkerState`, re-exported here).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from operator import attrgetter
+from types import MappingProxyType
+from typing import NamedTuple
 
 from horde.protocol.defaults import DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_LIVENESS
-
-
-class WorkerState(StrEnum):
-    """A worker's state; the values are Locust's strings.
-
-    Locust workers also report ``"cleanup"`` (stopping their users); it parses as
-    :attr:`STOPPING`, so ``WorkerState("cleanup") is WorkerState.STOPPING``.
-    """
-
-    READY = "ready"
-    SPAWNING = "spawning"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-    MISSING = "missing"
-
-    @classmethod
-    def _missing_(cls, value: object) -> WorkerState | None:
-        if value == "cleanup":
-            return cls.STOPPING
-        return None
-
+from horde.protocol.states import WorkerState
 
 ACTIVE_STATES = frozenset({WorkerState.READY, WorkerState.SPAWNING, WorkerState.RUNNING})
 
 
-@dataclass(slots=True)
-class WorkerRecord:
-    """What the master knows about one worker; times are on the master's clock."""
+NO_USERS: Mapping[str, int] = MappingProxyType({})
+"""A worker's users per class when it runs none."""
 
-    id: str
-    index: int
+
+class WorkerRecord(NamedTuple):
+    """What the master knows about one worker; times are on the master's clock.
+
+    Immutable: the registry replaces a worker's record when it changes. (A named tuple:
+    a heartbeat makes one, and its constructor is the cheapest of the immutable kinds.)
+    """
+
+    worker_id: str
+    index: int  # type: ignore[assignment]  # the ack index; hides tuple.index
     state: WorkerState
     last_heartbeat: float
     connected_at: float
     cpu_usage: float = 0.0
     memory_usage: int = 0
     user_count: int = 0
-    user_classes_count: dict[str, int] = field(default_factory=dict)
+    user_classes_count: Mapping[str, int] = NO_USERS
     loop_lag: float | None = None
     is_horde: bool = False
     version: str = ""
@@ -64,7 +55,7 @@ class WorkerRecord:
     @property
     def host(self) -> str:
         """The worker's host: its id up to the first ``_`` (Locust's convention)."""
-        return self.id.split("_")[0]
+        return self.worker_id.split("_")[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +82,22 @@ class WorkerMissing:
     silent_for: float
 
 
+def count_states(records: Iterable[WorkerRecord]) -> dict[WorkerState, int]:
+    """How many of ``records`` are in each state; every state is listed, zeros included."""
+    counts = dict.fromkeys(WorkerState, 0)
+    counts.update(Counter(map(attrgetter("state"), records)))
+    return counts
+
+
 class Registry:
     """The master's worker records, ack indexes and liveness sweep.
 
-    Indexes are 0-based, handed out in first-registration order, and stable for the
-    registry's lifetime, even across :meth:`remove` and re-registration (Locust's ack
-    index). Methods on an unknown worker return None rather than raising, since messages
-    from unknown workers are routine.
+    Indexes are 0-based, handed out in registration order (Locust's ack index), and kept
+    while the worker is known: a worker registering again, or back from missing, keeps
+    its index. :meth:`remove` forgets the worker entirely, so worker churn cannot grow
+    the registry; one that registers after its removal gets a new index. Methods on an
+    unknown worker return None rather than raising, since messages from unknown workers
+    are routine.
     """
 
     def __init__(
@@ -111,9 +111,8 @@ class Registry:
             raise ValueError(f"liveness must be an integer >= 1, got {liveness!r}")
         self.interval = interval
         self.liveness = liveness
-        self._records: dict[str, WorkerRecord] = {}
-        self._in_order = True  # whether ``_records`` iterates in index order
-        self._indexes: dict[str, int] = {}
+        self._records: dict[str, WorkerRecord] = {}  # in index order: new ones come last
+        self._next_index = 0
 
     @property
     def timeout(self) -> float:
@@ -123,27 +122,28 @@ class Registry:
     def register(
         self, worker_id: str, now: float, *, is_horde: bool = False, version: str = ""
     ) -> WorkerRecord:
-        """Record a ``client_ready``: a fresh, ready record that keeps the worker's index.
+        """Record a ``client_ready``: a fresh, ready record (a known worker keeps its index).
 
         As in Locust, a re-registering worker starts over with no users; its last CPU
         and memory figures are kept (they describe the process, not the registration).
         """
-        index = self._indexes.setdefault(worker_id, len(self._indexes))
         previous = self._records.get(worker_id)
-        if previous is None and index < len(self._indexes) - 1:
-            self._in_order = False  # a worker back after removal goes last, out of order
+        if previous is None:
+            index = self._next_index
+            self._next_index += 1
+        else:
+            index = previous.index
         record = WorkerRecord(
-            id=worker_id,
+            worker_id=worker_id,
             index=index,
             state=WorkerState.READY,
             last_heartbeat=now,
             connected_at=now,
+            cpu_usage=0.0 if previous is None else previous.cpu_usage,
+            memory_usage=0 if previous is None else previous.memory_usage,
             is_horde=is_horde,
             version=version,
         )
-        if previous is not None:
-            record.cpu_usage = previous.cpu_usage
-            record.memory_usage = previous.memory_usage
         self._records[worker_id] = record
         return record
 
@@ -167,14 +167,20 @@ class Registry:
             return HeartbeatResult(known=False)
         new_state = state if type(state) is WorkerState else WorkerState(state)
         revived = record.state is WorkerState.MISSING
-        record.last_heartbeat = now
-        record.state = new_state
-        record.cpu_usage = cpu
-        record.memory_usage = memory
-        if user_count is not None:
-            record.user_count = user_count
-        if loop_lag is not None:
-            record.loop_lag = loop_lag
+        record = self._records[worker_id] = WorkerRecord(
+            worker_id,
+            record.index,
+            new_state,
+            now,
+            record.connected_at,
+            cpu,
+            memory,
+            record.user_count if user_count is None else user_count,
+            record.user_classes_count,
+            record.loop_lag if loop_lag is None else loop_lag,
+            record.is_horde,
+            record.version,
+        )
         return HeartbeatResult(known=True, revived=revived, record=record)
 
     def update_users(
@@ -184,19 +190,22 @@ class Registry:
         record = self._records.get(worker_id)
         if record is None:
             return None
-        record.user_classes_count = dict(user_classes_count)
-        record.user_count = sum(user_classes_count.values()) if user_count is None else user_count
+        total = sum(user_classes_count.values()) if user_count is None else user_count
+        counts = MappingProxyType(dict(user_classes_count)) if user_classes_count else NO_USERS
+        record = self._records[worker_id] = record._replace(
+            user_classes_count=counts, user_count=total
+        )
         return record
 
     def set_state(self, worker_id: str, state: WorkerState | str) -> WorkerRecord | None:
         """Set a worker's state (e.g. after ``spawning`` or ``client_stopped``)."""
         record = self._records.get(worker_id)
         if record is not None:
-            record.state = WorkerState(state)
+            record = self._records[worker_id] = record._replace(state=WorkerState(state))
         return record
 
     def remove(self, worker_id: str) -> WorkerRecord | None:
-        """Forget a worker (its index stays reserved); returns its last record."""
+        """Forget a worker entirely (its index too); returns its last record."""
         return self._records.pop(worker_id, None)
 
     def get(self, worker_id: str) -> WorkerRecord | None:
@@ -211,10 +220,6 @@ class Registry:
 
     def all(self) -> list[WorkerRecord]:
         """Every record, in index order (kept in that order, so this is a copy, not a sort)."""
-        if not self._in_order:
-            ordered = sorted(self._records.values(), key=lambda record: record.index)
-            self._records = {record.id: record for record in ordered}
-            self._in_order = True
         return list(self._records.values())
 
     def active(self) -> list[WorkerRecord]:
@@ -227,10 +232,7 @@ class Registry:
 
     def counts_by_state(self) -> dict[WorkerState, int]:
         """How many workers are in each state; every state is listed, zeros included."""
-        counts = dict.fromkeys(WorkerState, 0)
-        for record in self._records.values():
-            counts[record.state] += 1
-        return counts
+        return count_states(self._records.values())
 
     def sweep(self, now: float) -> list[WorkerMissing]:
         """Mark workers silent for more than :attr:`timeout` as missing; one event each.
@@ -245,14 +247,14 @@ class Registry:
                 continue
             events.append(
                 WorkerMissing(
-                    worker_id=record.id,
+                    worker_id=record.worker_id,
                     index=record.index,
                     previous_state=record.state,
                     last_heartbeat=record.last_heartbeat,
                     silent_for=silent_for,
                 )
             )
-            record.state = WorkerState.MISSING
-            record.user_classes_count = {}
-            record.user_count = 0
+            self._records[record.worker_id] = record._replace(
+                state=WorkerState.MISSING, user_classes_count=NO_USERS, user_count=0
+            )
         return events

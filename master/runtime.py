@@ -41,7 +41,7 @@ from horde.master.transport import RouterTransport
 from horde.master.view import workers_text
 from horde.protocol.errors import ConfigError
 from horde.protocol.messages import ScriptFile
-from horde.worker.environment import Environment
+from horde.worker.api.environment import Environment
 
 log = structlog.get_logger("horde.master")
 POLL = 0.1
@@ -138,14 +138,13 @@ class MasterRuntime:
             ],
             clock=clock,
         )
-        self.coordinator = self.loops.coordinator
         self.web: WSGIServer | None = None
         self.endpoint = ""
         self._interrupted = False
         self._csv_loop: gevent.Greenlet | None = None
 
-    def _send(self, identity: str, message: object) -> None:
-        self.loops.send(identity, message)  # type: ignore[arg-type]
+    def _send(self, worker_id: str, message: object) -> None:
+        self.loops.send(worker_id, message)  # type: ignore[arg-type]
 
     def start(self) -> None:
         """Create the ``--csv`` folder, fire ``events.init``, bind the worker socket and,
@@ -187,19 +186,21 @@ class MasterRuntime:
         written: tuple[str, bool] = ("", False)  # (run id, whether it was still running)
         while True:
             gevent.sleep(self.settings.csv_interval)
-            c = self.coordinator
-            running = c.state in (*ACTIVE_RUN, RunState.STOPPING)
-            if c.run_id and (running or written != (c.run_id, False)):
+            run = self.loops.run_snapshot()
+            running = run.state in (*ACTIVE_RUN, RunState.STOPPING)
+            if run.run_id and (running or written != (run.run_id, False)):
                 self.write_csv()
-                written = (c.run_id, running)
+                written = (run.run_id, running)
 
     def write_csv(self) -> None:
         """Write the ``--csv`` files now (a failure is logged, never raised)."""
         if self.csv is None:
             return
-        c = self.coordinator
+        snap = self.loops.snapshot()
         try:
-            self.csv.write(c.stats, c.exceptions, c.user_count, self.clock(), c.corrected)
+            self.csv.write(
+                snap.stats, snap.exceptions, snap.run.user_count, snap.run.now, snap.corrected
+            )
         except (OSError, ConfigError) as exc:
             log.error("cannot write the CSV files", error=str(exc))
 
@@ -209,11 +210,7 @@ class MasterRuntime:
         self.write_csv()
         if s.html_path:
             data = report_data(
-                self.coordinator,
-                self.coordinator.history.points(),
-                self.clock(),
-                locustfile=s.locustfile,
-                show_download_link=False,
+                self.loops.snapshot(), locustfile=s.locustfile, show_download_link=False
             )
             try:
                 Path(s.html_path).write_text(render_report(data), encoding="utf-8")
@@ -221,8 +218,8 @@ class MasterRuntime:
             except OSError as exc:
                 log.error("cannot write the HTML report", path=s.html_path, error=str(exc))
         if s.json_output:
-            c = self.coordinator
-            out.write(json.dumps(locust_json(c.stats, c.corrected), indent=4) + "\n")
+            snap = self.loops.snapshot()
+            out.write(json.dumps(locust_json(snap.stats, snap.corrected), indent=4) + "\n")
             out.flush()
 
     @property
@@ -244,9 +241,9 @@ class MasterRuntime:
         """Wait (bounded by the stop wait) until a stopping run has stopped."""
         s = self.settings
         deadline = self.clock() + s.stop_wait + (s.stop_timeout or 0) + 1.0
-        while self.coordinator.state is RunState.STOPPING and self.clock() < deadline:
+        while self.loops.run_snapshot().state is RunState.STOPPING and self.clock() < deadline:
             gevent.sleep(POLL)
-        return self.coordinator.state is not RunState.STOPPING
+        return self.loops.run_snapshot().state is not RunState.STOPPING
 
     def close(self) -> None:
         """Tell the workers to quit, then stop serving."""
@@ -264,14 +261,14 @@ class MasterRuntime:
         """Wait until ``count`` workers are ready; log progress every few seconds."""
         started = self.clock()
         next_note = started
-        while len(self.coordinator.registry.active()) < count:
+        while (ready := self.loops.run_snapshot().worker_count) < count:
             now = self.clock()
             if self._interrupted or (timeout is not None and now - started > timeout):
                 return False
             if now >= next_note:
                 log.info(
                     "waiting for workers",
-                    ready=len(self.coordinator.registry.active()),
+                    ready=ready,
                     expected=count,
                 )
                 next_note = now + 5
@@ -300,25 +297,25 @@ class MasterRuntime:
         """Print live tables until the run stops, then the summary; return the exit code."""
         s = self.settings
         next_print = self.clock() + s.print_stats
-        while self.coordinator.state is not RunState.STOPPED:
+        while self.loops.run_snapshot().state is not RunState.STOPPED:
             gevent.sleep(POLL)
             now = self.clock()
             if now >= next_print:
-                out.write(requests_table(self.coordinator.stats, now) + "\n")
+                out.write(requests_table(self.loops.snapshot(now).stats, now) + "\n")
                 out.flush()
                 next_print = now + s.print_stats
-        now = self.clock()
-        out.write("\n" + requests_table(self.coordinator.stats, now) + "\n")
+        snap = self.loops.snapshot()
+        out.write("\n" + requests_table(snap.stats, snap.run.now) + "\n")
         out.write("\n")
-        out.write(percentiles_table(self.coordinator.stats) + "\n")
-        corrected = corrected_table(self.coordinator.stats, self.coordinator.corrected)
+        out.write(percentiles_table(snap.stats) + "\n")
+        corrected = corrected_table(snap.stats, snap.corrected)
         if corrected:
             out.write("\n" + corrected + "\n")
-        if self.coordinator.stats.errors():
-            out.write("\nError report\n" + errors_table(self.coordinator.stats) + "\n")
-        out.write("\n" + workers_text(self.coordinator) + "\n")
+        if snap.stats.errors():
+            out.write("\nError report\n" + errors_table(snap.stats) + "\n")
+        out.write("\n" + workers_text(snap) + "\n")
         out.flush()
-        failures = self.coordinator.stats.total.num_failures
+        failures = snap.stats.total.num_failures
         return s.exit_code_on_error if failures else 0
 
 

@@ -1,7 +1,7 @@
 """What the master shows: the ``/stats/requests`` document and the workers table.
 
-Pure functions of the coordinator's state and ``now``; the HTTP shim caches and serves
-them, the CLI prints them.
+Pure functions of a :class:`~horde.master.snapshot.MasterSnapshot`; the HTTP shim caches
+and serves them, the CLI prints them.
 
 Imports: the standard library and horde.master.
 """
@@ -9,25 +9,26 @@ Imports: the standard library and horde.master.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from horde.master.coordinator import Coordinator
 from horde.master.registry import WorkerRecord
 from horde.master.report import stats_report
+from horde.master.snapshot import MasterSnapshot
 
 
-def workers_table(coordinator: Coordinator) -> list[dict[str, Any]]:
+def workers_table(snapshot: MasterSnapshot) -> list[dict[str, Any]]:
     """One row per known worker, missing ones included, in Locust's keys plus horde's."""
-    return worker_rows(coordinator, coordinator.registry.all())
+    return worker_rows(snapshot.workers, snapshot.worker_requests)
 
 
-def worker_rows(coordinator: Coordinator, records: Iterable[WorkerRecord]) -> list[dict[str, Any]]:
-    """The :func:`workers_table` rows of ``records``."""
-    requests = coordinator.worker_requests
+def worker_rows(
+    records: Iterable[WorkerRecord], requests: Mapping[str, int]
+) -> list[dict[str, Any]]:
+    """The :func:`workers_table` rows of ``records``, with their ``requests`` counts."""
     return [
         {
-            "id": r.id,
+            "id": r.worker_id,
             "state": r.state.value,
             "user_count": r.user_count,
             "cpu_usage": r.cpu_usage,
@@ -35,7 +36,7 @@ def worker_rows(coordinator: Coordinator, records: Iterable[WorkerRecord]) -> li
             "index": r.index,
             "loop_lag": r.loop_lag,
             "horde": r.is_horde,
-            "requests": requests.get(r.id, 0),
+            "requests": requests.get(r.worker_id, 0),
         }
         for r in records
     ]
@@ -55,18 +56,18 @@ def _json_str(text: str) -> str:
     return json.dumps(text)
 
 
-def worker_rows_json(coordinator: Coordinator, records: Iterable[WorkerRecord]) -> str:
+def worker_rows_json(records: Iterable[WorkerRecord], requests: Mapping[str, int]) -> str:
     """:func:`worker_rows` as compact JSON objects joined by commas, without brackets.
 
     The text ``json.dumps(rows, separators=(",", ":"))[1:-1]`` gives, at half its cost:
     with thousands of workers it is the bulk of ``/stats/requests``.
     """
-    get = coordinator.worker_requests.get
+    get = requests.get
     return ",".join(
         [
             _ROW_JSON
             % (
-                _json_str(r.id),
+                _json_str(r.worker_id),
                 r.state.value,
                 r.user_count,
                 r.cpu_usage,
@@ -74,7 +75,7 @@ def worker_rows_json(coordinator: Coordinator, records: Iterable[WorkerRecord]) 
                 r.index,
                 "null" if r.loop_lag is None else repr(r.loop_lag),
                 "true" if r.is_horde else "false",
-                get(r.id, 0),
+                get(r.worker_id, 0),
             )
             for r in records
         ]
@@ -82,33 +83,33 @@ def worker_rows_json(coordinator: Coordinator, records: Iterable[WorkerRecord]) 
 
 
 def requests_report(
-    coordinator: Coordinator,
-    now: float,
+    snapshot: MasterSnapshot,
     *,
     workers: bool = True,
     pause: Callable[[], object] | None = None,
 ) -> dict[str, Any]:
-    """Locust's ``GET /stats/requests`` document.
+    """Locust's ``GET /stats/requests`` document, at the snapshot's moment.
 
     ``workers=False`` leaves out the ``workers`` rows (the caller renders them in slices);
     ``pause`` is :func:`~horde.master.report.stats_report`'s.
     """
-    report = stats_report(coordinator.stats, now, pause=pause)
+    run = snapshot.run
+    report = stats_report(snapshot.stats, run.now, pause=pause)
     if workers:
-        report["workers"] = workers_table(coordinator)
-    report["worker_count"] = len(coordinator.registry.active())  # as Locust and /worker-count
-    report["state"] = coordinator.state.value
-    report["user_count"] = coordinator.user_count
+        report["workers"] = workers_table(snapshot)
+    report["worker_count"] = run.worker_count  # as Locust and /worker-count
+    report["state"] = run.state.value
+    report["user_count"] = run.user_count
     return report
 
 
-def workers_text(coordinator: Coordinator) -> str:
+def workers_text(snapshot: MasterSnapshot) -> str:
     """The workers as a console table: state, users, CPU, memory and requests each."""
     header = (
         f"{'Worker':<48} {'State':<9} {'Users':>7} {'CPU %':>7} {'RSS MiB':>8} {'Requests':>10}"
     )
     lines = [header, "-" * len(header)]
-    for row in workers_table(coordinator):
+    for row in workers_table(snapshot):
         lines.append(
             f"{row['id'][:48]:<48} {row['state']:<9} {row['user_count']:>7} "
             f"{row['cpu_usage']:>7.1f} {row['memory_usage'] / 2**20:>8.1f} {row['requests']:>10}"

@@ -14,9 +14,9 @@ import pytest
 from gevent.pywsgi import WSGIServer
 
 import horde
-from horde.worker.client import CatchResponseError, HTTPError, HttpSession, ResponseError
-from horde.worker.environment import Environment
-from horde.worker.events import Events
+from horde.worker.api.client import CatchResponseError, HTTPError, HttpSession, ResponseError
+from horde.worker.api.environment import Environment
+from horde.worker.api.events import Events
 from horde.worker.pool import UserPool
 
 Environ = dict[str, Any]

@@ -110,7 +110,7 @@ def test_ramp_sends_absolute_counts_step_by_step() -> None:
     assert c.state is RunState.RUNNING
     done = {i for i, msg in sent if isinstance(msg, m.MasterSpawningComplete)}
     assert done == {"h_1", "h_2"}
-    assert c.distribution == {"h_1": {"A": 10}, "h_2": {"A": 10}}
+    assert c.placement.distribution == {"h_1": {"A": 10}, "h_2": {"A": 10}}
 
 
 def test_spawn_carries_run_id_and_increasing_timestamps() -> None:
@@ -158,7 +158,7 @@ def test_missing_worker_users_move_once_its_lease_has_surely_expired() -> None:
     assert out.spawns() == {}
     c.sweep(3.5)
     assert out.spawns() == {"h_1": {"A": 5}, "h_2": {"A": 4}}
-    assert "h_3" not in c.distribution
+    assert "h_3" not in c.placement.distribution
     assert c.counters["worker_missing"] == 1
 
 
@@ -225,7 +225,7 @@ def test_a_joining_worker_gets_its_share_at_the_spawn_rate() -> None:
     assert moves[1] == (10.5, {})
     assert moves[2] == (11.0, {"h_1": {"A": 6}, "h_2": {"A": 4}})
     assert moves[4] == (12.0, {"h_1": {"A": 5}, "h_2": {"A": 5}})
-    assert moves[5] == (13.0, {}) and c.migrate_at is None
+    assert moves[5] == (13.0, {}) and c.placement.migrate_at is None
 
 
 def test_stop_waits_for_every_worker_to_report_stopped() -> None:
@@ -323,7 +323,7 @@ def test_reset_starts_a_new_epoch_and_tells_horde_workers() -> None:
     c.start(SwarmRequest(2, 100.0), 0.0)
     out.take()
     c.reset_stats(2.0)
-    assert c.epoch == 1
+    assert c.intake.epoch == 1
     assert out.take(m.HordeEpoch) == [("h_1", m.HordeEpoch("h_1", "run1", 1))]
 
 

@@ -32,10 +32,10 @@ from horde.protocol.corrected import CORRECTED_KEY, CorrectedDelta, corrected_fr
 from horde.protocol.counters import OVERFLOW_NAME
 from horde.protocol.errors import ProtocolError
 from horde.protocol.histogram import Histogram
-from horde.worker import pacing
+from horde.worker.api import pacing
+from horde.worker.api.wait import constant, constant_pacing, constant_throughput
 from horde.worker.outbox import split_delta
 from horde.worker.stats import RequestRecorder
-from horde.worker.wait import constant, constant_pacing, constant_throughput
 
 T0 = 1_700_000_000.0
 

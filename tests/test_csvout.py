@@ -181,7 +181,7 @@ def test_exceptions_csv_rows() -> None:
     book.record("boom", "Traceback:\n  line 1\n", "w2")
     book.record("boom", "Traceback:\n  line 1\n", "w1")
     book.record("once", "tb", "w1")
-    header, *rows = parse(exceptions_csv(book))
+    header, *rows = parse(exceptions_csv(book.groups()))
     assert header == list(EXCEPTIONS_HEADER)
     assert rows == [["2", "boom", "Traceback:\n  line 1\n", "w1, w2"], ["1", "once", "tb", "w1"]]
 
@@ -218,9 +218,11 @@ def test_csv_files_rewrite_snapshots_and_append_history(tmp_path: Path) -> None:
     """Each write replaces the snapshot files and appends history under one header."""
     files = CsvFiles(str(tmp_path / "run"), full_history=True)
     book = ExceptionBook()
-    files.write(merged(("GET", "/a", 1.0, None)), book, 3, T0 + 1)
+    files.write(merged(("GET", "/a", 1.0, None)), book.groups(), 3, T0 + 1)
     book.record("boom", "tb", "w1")
-    files.write(merged(("GET", "/a", 1.0, None), ("GET", "/a", 2.0, None)), book, 4, T0 + 2)
+    files.write(
+        merged(("GET", "/a", 1.0, None), ("GET", "/a", 2.0, None)), book.groups(), 4, T0 + 2
+    )
     stats_rows = parse((tmp_path / "run_stats.csv").read_text())
     assert [r[:3] for r in stats_rows[1:]] == [["GET", "/a", "2"], ["", "Aggregated", "2"]]
     assert parse((tmp_path / "run_failures.csv").read_text()) == [list(FAILURES_HEADER)]
@@ -250,7 +252,7 @@ def test_csv_files_truncate_old_history_and_skip_entries_without_full_history(
     old = tmp_path / "run_stats_history.csv"
     old.write_text("stale,rows\n1,2\n")
     files = CsvFiles(str(tmp_path / "run"), full_history=False)
-    files.write(merged(("GET", "/a", 1.0, None)), ExceptionBook(), 1, T0 + 1)
+    files.write(merged(("GET", "/a", 1.0, None)), (), 1, T0 + 1)
     history = parse(old.read_text())
     assert history[0] == history_header()
     assert [r[3] for r in history[1:]] == ["Aggregated"]
@@ -260,7 +262,7 @@ def test_csv_files_missing_folder_is_a_config_error(tmp_path: Path) -> None:
     """Writing under a folder that does not exist raises ConfigError naming it."""
     files = CsvFiles(str(tmp_path / "nope" / "run"), full_history=False)
     with pytest.raises(ConfigError, match="nope"):
-        files.write(MergedStats(), ExceptionBook(), 0, T0)
+        files.write(MergedStats(), (), 0, T0)
 
 
 def test_csv_files_failed_replace_leaves_no_temp_file(tmp_path: Path) -> None:
@@ -268,7 +270,7 @@ def test_csv_files_failed_replace_leaves_no_temp_file(tmp_path: Path) -> None:
     (tmp_path / "run_stats.csv").mkdir()
     files = CsvFiles(str(tmp_path / "run"), full_history=False)
     with pytest.raises(ConfigError, match=r"run_stats\.csv"):
-        files.write(MergedStats(), ExceptionBook(), 0, T0)
+        files.write(MergedStats(), (), 0, T0)
     assert [p.name for p in tmp_path.iterdir()] == ["run_stats.csv"]
 
 

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 from html.parser import HTMLParser
+from typing import Any
 
 import pytest
 
@@ -53,6 +54,12 @@ def coordinator(*, host: str = "http://127.0.0.1:8089") -> Coordinator:
     )
 
 
+def report_of(c: Coordinator, points: list[HistoryPoint], now: float, **how: Any) -> ReportData:
+    """:func:`report_data` of ``c``'s snapshot at ``now``, with ``points`` as its history."""
+    snapshot = dataclasses.replace(c.snapshot(now), history=tuple(points))
+    return report_data(snapshot, **how)
+
+
 def run_with_requests(c: Coordinator, worker: str, *, name: str, error: str) -> None:
     """Join ``worker``, start a run and merge a few requests, one failed, and an exception."""
     c.handle(worker, m.ClientReady(worker, m.HORDE_CLIENT_VERSION), 100.0)
@@ -62,7 +69,7 @@ def run_with_requests(c: Coordinator, worker: str, *, name: str, error: str) -> 
         recorder.record("GET", name, float(i), 100, None, 101.0)
     recorder.record("POST", "/login", 250.0, 20, error, 101.5)
     delta = recorder.take_horde_delta(
-        run_id=c.run_id, epoch=c.epoch, seq=1, now=102.0, user_classes_count={}, user_count=2
+        run_id=c.run_id, epoch=c.intake.epoch, seq=1, now=102.0, user_classes_count={}, user_count=2
     )
     c.handle(worker, m.HordeStats(worker, delta), 102.0)
     c.handle(worker, m.ExceptionReport(worker, error, f"Traceback: {error}"), 102.0)
@@ -86,7 +93,7 @@ def test_report_shows_tables_and_chart_data_of_the_run() -> None:
     """Stats, percentiles, failures, exceptions, workers and the history all reach the page."""
     c = coordinator()
     run_with_requests(c, "worker_1", name="/items", error="HTTPError 500")
-    data = report_data(c, history(5), 103.0, locustfile="basic.py", show_download_link=True)
+    data = report_of(c, history(5), 103.0, locustfile="basic.py", show_download_link=True)
     page = render_report(data)
 
     for table_id in (
@@ -122,7 +129,7 @@ def test_report_data_is_frozen_and_dates_come_from_the_stats() -> None:
     """The builder returns an immutable value whose period spans the run's requests."""
     c = coordinator()
     run_with_requests(c, "worker_1", name="/items", error="boom")
-    data = report_data(c, [], 110.0, locustfile="basic.py", show_download_link=False)
+    data = report_of(c, [], 110.0, locustfile="basic.py", show_download_link=False)
     with pytest.raises(dataclasses.FrozenInstanceError):
         data.host = "changed"  # type: ignore[misc]
     assert data.start_time == 100.0
@@ -137,7 +144,7 @@ def test_hostile_strings_appear_only_escaped(hostile: str) -> None:
     c = coordinator(host=hostile)
     run_with_requests(c, f"worker{hostile}", name=hostile, error=hostile)
     page = render_report(
-        report_data(c, history(3), 103.0, locustfile=hostile, show_download_link=True)
+        report_of(c, history(3), 103.0, locustfile=hostile, show_download_link=True)
     )
     assert hostile not in page
     assert "alert(" in page  # the text is there, escaped
@@ -152,7 +159,7 @@ def test_embedded_json_escapes_markup_characters() -> None:
     """The chart data cannot close its script element, whatever it holds."""
     page = render_report(
         dataclasses.replace(
-            report_data(coordinator(), [], 0.0, locustfile="x", show_download_link=False),
+            report_of(coordinator(), [], 0.0, locustfile="x", show_download_link=False),
             history=tuple(history(2)),
         )
     )
@@ -164,7 +171,7 @@ def test_report_makes_no_external_requests() -> None:
     """No resource is loaded from elsewhere: uPlot's script and stylesheet are inline."""
     c = coordinator()
     run_with_requests(c, "worker_1", name="/items", error="boom")
-    page = render_report(report_data(c, history(2), 103.0, locustfile="a", show_download_link=True))
+    page = render_report(report_of(c, history(2), 103.0, locustfile="a", show_download_link=True))
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
     assert re.findall(r"<link[^>]*>", page) == ['<link rel="icon" href="data:,">']
     for tag, attrs in tags(page):
@@ -174,7 +181,7 @@ def test_report_makes_no_external_requests() -> None:
 
 def test_an_empty_run_renders() -> None:
     """A master that never ran still renders a complete page with empty sections."""
-    data = report_data(coordinator(host=""), [], 5.0, locustfile="", show_download_link=False)
+    data = report_of(coordinator(host=""), [], 5.0, locustfile="", show_download_link=False)
     page = render_report(data)
     assert data.start_time is None and data.end_time is None
     assert [r["name"] for r in data.stats] == ["Aggregated"]

@@ -14,6 +14,7 @@ from horde.master.dispatch import UserClassSpec
 from horde.master.http import RENDER_SLICE, WebContext, create_app
 from horde.master.loops import MasterLoops
 from horde.master.registry import WorkerRecord, WorkerState
+from horde.master.snapshot import MasterSnapshot
 from horde.master.transport import RouterTransport
 from horde.master.view import requests_report, worker_rows, worker_rows_json
 from horde.protocol import messages as m
@@ -172,9 +173,9 @@ def count_renders(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     renders: list[float] = []
     original = http_module.requests_report
 
-    def counting(c: Coordinator, now: float, **how: Any) -> dict[str, Any]:
-        renders.append(now)
-        return original(c, now, **how)
+    def counting(snapshot: MasterSnapshot, **how: Any) -> dict[str, Any]:
+        renders.append(snapshot.run.now)
+        return original(snapshot, **how)
 
     monkeypatch.setattr(http_module, "requests_report", counting)
     return renders
@@ -216,9 +217,11 @@ def test_stats_requests_renders_many_workers_in_slices_as_one_document(
         coordinator.handle(f"h_{k}", m.ClientReady(f"h_{k}"), 100.0)
     answer = http.get("/stats/requests")
     assert answer.status_code == 200 and answer.mimetype == "application/json"
-    expected = json.loads(json.dumps(requests_report(coordinator, 100.0)))
+    expected = json.loads(json.dumps(requests_report(coordinator.snapshot(100.0))))
     assert answer.json == expected
-    assert [w["id"] for w in answer.json["workers"]] == [r.id for r in coordinator.registry.all()]
+    assert [w["id"] for w in answer.json["workers"]] == [
+        r.worker_id for r in coordinator.registry.all()
+    ]
     assert len(answer.json["workers"]) == 2 * RENDER_SLICE + 7
 
 
@@ -249,11 +252,7 @@ def test_worker_rows_are_written_as_json_dumps_writes_them() -> None:
         WorkerRecord("ctl\x01\x7f\ttab", 3, WorkerState.STOPPED, 1.0, 1.0, 2, loop_lag=1e-7),
         WorkerRecord("", 4, WorkerState.SPAWNING, 1.0, 1.0, -0.0, 0, 0, is_horde=True),
     ]
-
-    class Coordinated:
-        worker_requests = {"host_a": 3, "": 12}
-
-    coordinator: Any = Coordinated()
-    expected = json.dumps(worker_rows(coordinator, records), separators=(",", ":"))[1:-1]
-    assert worker_rows_json(coordinator, records) == expected
-    assert worker_rows_json(coordinator, []) == ""
+    requests = {"host_a": 3, "": 12}
+    expected = json.dumps(worker_rows(records, requests), separators=(",", ":"))[1:-1]
+    assert worker_rows_json(records, requests) == expected
+    assert worker_rows_json([], requests) == ""

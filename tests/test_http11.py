@@ -13,9 +13,9 @@ import pytest
 import trustme
 from gevent.server import StreamServer
 
-from horde.worker.client import HttpSession
-from horde.worker.events import Events
-from horde.worker.http11 import BadResponse, Connection, Headers, StaleConnection
+from horde.worker.api.client import HttpSession
+from horde.worker.api.events import Events
+from horde.worker.api.http11 import BadResponse, Connection, Headers, StaleConnection
 
 SILENT = b"<silent>"  # an answer that never comes
 CLOSE = b"<close>"  # close the connection instead of answering

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from horde.protocol.errors import ScriptError
-from horde.worker.loader import load_script, load_source
+from horde.worker.api.loader import load_script, load_source
 
 SCRIPT = """
 from horde import HttpUser, LoadTestShape, User, between, task

@@ -129,3 +129,41 @@ def test_a_worker_that_dies_at_start_ends_the_run_with_its_stderr(
     assert run.code != 0, run.output[-4000:]
     assert run.after_mark is not None, run.output[-4000:]  # the worker's traceback is shown
     assert run.after_mark < AFTER_DEATH_BOUND, run.output[-4000:]
+
+
+def test_a_worker_killed_during_the_test_is_a_lost_worker_not_the_end(tmp_path: Path) -> None:
+    """A local worker SIGKILLed mid-test loses its users to the other; the run goes to its end."""
+    with processes() as procs, tempfile.TemporaryFile("w+") as out:
+        target = start_target(procs)
+        proc = subprocess.Popen(
+            [
+                str(VENV_BIN / "horde"), "run", "-f", str(SCRIPTS / "basic.py"), "--headless",
+                "-H", target, "-u", "4", "-r", "10", "-t", "8s", "--workers", "2", "--no-web",
+            ],
+            cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + RUN_BOUND
+            output = ""
+            while "spawning complete" not in output and time.monotonic() < deadline:
+                time.sleep(0.05)
+                out.seek(0)
+                output = out.read()
+            assert "spawning complete" in output, output[-4000:]
+            workers = psutil.Process(proc.pid).children()
+            assert len(workers) == 2
+            started = time.monotonic()
+            workers[0].kill()
+            code = proc.wait(timeout=RUN_BOUND)
+            lasted = time.monotonic() - started
+        finally:
+            if proc.poll() is None:
+                for child in psutil.Process(proc.pid).children(recursive=True):
+                    child.kill()
+                proc.kill()
+                proc.wait(timeout=10)
+        out.seek(0)
+        output = out.read()
+    assert code == 0, output[-4000:]
+    assert "a local worker exited during the test" in output, output[-4000:]
+    assert lasted > 4.0, output[-4000:]  # it ran on to its run time, it did not end at the kill

@@ -72,7 +72,7 @@ def test_each_worker_is_answered_on_the_transport_it_spoke_on(loops: MasterLoops
     b.send(encode(m.ClientReady("host_b")))
     acks = [receive(a), receive(b)]
     assert {ack.node_id for ack in acks} == {"host_a", "host_b"}
-    assert {r.id for r in loops.coordinator.registry.all()} == {"host_a", "host_b"}
+    assert {r.worker_id for r in loops.coordinator.registry.all()} == {"host_a", "host_b"}
     a.close()
     b.close()
 

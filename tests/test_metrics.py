@@ -50,7 +50,7 @@ def coordinator() -> Coordinator:
 def feed(c: Coordinator, worker: str, recorder: RequestRecorder, now: float) -> None:
     """Send ``worker``'s recorded requests to ``c`` as one horde stats delta."""
     delta = recorder.take_horde_delta(
-        run_id=c.run_id, epoch=c.epoch, seq=1, now=now, user_classes_count={}, user_count=0
+        run_id=c.run_id, epoch=c.intake.epoch, seq=1, now=now, user_classes_count={}, user_count=0
     )
     c.handle(worker, m.HordeStats(worker, delta), now)
 
@@ -85,7 +85,7 @@ def busy() -> Coordinator:
 
 def test_entry_counters_rates_and_response_times(busy: Coordinator) -> None:
     """Each entry has its request and failure counts, current rates and quantiles in seconds."""
-    s = parse(render_metrics(busy, 106.0))
+    s = parse(render_metrics(busy.snapshot(106.0)))
     get, post = {"method": "GET", "name": "/a"}, {"method": "POST", "name": "/a"}
     assert value(s, "horde_requests_total", **get) == 100
     assert value(s, "horde_failures_total", **get) == 0
@@ -106,7 +106,7 @@ def test_entry_counters_rates_and_response_times(busy: Coordinator) -> None:
 
 def test_aggregated_figures_have_their_own_families(busy: Coordinator) -> None:
     """The Aggregated row is exported unlabelled, never mixed into the per-entry families."""
-    s = parse(render_metrics(busy, 106.0))
+    s = parse(render_metrics(busy.snapshot(106.0)))
     assert value(s, "horde_aggregated_requests_total") == 106
     assert value(s, "horde_aggregated_failures_total") == 6
     assert sum(series(s, "horde_requests_total").values()) == 106
@@ -122,7 +122,7 @@ def test_aggregated_figures_have_their_own_families(busy: Coordinator) -> None:
 
 def test_users_run_state_and_workers_by_state(busy: Coordinator) -> None:
     """Users, a one-hot run state and every worker state (zeros included) are exported."""
-    s = parse(render_metrics(busy, 106.0))
+    s = parse(render_metrics(busy.snapshot(106.0)))
     assert busy.state is RunState.RUNNING
     assert value(s, "horde_users") == 4
     assert value(s, "horde_target_users") == 4
@@ -136,7 +136,7 @@ def test_users_run_state_and_workers_by_state(busy: Coordinator) -> None:
 
 def test_each_present_worker_reports_cpu_memory_users_and_loop_lag(busy: Coordinator) -> None:
     """Present workers are labelled by id; the missing Locust worker has no series."""
-    s = parse(render_metrics(busy, 106.0))
+    s = parse(render_metrics(busy.snapshot(106.0)))
     assert value(s, "horde_worker_cpu_percent", worker="h_1") == 12.5
     assert value(s, "horde_worker_memory_bytes", worker="h_1") == 300 << 20
     assert value(s, "horde_worker_loop_lag_seconds", worker="h_1") == 0.004
@@ -148,7 +148,7 @@ def test_each_present_worker_reports_cpu_memory_users_and_loop_lag(busy: Coordin
 
 def test_rejected_frames_and_other_events_are_counted_by_reason(busy: Coordinator) -> None:
     """Decode failures and stale stats are rejected frames; a missing worker is an event."""
-    s = parse(render_metrics(busy, 106.0))
+    s = parse(render_metrics(busy.snapshot(106.0)))
     assert value(s, "horde_master_rejected_frames_total", reason="msgpack") == 2
     assert value(s, "horde_master_rejected_frames_total", reason="stale_stats") == 1
     assert value(s, "horde_master_rejected_frames_total", reason="size") == 0
@@ -157,7 +157,7 @@ def test_rejected_frames_and_other_events_are_counted_by_reason(busy: Coordinato
 
 def test_hostile_label_values_are_escaped_and_round_trip(busy: Coordinator) -> None:
     """Quotes, backslashes and newlines in names are escaped; the parser reads them back."""
-    text = render_metrics(busy, 106.0)
+    text = render_metrics(busy.snapshot(106.0))
     assert b'name="evil \\"quoted\\" \\\\ back\\nslash"' in text
     s = parse(text)
     assert value(s, "horde_requests_total", method="GET", name=HOSTILE) == 1
@@ -174,7 +174,7 @@ def test_unencodable_names_are_replaced_not_fatal() -> None:
     recorder = RequestRecorder()
     recorder.record("GET", "/x\ud800", 5.0, 0, None, 101.0)
     feed(c, "h_1", recorder, 101.0)
-    s = parse(render_metrics(c, 102.0))
+    s = parse(render_metrics(c.snapshot(102.0)))
     assert value(s, "horde_requests_total", method="GET", name="/x?") == 1
 
 
@@ -187,7 +187,7 @@ def test_per_entry_families_are_bounded_like_the_json_report() -> None:
     for i in range(MAX_ENTRIES + 100):
         recorder.record("GET", f"/item/{i:04d}", 1.0, 0, None, 101.0)
     feed(c, "h_1", recorder, 101.0)
-    s = parse(render_metrics(c, 102.0))
+    s = parse(render_metrics(c.snapshot(102.0)))
     for name in ("horde_requests_total", "horde_current_requests_per_second"):
         assert len(series(s, name)) == MAX_ENTRIES
     assert len(series(s, "horde_response_time_seconds")) == MAX_ENTRIES * 3
@@ -199,7 +199,7 @@ def test_per_entry_families_are_bounded_like_the_json_report() -> None:
 
 def test_an_idle_master_renders_every_family_with_zeros_and_nans() -> None:
     """Before any worker or request: zero counts, NaN quantiles and a ready run state."""
-    s = parse(render_metrics(coordinator(), 0.0))
+    s = parse(render_metrics(coordinator().snapshot(0.0)))
     assert value(s, "horde_aggregated_requests_total") == 0
     assert math.isnan(value(s, "horde_aggregated_response_time_seconds", quantile="0.5"))
     assert value(s, "horde_run_state", state="ready") == 1
@@ -210,8 +210,8 @@ def test_an_idle_master_renders_every_family_with_zeros_and_nans() -> None:
 
 def test_rendering_leaves_the_global_registry_alone(busy: Coordinator) -> None:
     """Nothing horde renders is registered in prometheus-client's process-global registry."""
-    render_metrics(busy, 106.0)
-    render_metrics(busy, 107.0)
+    render_metrics(busy.snapshot(106.0))
+    render_metrics(busy.snapshot(107.0))
     names = {metric.name for metric in prometheus_client.REGISTRY.collect()}
     assert not {name for name in names if name.startswith("horde_")}
     assert CONTENT_TYPE.startswith("text/plain; version=")

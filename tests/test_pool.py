@@ -11,11 +11,11 @@ import pytest
 
 import horde
 from horde.protocol.errors import ConfigError, ScriptError
-from horde.worker.environment import Environment
-from horde.worker.events import Events
+from horde.worker.api.environment import Environment
+from horde.worker.api.events import Events
+from horde.worker.api.users import User
+from horde.worker.api.wait import constant
 from horde.worker.pool import UserPool
-from horde.worker.users import User
-from horde.worker.wait import constant
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 3.0) -> None:

@@ -39,7 +39,7 @@ def test_register_creates_a_ready_record_with_the_next_index() -> None:
     first = registry.register("hostA_1", 5.0, is_horde=True, version="0.1.0")
     second = registry.register("hostB_9", 6.0)
     assert first == WorkerRecord(
-        id="hostA_1",
+        worker_id="hostA_1",
         index=0,
         state=WorkerState.READY,
         last_heartbeat=5.0,
@@ -53,8 +53,8 @@ def test_register_creates_a_ready_record_with_the_next_index() -> None:
     assert "nobody" not in registry
 
 
-def test_index_is_stable_across_reregistration_and_removal() -> None:
-    """A worker keeps its index when it registers again, even after being removed."""
+def test_index_is_kept_while_known_and_forgotten_on_removal() -> None:
+    """A worker keeps its index when it registers again; once removed, it is forgotten."""
     registry = Registry()
     for worker_id in ("a", "b", "c"):
         registry.register(worker_id, 0.0)
@@ -71,8 +71,8 @@ def test_index_is_stable_across_reregistration_and_removal() -> None:
     assert removed is not None and removed.index == 0
     assert registry.remove("a") is None
     assert registry.register("d", 3.0).index == 3
-    assert registry.register("a", 4.0).index == 0
-    assert [record.id for record in registry.all()] == ["a", "b", "c", "d"]
+    assert registry.register("a", 4.0).index == 4
+    assert [record.worker_id for record in registry.all()] == ["b", "c", "d", "a"]
 
 
 def test_heartbeat_updates_state_and_usage() -> None:
@@ -94,6 +94,8 @@ def test_heartbeat_updates_state_and_usage() -> None:
     )
     assert (record.user_count, record.loop_lag) == (7, 0.25)
     beat(registry, "w", 2.0, state="cleanup")
+    record = registry.get("w")
+    assert record is not None
     assert (record.state, record.user_count, record.loop_lag) == (WorkerState.STOPPING, 7, 0.25)
 
 
@@ -115,15 +117,19 @@ def test_heartbeat_from_an_unknown_worker_is_reported_not_recorded() -> None:
 
 
 def test_update_users_and_set_state() -> None:
-    """Reported users are stored (the count defaults to their sum); unknown ids give None."""
+    """Reported users are stored (the count defaults to their sum); unknown ids give None.
+
+    Records are immutable: each change returns (and stores) the worker's new record.
+    """
     registry = Registry()
     registry.register("w", 0.0)
     record = registry.update_users("w", {"A": 2, "B": 3})
     assert record is not None
     assert (record.user_classes_count, record.user_count) == ({"A": 2, "B": 3}, 5)
-    registry.update_users("w", {"A": 1}, 9)
-    assert record.user_count == 9
-    assert registry.set_state("w", "stopped") is record
+    record = registry.update_users("w", {"A": 1}, 9)
+    assert record is not None and record.user_count == 9
+    record = registry.set_state("w", "stopped")
+    assert record is registry.get("w") and record is not None
     assert record.state is WorkerState.STOPPED
     assert registry.update_users("x", {}) is None
     assert registry.set_state("x", WorkerState.READY) is None
@@ -136,7 +142,7 @@ def test_active_and_counts_by_state() -> None:
     for index, state in enumerate(["running", "stopped", "ready", "spawning", "missing"]):
         registry.register(f"w{index}", 0.0)
         registry.set_state(f"w{index}", state)
-    assert [record.id for record in registry.active()] == ["w0", "w2", "w3"]
+    assert [record.worker_id for record in registry.active()] == ["w0", "w2", "w3"]
     assert registry.counts_by_state() == {
         WorkerState.READY: 1,
         WorkerState.SPAWNING: 1,
@@ -205,7 +211,7 @@ def test_a_missing_worker_drops_its_users_and_leaves_dispatch() -> None:
     assert registry.active() == []
     result = beat(registry, "w", 4.0, state="ready")
     assert result.revived
-    assert [r.id for r in registry.active()] == ["w"]
+    assert [r.worker_id for r in registry.active()] == ["w"]
 
 
 def test_timeout_is_liveness_times_interval() -> None:

@@ -16,11 +16,11 @@ from gevent.pool import Group
 
 import horde
 from horde.protocol.errors import ConfigError
-from horde.worker.environment import Environment
-from horde.worker.events import EventHook, Events
-from horde.worker.tasks import TaskTable, filter_tasks, task_table
-from horde.worker.users import HttpUser, LoadTestShape, User
-from horde.worker.wait import between, constant, constant_pacing, constant_throughput
+from horde.worker.api.environment import Environment
+from horde.worker.api.events import EventHook, Events
+from horde.worker.api.tasks import TaskTable, filter_tasks, task_table
+from horde.worker.api.users import HttpUser, LoadTestShape, User
+from horde.worker.api.wait import between, constant, constant_pacing, constant_throughput
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 3.0) -> None:

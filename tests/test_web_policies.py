@@ -14,8 +14,8 @@ from horde.master.history import History, HistoryPoint
 from horde.master.shape import ShapeError, ShapeRunner, read_tick
 from horde.master.tasks import tasks_document
 from horde.protocol import messages as m
-from horde.worker.tasks import TaskSet, task
-from horde.worker.users import LoadTestShape, User
+from horde.worker.api.tasks import TaskSet, task
+from horde.worker.api.users import LoadTestShape, User
 
 # --- /swarm forms ----------------------------------------------------------------------
 
@@ -113,7 +113,7 @@ def _coordinator(
 
 def _placed(coordinator: Coordinator) -> dict[str, int]:
     totals: dict[str, int] = {}
-    for counts in coordinator.distribution.values():
+    for counts in coordinator.placement.distribution.values():
         for name, n in counts.items():
             totals[name] = totals.get(name, 0) + n
     return totals
@@ -175,7 +175,7 @@ def test_a_shape_drives_users_classes_and_the_end_of_the_test() -> None:
     coordinator, _ = _coordinator(shapes={"Steps": Steps})
     coordinator.start(SwarmRequest(shape_class="Steps"), 100.0)
     coordinator.tick(101.0)
-    assert coordinator.applied_total == 4 and coordinator.state is RunState.RUNNING
+    assert coordinator.placement.applied_total == 4 and coordinator.state is RunState.RUNNING
     for now in (105.0, 109.9, 110.0, 111.0):
         coordinator.tick(now)
     assert _placed(coordinator) == {"A": 8, "B": 0, "C": 0}

@@ -1,97 +1,216 @@
-"""The worker's gevent side: follow the master's commands and report stats.
+"""The worker's decisions: what to do for each master message, lease check and report.
 
-:class:`WorkerAgent` reads messages from the link, keeps one short handler per message
-type (``ack``, ``spawn``, ``stop``, ``quit``, ``horde.epoch`` ...), applies each
-``spawn``'s absolute counts to the user pool, sends a stats delta every interval (horde's
-compact format to a horde master, Locust's format to a Locust master), and reports
-exceptions raised in tasks. Nothing starts in the constructor; :meth:`run` does the work.
+Responsibility: :class:`WorkerAgent` is the worker's state machine, with no I/O, no clock and
+no greenlets. Its entry points take ``now`` (monotonic seconds) and the :class:`Facts` the
+runtime observes at that moment, and return what to do as data, a list of actions
+(:class:`Send`, :class:`StartUsers`, :class:`StopUsers`, :class:`Report` ...), which
+:mod:`horde.worker.loops` carries out in order. Outcomes the agent needs come back through
+another entry point (:meth:`WorkerAgent.users_started` after :class:`StartUsers`), and a
+step that must wait for earlier actions is an action too (:class:`Report`,
+:class:`ApplySpawn`: the runtime asks the agent again when it gets there).
 
-Faults (horde masters): users run only under a lease (:mod:`horde.worker.lease`). When it
-runs out the agent stops every user at once (the master gives them to other workers),
-sends its final delta and registers again; a spawn that arrives while no lease holds
-waits for the next renewal. Stats deltas go through an :class:`~horde.worker.outbox.Outbox`
-(a window of unacknowledged deltas, resent after a re-registration or when acks stall);
-``stop``, ``quit``, SIGTERM and lease expiry send a final delta even with a full window.
-An ``ack`` while users run means the master counts this worker as idle again (it
-registered anew, e.g. with a restarted master): the users are stopped at once.
+- :meth:`~WorkerAgent.handle`: one short handler per master message (``ack``, ``spawn``,
+  ``stop``, ``quit``, ``horde.epoch``, ``horde.stats_ack`` ...). A ``spawn`` carries absolute
+  counts; an older one is dropped; a new run id starts a new run (figures reset, numbering
+  from 1, ``test_start``).
+- :meth:`~WorkerAgent.check_lease` (horde masters): users run only under a lease
+  (:mod:`horde.worker.lease`). When it runs out every user stops at once (the master gives
+  them to other workers), the final delta goes and the link registers again; a spawn that
+  arrived while no lease held waits for the next renewal.
+- :meth:`~WorkerAgent.report` and :meth:`~WorkerAgent.resend`: stats deltas go through an
+  :class:`~horde.worker.outbox.Outbox` (a window of unacknowledged deltas, resent after a
+  re-registration or when acks stall), in horde's compact format to a horde master and in
+  Locust's to a Locust master. ``stop``, ``quit``, SIGTERM and lease expiry send a final
+  delta even with a full window.
 
-Imports: gevent, structlog, horde.worker, horde.protocol.
+An ``ack`` while users run means the master counts this worker as idle again (it registered
+anew, e.g. with a restarted master): the users are stopped at once.
+
+Imports: the standard library, structlog, horde.protocol and the worker's pure parts
+(config, lease, outbox, stats).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-import gevent
-import gevent.event
 import structlog
 
 from horde.protocol import messages as m
 from horde.protocol.codec import AnyMessage, encode
-from horde.protocol.errors import HordeError
+from horde.protocol.locust_stats import LocustStatsReport
+from horde.protocol.states import WorkerState
 from horde.protocol.stats import HordeStatsDelta
-from horde.worker.config import (
-    LEASE_CHECK_INTERVAL,
-    LOOP_PROBE_INTERVAL,
-    STATS_WINDOW,
-    WorkerSettings,
-)
-from horde.worker.environment import Environment
+from horde.worker.config import STATS_WINDOW, WorkerSettings
+from horde.worker.lease import Lease
 from horde.worker.outbox import Outbox
-from horde.worker.pacing import current_lateness
-from horde.worker.pool import UserPool
 from horde.worker.stats import RequestRecorder
-from horde.worker.transport import LinkStatus, WorkerLink
 
 log = structlog.get_logger("horde.worker")
 
 
-class WorkerAgent:
-    """Runs one worker's users as its master directs."""
+# --- what the runtime observes -----------------------------------------------------------
 
-    def __init__(
-        self,
-        settings: WorkerSettings,
-        link: WorkerLink,
-        *,
-        status: LinkStatus,
-        environment: Environment,
-        pool: UserPool,
-        recorder: RequestRecorder,
-        clock: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
-        new_log_lines: Callable[[], list[str]] | None = None,
-    ) -> None:
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What the runtime sees at one moment: the link's status, the users, the wall clock."""
+
+    state: WorkerState
+    """The state the worker reports now (the last :class:`SetState` carried out)."""
+    users: int
+    """User greenlets alive, counting those still finishing a task after a stop."""
+    counts: Mapping[str, int]
+    """Running users per class."""
+    registered: bool
+    """True while the link is registered with the master."""
+    horde: bool
+    """True when the master is a horde master (it speaks horde's extensions)."""
+    lease: Lease
+    """The lease the link thread renews (read only here)."""
+    wall: float
+    """Wall-clock seconds, the time stamped on stats reports."""
+
+
+# --- what the agent asks for -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send this message to the master."""
+
+    message: AnyMessage
+
+
+@dataclass(frozen=True, slots=True)
+class SendLocustStats:
+    """Send this Locust stats report, with what the script's ``report_to_master`` adds."""
+
+    report: LocustStatsReport
+
+
+@dataclass(frozen=True, slots=True)
+class Configure:
+    """Set the environment from a spawn: stop timeout, host (None: keep), tags (None: keep)."""
+
+    stop_timeout: float | None
+    host: str | None
+    tags: tuple[Any, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ApplySpawn:
+    """Go on with this spawn now (ask :meth:`WorkerAgent.apply_spawn` at this point)."""
+
+    spawn: m.Spawn
+
+
+@dataclass(frozen=True, slots=True)
+class StartUsers:
+    """Apply these absolute counts to the user pool, then call ``users_started``."""
+
+    counts: Mapping[str, int]
+    host: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StopUsers:
+    """Stop every user: within the environment's stop_timeout if graceful, else at once."""
+
+    graceful: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SetState:
+    """Report this state in the heartbeat from now on."""
+
+    state: WorkerState
+
+
+@dataclass(frozen=True, slots=True)
+class SetUserCount:
+    """Report this many users in the heartbeat from now on."""
+
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Send the stats gathered so far now (ask :meth:`WorkerAgent.report` at this point)."""
+
+    final: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Fire:
+    """Fire this environment event (``test_start``, ``test_stop``, ``quitting``)."""
+
+    event: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reregister:
+    """Have the link register with the master again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The worker is done: stop the loops and close the link."""
+
+
+Action = (
+    Send
+    | SendLocustStats
+    | Configure
+    | ApplySpawn
+    | StartUsers
+    | StopUsers
+    | SetState
+    | SetUserCount
+    | Report
+    | Fire
+    | Reregister
+    | Finish
+)
+"""One thing the runtime does for the agent."""
+
+_GRACEFUL_STOP: tuple[Action, ...] = (
+    SetState(WorkerState.STOPPING),
+    StopUsers(graceful=True),
+    SetUserCount(0),
+    Report(final=True),
+)
+"""Stop users within ``stop_timeout`` and send the final delta."""
+
+_HALT: tuple[Action, ...] = (StopUsers(graceful=False), SetUserCount(0))
+"""Stop every user at once (no stop_timeout: the master gives them to others)."""
+
+
+class WorkerAgent:
+    """One worker's state machine: follows its master's commands, decides what to send."""
+
+    def __init__(self, settings: WorkerSettings, recorder: RequestRecorder) -> None:
+        """Start idle, with no run; no I/O."""
         self.settings = settings
         self.node_id = settings.node_id
-        self.link = link
-        self.status = status
-        self.environment = environment
-        self.pool = pool
         self.recorder = recorder
-        self.clock = clock
-        self.monotonic = monotonic
-        self.new_log_lines = new_log_lines
         self.run_id = ""
         self.epoch = 0
         self.last_spawn_ts = 0.0
         self.quitting = False
+        self.waiting_spawn: m.Spawn | None = None
         self.outbox = Outbox(
             resend_after=settings.stats_resend_after,
             max_frame=settings.max_frame,
             size=self._frame_size,
             window=STATS_WINDOW,
         )
-        self._waiting_spawn: m.Spawn | None = None
         self._dropped_reported = 0
-        self._greenlets: list[gevent.Greenlet] = []
-        self._done = gevent.event.Event()
-        self._handlers: dict[type, Callable[[Any], None]] = {
+        self._handlers: dict[type, Callable[[Any, float, Facts], list[Action]]] = {
             m.Ack: self._on_ack,
             m.Spawn: self._on_spawn,
             m.Stop: self._on_stop,
@@ -103,109 +222,152 @@ class WorkerAgent:
             m.LocustfileReply: self._ignore,
         }
 
-    # --- lifecycle -----------------------------------------------------------------------
+    # --- entry points --------------------------------------------------------------------
 
-    def run(self) -> int:
-        """Connect, follow the master until it says ``quit``; return the exit code."""
-        events = self.environment.events
-        events.request.add_listener(self._on_request)
-        events.user_error.add_listener(self._on_user_error)
-        self.link.start()
-        log.info("worker connecting", master=self.link.endpoint, node_id=self.node_id)
-        self._greenlets = [
-            gevent.spawn(self._receive_loop),
-            gevent.spawn(self._stats_loop),
-            gevent.spawn(self._probe_loop),
-            gevent.spawn(self._lease_loop),
-        ]
-        if self.new_log_lines is not None:
-            self._greenlets.append(gevent.spawn(self._logs_loop, self.new_log_lines))
-        try:
-            self._done.wait()
-        finally:
-            gevent.killall(self._greenlets, timeout=1)
-            self.link.close()
-        return 0
-
-    def shutdown(self) -> None:
-        """Stop users, flush stats and tell the master we leave (SIGTERM, Ctrl-C)."""
-        if self.quitting:
-            return
-        self._on_quit(m.Quit(self.node_id))
-
-    def _receive_loop(self) -> None:
-        while not self.quitting:
-            message = self.link.recv()
-            try:
-                self.handle(message)
-            except Exception:  # one bad command must not end the worker
-                log.exception("handling a message failed", type=message.type)
-
-    def handle(self, message: AnyMessage) -> None:
-        """React to one message from the master."""
+    def handle(self, message: AnyMessage, now: float, facts: Facts) -> list[Action]:
+        """What to do for one message from the master."""
         handler = self._handlers.get(type(message))
         if handler is None:
             log.warning("unexpected message from master", type=message.type)
-            return
-        handler(message)
+            return []
+        return handler(message, now, facts)
+
+    def shutdown(self, now: float, facts: Facts) -> list[Action]:
+        """Leave as for a ``quit`` (SIGTERM, Ctrl-C); nothing if already quitting."""
+        if self.quitting:
+            return []
+        return self._on_quit(m.Quit(self.node_id), now, facts)
+
+    def users_started(self, counts: Mapping[str, int], error: str | None) -> list[Action]:
+        """After :class:`StartUsers`: report the counts now running (and a failure, if any)."""
+        actions: list[Action] = []
+        if error is not None:  # e.g. a class this worker's script does not define
+            log.error("cannot apply spawn", error=error)
+            actions.append(Send(m.ExceptionReport(self.node_id, msg=error, traceback="")))
+        total = sum(counts.values())
+        actions += [
+            SetState(WorkerState.RUNNING),
+            SetUserCount(total),
+            Send(m.WorkerSpawningComplete(self.node_id, dict(counts), total)),
+        ]
+        return actions
+
+    def apply_spawn(self, message: m.Spawn, now: float, facts: Facts) -> list[Action]:
+        """After :class:`ApplySpawn`: start the spawn's users, or keep it until a lease holds.
+
+        Decided only once the spawn's ``test_start`` listeners have run (they may take a
+        while), so the lease is judged when the users would start.
+        """
+        if any(message.user_classes_count.values()) and facts.lease.expired(now):
+            log.info("waiting for the master to renew the lease before starting users")
+            self.waiting_spawn = message
+            return []
+        self.waiting_spawn = None
+        return [StartUsers(dict(message.user_classes_count), message.host or None)]
+
+    def check_lease(self, now: float, facts: Facts) -> list[Action]:
+        """Stop the users when the lease ran out; start a waiting spawn once one holds."""
+        if facts.lease.expired(now):
+            return self._lease_expired(now, facts) if facts.users else []
+        if self.waiting_spawn is not None:
+            spawn, self.waiting_spawn = self.waiting_spawn, None
+            return [StartUsers(dict(spawn.user_classes_count), spawn.host or None)]
+        return []
+
+    def report(self, now: float, facts: Facts, *, final: bool = False) -> list[Action]:
+        """Send the stats gathered since the last report.
+
+        To a horde master only while the outbox has room (else the recorder keeps
+        accumulating, and the next delta covers it all); a ``final`` delta goes even with a
+        full window.
+        """
+        counts = dict(facts.counts)
+        total = sum(counts.values())
+        if not facts.horde:
+            report = self.recorder.take_locust_report(
+                now=facts.wall, user_classes_count=counts, user_count=total
+            )
+            return [SendLocustStats(report)]
+        if not self.run_id:
+            return []
+        if not self.outbox.may_take(registered=facts.registered, final=final):
+            return []
+        delta = self.recorder.take_horde_delta(
+            run_id=self.run_id,
+            epoch=self.epoch,
+            seq=self.outbox.next_seq,
+            now=facts.wall,
+            user_classes_count=counts,
+            user_count=total,
+        )
+        actions: list[Action] = [
+            Send(m.HordeStats(self.node_id, part)) for part in self.outbox.add(delta, now)
+        ]
+        if self.outbox.dropped_items > self._dropped_reported:
+            log.error(
+                "stats entries too large for any frame were dropped",
+                dropped=self.outbox.dropped_items - self._dropped_reported,
+                max_frame=self.settings.max_frame,
+            )
+            self._dropped_reported = self.outbox.dropped_items
+        return actions
+
+    def resend(self, now: float, facts: Facts) -> list[Action]:
+        """Send the unacknowledged deltas again if no ack progressed for a while."""
+        due = self.outbox.resend_due(now, registered=facts.registered)
+        return [Send(m.HordeStats(self.node_id, delta)) for delta in due]
+
+    def user_error(self, exception: BaseException, tb: Any) -> list[Action]:
+        """Report an exception a task raised; as Locust's worker: str(exception), the frames."""
+        frames = "".join(traceback.format_tb(tb)) if isinstance(tb, TracebackType) else str(tb)
+        return [Send(m.ExceptionReport(self.node_id, msg=str(exception), traceback=frames))]
+
+    def log_lines(self, lines: list[str]) -> list[Action]:
+        """Ship new log lines to the master (its ``GET /logs`` shows them); none: nothing."""
+        return [Send(m.Logs(self.node_id, tuple(lines)))] if lines else []
 
     # --- handlers ------------------------------------------------------------------------
 
-    def _on_ack(self, message: m.Ack) -> None:
+    def _on_ack(self, message: m.Ack, now: float, facts: Facts) -> list[Action]:
         # A restarted master knows none of this worker's names: define them again, in the
         # resent deltas first (a master that kept them just reads them twice).
         self.recorder.forget_announcements()
-        self._waiting_spawn = None
-        for delta in self.outbox.resend_all(self.monotonic()):
-            self.link.send(m.HordeStats(self.node_id, delta))
-        if self.pool.greenlet_count:
+        self.waiting_spawn = None
+        actions: list[Action] = [
+            Send(m.HordeStats(self.node_id, delta)) for delta in self.outbox.resend_all(now)
+        ]
+        if facts.users:
             log.warning(
                 "registered again while running users: stopping them at once"
                 " (the master counts this worker as idle now)",
-                users=self.pool.greenlet_count,
+                users=facts.users,
             )
-            self._halt_users()
-            self.status.state = "ready"
-            self.send_stats(final=True)
+            actions += [*_HALT, SetState(WorkerState.READY), Report(final=True)]
         log.info(
             "registered with master", index=message.index, horde=message.horde, lease=message.lease
         )
+        return actions
 
-    def _on_reconnect(self, message: m.Reconnect) -> None:
+    def _on_reconnect(self, message: m.Reconnect, now: float, facts: Facts) -> list[Action]:
         log.info("master asked for a reconnect")
+        return []
 
-    def _on_spawn(self, message: m.Spawn) -> None:
-        self.link.send(m.Spawning(self.node_id))
+    def _on_spawn(self, message: m.Spawn, now: float, facts: Facts) -> list[Action]:
+        actions: list[Action] = [Send(m.Spawning(self.node_id))]
         if message.timestamp <= self.last_spawn_ts:
             log.warning("dropping an old spawn message", timestamp=message.timestamp)
-            return
+            return actions
         self.last_spawn_ts = message.timestamp
-        self.environment.stop_timeout = message.stop_timeout
-        if message.host:
-            self.environment.host = message.host
         options = message.parsed_options
+        tags = None
         if "tags" in options or "exclude_tags" in options:
-            self.environment.set_tags(options.get("tags"), options.get("exclude_tags"))
+            tags = (options.get("tags"), options.get("exclude_tags"))
+        actions.append(Configure(message.stop_timeout, message.host or None, tags))
         if message.run_id != self.run_id or not self.run_id:
             self._begin_run(message)
-        self.status.state = "spawning"
-        if any(message.user_classes_count.values()) and self.status.lease.expired(self.monotonic()):
-            log.info("waiting for the master to renew the lease before starting users")
-            self._waiting_spawn = message
-            return
-        self._waiting_spawn = None
-        self._apply_spawn(message)
-
-    def _apply_spawn(self, message: m.Spawn) -> None:
-        try:
-            self.pool.apply(dict(message.user_classes_count), message.host or None)
-        except HordeError as exc:  # e.g. a class this worker's script does not define
-            log.error("cannot apply spawn", error=str(exc))
-            self.link.send(m.ExceptionReport(self.node_id, msg=str(exc), traceback=""))
-        self.status.state = "running"
-        counts = self.pool.counts()
-        self.status.user_count = sum(counts.values())
-        self.link.send(m.WorkerSpawningComplete(self.node_id, counts, sum(counts.values())))
+            actions.append(Fire("test_start"))
+        actions += [SetState(WorkerState.SPAWNING), ApplySpawn(message)]
+        return actions
 
     def _begin_run(self, message: m.Spawn) -> None:
         self.run_id = message.run_id
@@ -215,64 +377,41 @@ class WorkerAgent:
         # Names sent in deltas the master drops (another run's final delta, e.g. to a
         # restarted master) never reached its table: each run's first delta defines them.
         self.recorder.forget_announcements()
-        self.environment.events.test_start.fire(environment=self.environment)
 
-    def _on_stop(self, message: m.Stop) -> None:
-        self._waiting_spawn = None
-        self._stop_users()
-        self.link.send(m.ClientStopped(self.node_id))
-        self.environment.events.test_stop.fire(environment=self.environment)
-        self.status.state = "ready"
-        self.link.send(m.ClientReady(self.node_id))
+    def _on_stop(self, message: m.Stop, now: float, facts: Facts) -> list[Action]:
+        self.waiting_spawn = None
+        return [
+            *_GRACEFUL_STOP,
+            Send(m.ClientStopped(self.node_id)),
+            Fire("test_stop"),
+            SetState(WorkerState.READY),
+            Send(m.ClientReady(self.node_id)),
+        ]
 
-    def _on_quit(self, message: m.Quit) -> None:
+    def _on_quit(self, message: m.Quit, now: float, facts: Facts) -> list[Action]:
         self.quitting = True
-        self._waiting_spawn = None
-        self._stop_users()
-        self.environment.events.quitting.fire(environment=self.environment)
-        self.link.send(m.WorkerQuit(self.node_id))
+        self.waiting_spawn = None
         log.info("worker quitting")
-        self._done.set()
+        return [*_GRACEFUL_STOP, Fire("quitting"), Send(m.WorkerQuit(self.node_id)), Finish()]
 
-    def _on_epoch(self, message: m.HordeEpoch) -> None:
+    def _on_epoch(self, message: m.HordeEpoch, now: float, facts: Facts) -> list[Action]:
         if message.run_id == self.run_id:
             self.epoch = message.epoch
             self.recorder.reset()
             self.recorder.forget_announcements()  # as for a new run: skipped deltas' names
+        return []
 
-    def _on_stats_ack(self, message: m.HordeStatsAck) -> None:
-        self.outbox.ack(message.run_id, message.seq, self.monotonic())
+    def _on_stats_ack(self, message: m.HordeStatsAck, now: float, facts: Facts) -> list[Action]:
+        self.outbox.ack(message.run_id, message.seq, now)
+        return []
 
-    def _ignore(self, message: AnyMessage) -> None:
-        return
-
-    def _stop_users(self) -> None:
-        """Stop users within ``stop_timeout`` and send the final delta."""
-        self.status.state = "stopping"
-        self.pool.stop_all(self.environment.stop_timeout)
-        self.status.user_count = 0
-        self.send_stats(final=True)
-
-    def _halt_users(self) -> None:
-        """Stop every user at once (no stop_timeout: the master gives them to others)."""
-        self.pool.stop_all(0)
-        self.status.user_count = 0
+    def _ignore(self, message: AnyMessage, now: float, facts: Facts) -> list[Action]:
+        return []
 
     # --- the lease -----------------------------------------------------------------------
 
-    def check_lease(self, now: float) -> None:
-        """Stop the users when the lease ran out; start a waiting spawn once one holds."""
-        lease = self.status.lease
-        if lease.expired(now):
-            if self.pool.greenlet_count:
-                self._lease_expired(now)
-        elif self._waiting_spawn is not None:
-            spawn, self._waiting_spawn = self._waiting_spawn, None
-            self._apply_spawn(spawn)
-
-    def _lease_expired(self, now: float) -> None:
-        lease = self.status.lease
-        users = self.pool.greenlet_count
+    def _lease_expired(self, now: float, facts: Facts) -> list[Action]:
+        lease = facts.lease
         answered = (
             lease.deadline - lease.seconds
             if lease.deadline is not None and lease.seconds is not None
@@ -280,126 +419,14 @@ class WorkerAgent:
         )
         since = f"{now - answered:.1f} s ago" if answered is not None else "registration"
         log.warning(
-            f"lease expired: no answer from the master since {since}, stopping {users} users",
-            users=users,
+            f"lease expired: no answer from the master since {since}, stopping {facts.users} users",
+            users=facts.users,
             lease=lease.seconds,
         )
-        graceful_stop_running = self.status.state == "stopping"
-        self._halt_users()
-        if graceful_stop_running:
-            return  # the stop in progress sends the final delta and registers again
-        self.status.state = "ready"
-        self.send_stats(final=True)
-        self.link.reregister()
-
-    def _lease_loop(self) -> None:
-        while True:
-            gevent.sleep(LEASE_CHECK_INTERVAL)
-            try:
-                self.check_lease(self.monotonic())
-            except Exception:
-                log.exception("lease check failed")
-
-    # --- reports -------------------------------------------------------------------------
-
-    def _on_request(
-        self,
-        request_type: str,
-        name: str,
-        response_time: float | None,
-        response_length: int,
-        exception: BaseException | str | None = None,
-        **_: Any,
-    ) -> None:
-        recorder = self.recorder
-        recorder.record(
-            request_type, name, response_time, response_length or 0, exception, self.clock()
-        )
-        if response_time is not None:
-            lateness = current_lateness()
-            if lateness is not None:
-                recorder.record_corrected(request_type, name, response_time, lateness)
-
-    def _on_user_error(self, user_instance: object, exception: BaseException, tb: Any) -> None:
-        # As Locust's worker: the message is str(exception), the traceback its frames.
-        frames = "".join(traceback.format_tb(tb)) if isinstance(tb, TracebackType) else str(tb)
-        self.link.send(m.ExceptionReport(self.node_id, msg=str(exception), traceback=frames))
-
-    def send_stats(self, *, final: bool = False) -> None:
-        """Send the stats gathered since the last report.
-
-        To a horde master only while the outbox has room (else the recorder keeps
-        accumulating, and the next delta covers it all); a ``final`` delta goes even with a
-        full window.
-        """
-        counts = self.pool.counts()
-        total = sum(counts.values())
-        if self.status.horde is not None:
-            if not self.run_id:
-                return
-            if not self.outbox.may_take(registered=self.status.registered, final=final):
-                return
-            delta = self.recorder.take_horde_delta(
-                run_id=self.run_id,
-                epoch=self.epoch,
-                seq=self.outbox.next_seq,
-                now=self.clock(),
-                user_classes_count=counts,
-                user_count=total,
-            )
-            for part in self.outbox.add(delta, self.monotonic()):
-                self.link.send(m.HordeStats(self.node_id, part))
-            if self.outbox.dropped_items > self._dropped_reported:
-                log.error(
-                    "stats entries too large for any frame were dropped",
-                    dropped=self.outbox.dropped_items - self._dropped_reported,
-                    max_frame=self.settings.max_frame,
-                )
-                self._dropped_reported = self.outbox.dropped_items
-            return
-        report = self.recorder.take_locust_report(
-            now=self.clock(), user_classes_count=counts, user_count=total
-        )
-        extra: dict[str, Any] = {}
-        self.environment.events.report_to_master.fire(client_id=self.node_id, data=extra)
-        if extra:
-            report = dataclasses.replace(report, extra={**report.extra, **extra})
-        self.link.send(m.LocustStats(self.node_id, report))
-
-    def resend_stats(self) -> None:
-        """Send the unacknowledged deltas again if no ack progressed for a while."""
-        due = self.outbox.resend_due(self.monotonic(), registered=self.status.registered)
-        for delta in due:
-            self.link.send(m.HordeStats(self.node_id, delta))
+        if facts.state == WorkerState.STOPPING:
+            # the stop in progress sends the final delta and registers again
+            return list(_HALT)
+        return [*_HALT, SetState(WorkerState.READY), Report(final=True), Reregister()]
 
     def _frame_size(self, delta: HordeStatsDelta) -> int:
         return len(encode(m.HordeStats(self.node_id, delta)))
-
-    def _stats_loop(self) -> None:
-        while True:
-            gevent.sleep(self.settings.stats_interval)
-            try:
-                self.resend_stats()
-                self.send_stats()
-            except Exception:
-                log.exception("stats report failed")
-
-    def _logs_loop(self, new_lines: Callable[[], list[str]]) -> None:
-        """Ship new log lines to the master now and then (its ``GET /logs`` shows them)."""
-        while True:
-            gevent.sleep(self.settings.logs_interval)
-            lines = new_lines()
-            if lines:
-                self.link.send(m.Logs(self.node_id, tuple(lines)))
-
-    def _probe_loop(self) -> None:
-        """Prove the loop is alive, and keep the heartbeat's user count current (users that
-        end on their own, e.g. by ``StopUser``, leave the pool between spawns)."""
-        status = self.status
-        while True:
-            before = time.monotonic()
-            gevent.sleep(LOOP_PROBE_INTERVAL)
-            after = time.monotonic()
-            status.max_lag = max(status.max_lag, after - before - LOOP_PROBE_INTERVAL)
-            status.last_tick = after
-            status.user_count = self.pool.user_count

@@ -1,4 +1,4 @@
-"""Assemble and run one worker process: script, environment, users, stats, link, agent.
+"""Assemble and run one worker process: script, environment, users, stats, link, agent, loops.
 
 Called by the CLI after ``gevent.monkey.patch_all()``. Loads the script from ``-f`` or,
 without it, receives the master's script first; then runs the agent until the master
@@ -18,10 +18,11 @@ import structlog
 import horde
 from horde.logsetup import RECENT
 from horde.worker.agent import WorkerAgent
+from horde.worker.api.environment import Environment
+from horde.worker.api.loader import LoadedScript, load_script, load_source
 from horde.worker.config import WorkerSettings
-from horde.worker.environment import Environment
 from horde.worker.fetch import fetch_scripts
-from horde.worker.loader import LoadedScript, load_script, load_source
+from horde.worker.loops import WorkerRuntime
 from horde.worker.pool import UserPool
 from horde.worker.stats import RequestRecorder
 from horde.worker.transport import LinkStatus, WorkerLink
@@ -38,8 +39,8 @@ def obtain_script(settings: WorkerSettings) -> LoadedScript:
     return load_source(files[0].filename, files[0].contents)
 
 
-def build_agent(settings: WorkerSettings, script: LoadedScript) -> WorkerAgent:
-    """Wire a worker's parts; nothing runs until ``agent.run()``."""
+def build_agent(settings: WorkerSettings, script: LoadedScript) -> WorkerRuntime:
+    """Wire a worker's parts; nothing runs until ``runtime.run()``."""
     environment = Environment(
         events=horde.events,
         user_classes=list(script.user_classes.values()),
@@ -57,13 +58,13 @@ def build_agent(settings: WorkerSettings, script: LoadedScript) -> WorkerAgent:
         master_silence=settings.master_silence,
     )
     pool = UserPool(environment, script.user_classes)
-    return WorkerAgent(
-        settings,
+    agent = WorkerAgent(settings, RequestRecorder(max_names=settings.max_names))
+    return WorkerRuntime(
+        agent,
         link,
         status=status,
         environment=environment,
         pool=pool,
-        recorder=RequestRecorder(max_names=settings.max_names),
         new_log_lines=RECENT.take_new,
     )
 
@@ -71,8 +72,8 @@ def build_agent(settings: WorkerSettings, script: LoadedScript) -> WorkerAgent:
 def run_worker(settings: WorkerSettings) -> int:
     """Run a worker until the master lets it go; return the exit code."""
     script = obtain_script(settings)
-    agent = build_agent(settings, script)
-    agent.environment.events.init.fire(environment=agent.environment)
+    runtime = build_agent(settings, script)
+    runtime.environment.events.init.fire(environment=runtime.environment)
     for signum in (signal.SIGTERM, signal.SIGINT):
-        gevent.signal_handler(signum, lambda: gevent.spawn(agent.shutdown))
-    return agent.run()
+        gevent.signal_handler(signum, lambda: gevent.spawn(runtime.shutdown))
+    return runtime.run()

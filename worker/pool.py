@@ -6,7 +6,8 @@ never blocks ``apply``: with ``environment.stop_timeout`` a busy user finishes i
 is killed if it overruns, otherwise users are killed at once; either way ``on_stop`` runs.
 A stopped user leaves :meth:`counts` immediately. :meth:`stop_all` ends a run and waits.
 
-Imports: the standard library, gevent, structlog and ``horde.worker`` / ``horde.protocol``.
+Imports: the standard library, gevent, structlog, ``horde.worker.api`` (the user API) and
+``horde.protocol``.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from gevent import Greenlet
 from gevent.pool import Group
 
 from horde.protocol.errors import ConfigError, HordeError, ScriptError
-from horde.worker.environment import Environment
-from horde.worker.tasks import task_table
-from horde.worker.users import User
+from horde.worker.api.environment import Environment
+from horde.worker.api.tasks import task_table
+from horde.worker.api.users import User
 
 log = structlog.get_logger("horde.worker")
 

@@ -38,6 +38,7 @@ from horde.protocol import messages as m
 from horde.protocol.codec import AnyMessage, decode_downstream, encode
 from horde.protocol.errors import ProtocolError, TransportError
 from horde.protocol.link import apply_link_options
+from horde.protocol.states import WorkerState
 from horde.worker.config import DEFAULT_MASTER_SILENCE, LOOP_PROBE_INTERVAL
 from horde.worker.lease import Lease
 
@@ -70,7 +71,7 @@ class LinkStatus:
     store, so a reader on the other side sees an old or a new value, never a torn one.
     """
 
-    state: str = "ready"
+    state: WorkerState = WorkerState.READY
     user_count: int = 0
     last_tick: float = field(default_factory=time.monotonic)
     max_lag: float = 0.0

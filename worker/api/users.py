@@ -1,14 +1,14 @@
 """The user API scripts subclass: ``User``, ``HttpUser`` and ``LoadTestShape``.
 
 A :class:`User` runs in its own greenlet: ``on_start``, then tasks picked by weight with a
-``wait_time`` pause between them (see ``horde.worker.tasks``), then ``on_stop`` when it is
+``wait_time`` pause between them (see ``horde.worker.api.tasks``), then ``on_stop`` when it is
 stopped. Exceptions raised by the script are reported on ``events.user_error`` with the
 formatted traceback and logged; a task's error does not end the user, an ``on_start`` error
 does (as in Locust). :class:`HttpUser` adds ``self.client``, an :class:`HttpSession` on the
 user's host, created on first use so that idle users hold no client. :class:`LoadTestShape`
 is the base of load shapes, whose ``tick`` the master calls.
 
-Imports: the standard library, gevent, structlog and ``horde.worker`` / ``horde.protocol``.
+Imports: the standard library, gevent, structlog, ``horde.worker.api`` and ``horde.protocol``.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import structlog
 from gevent import Greenlet, GreenletExit
 
 from horde.protocol.errors import ConfigError
-from horde.worker.client import HttpSession
-from horde.worker.tasks import (
+from horde.worker.api.client import HttpSession
+from horde.worker.api.tasks import (
     RUNNING,
     STOPPING,
     WAITING,
@@ -36,7 +36,7 @@ from horde.worker.tasks import (
 if TYPE_CHECKING:
     from gevent.pool import Group
 
-    from horde.worker.environment import Environment
+    from horde.worker.api.environment import Environment
 
 log = structlog.get_logger("horde.worker")
 

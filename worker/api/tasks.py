@@ -29,10 +29,10 @@ import gevent
 from gevent import GreenletExit
 
 from horde.protocol.errors import ConfigError
-from horde.worker.pacing import mark_iteration_start
+from horde.worker.api.pacing import mark_iteration_start
 
 if TYPE_CHECKING:
-    from horde.worker.users import User
+    from horde.worker.api.users import User
 
 RUNNING, WAITING, STOPPING = "running", "waiting", "stopping"
 

@@ -1,19 +1,19 @@
 """The HTTP client an ``HttpUser`` calls as ``self.client``; it times and records requests.
 
-:class:`HttpSession` keeps one keep-alive connection (:mod:`horde.worker.http11`) per
+:class:`HttpSession` keeps one keep-alive connection (:mod:`horde.worker.api.http11`) per
 (scheme, host, port) it talks to, sends a request, reads the whole body, follows redirects,
 keeps cookies, and fires ``events.request`` with the time in ms from sending to the last
 body byte. What it returns, and the failures it records, live in
-:mod:`horde.worker.response` (:class:`Response`, :class:`ResponseContextManager` for
+:mod:`horde.worker.api.response` (:class:`Response`, :class:`ResponseContextManager` for
 ``catch_response=True``, :class:`HTTPError` and the other response errors); they are
-re-exported here so ``horde.worker.client`` keeps offering every name it always has.
+re-exported here so ``horde.worker.api.client`` keeps offering every name it always has.
 
 The request path is the load generator's hot loop, so the common case is kept cheap: a
 URL's connection key, Host header, request target and default name are parsed once and
 cached; the default header block is prebuilt; the cookie jar is only consulted when it
 holds cookies or a response sets one.
 
-Imports: the standard library, gevent and ``horde.worker``.
+Imports: the standard library, gevent and ``horde.worker.api``.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from urllib.request import Request as CookieRequest
 
 import gevent
 
-from horde.worker.http11 import BadResponse, Connection, Headers, StaleConnection, tls_context
-from horde.worker.response import (
+from horde.worker.api.http11 import BadResponse, Connection, Headers, StaleConnection, tls_context
+from horde.worker.api.response import (
     CatchResponseError,
     HTTPError,
     Response,
@@ -43,8 +43,8 @@ from horde.worker.response import (
 )
 
 if TYPE_CHECKING:
-    from horde.worker.events import EventHook
-    from horde.worker.users import User
+    from horde.worker.api.events import EventHook
+    from horde.worker.api.users import User
 
 __all__ = [
     "DEFAULT_CONNECTION_TIMEOUT",

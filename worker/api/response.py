@@ -6,10 +6,10 @@ failure with status 0 kept in ``error``. :class:`ResponseContextManager` is what
 ``catch_response=True`` request returns: the request is recorded on ``events.request`` when its
 ``with`` block ends, so the block may call ``success()`` or ``failure()`` first (Locust's
 ``ResponseContextManager``). The requests themselves are made by
-:class:`horde.worker.client.HttpSession`.
+:class:`horde.worker.api.client.HttpSession`.
 
-Imports: the standard library and ``horde.worker`` (never
-``horde.worker.client``, which imports this module).
+Imports: the standard library and ``horde.worker.api`` (never
+``horde.worker.api.client``, which imports this module).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from datetime import timedelta
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from horde.worker.http11 import Headers
-from horde.worker.tasks import USER_FLOW_EXCEPTIONS
+from horde.worker.api.http11 import Headers
+from horde.worker.api.tasks import USER_FLOW_EXCEPTIONS
 
 if TYPE_CHECKING:
-    from horde.worker.events import EventHook
+    from horde.worker.api.events import EventHook
 
 
 class ResponseError(Exception):

@@ -4,7 +4,7 @@ Every user instance holds one (``self.environment``), as in Locust. It is plain 
 constructor does no I/O, and the worker updates ``host`` and ``stop_timeout`` from each spawn
 request.
 
-Imports: the standard library and ``horde.worker.events``.
+Imports: the standard library and ``horde.worker.api.events``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from horde.worker.events import Events
-from horde.worker.events import events as default_events
+from horde.worker.api.events import Events
+from horde.worker.api.events import events as default_events
 
 
 class Options(dict[str, Any]):

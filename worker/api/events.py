@@ -13,7 +13,7 @@ A listener that raises is logged and the remaining listeners still run. On every
 ``InterruptTaskSet``) pass through, as in Locust; ``request`` swallows every exception, so
 recording a request can never break the user that made it.
 
-Imports: the standard library, structlog and ``horde.worker.tasks`` (for the user-flow
+Imports: the standard library, structlog and ``horde.worker.api.tasks`` (for the user-flow
 exceptions).
 """
 
@@ -26,7 +26,7 @@ from typing import Any
 
 import structlog
 
-from horde.worker.tasks import USER_FLOW_EXCEPTIONS
+from horde.worker.api.tasks import USER_FLOW_EXCEPTIONS
 
 log = structlog.get_logger("horde.worker")
 

@@ -4,11 +4,11 @@ Each factory returns a function of the user (or TaskSet) instance, to assign as 
 class attribute ``wait_time``, with Locust's semantics. ``constant_pacing`` and
 ``constant_throughput`` keep their state on the instance (``_cp_last_run``,
 ``_cp_last_wait_time``, as Locust), so every user paces itself, and note when the next
-iteration is due (``horde.worker.pacing``) for the coordinated-omission corrected series.
+iteration is due (``horde.worker.api.pacing``) for the coordinated-omission corrected series.
 They take an optional ``clock`` so tests can drive them without sleeping. Pure: nothing
 here sleeps.
 
-Imports: the standard library and ``horde.worker.pacing``.
+Imports: the standard library and ``horde.worker.api.pacing``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from horde.worker.pacing import PACING_MARK, set_schedule
+from horde.worker.api.pacing import PACING_MARK, set_schedule
 
 WaitTime = Callable[[Any], float]
 Clock = Callable[[], float]

@@ -5,7 +5,7 @@ state, and its directory is put on ``sys.path`` so it can import its sibling mod
 Locust does). Every failure is a :class:`ScriptError` whose message names the file and
 carries the original error text.
 
-Imports: the standard library and ``horde.worker`` / ``horde.protocol``.
+Imports: the standard library, ``horde.worker.api`` and ``horde.protocol``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from types import ModuleType
 from typing import Any, TypeVar, cast
 
 from horde.protocol.errors import ScriptError
-from horde.worker.users import LoadTestShape, User
+from horde.worker.api.users import LoadTestShape, User
 
 _module_numbers = itertools.count(1)
 C = TypeVar("C", bound=type[Any])
