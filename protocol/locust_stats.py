@@ -7,16 +7,16 @@ decoded to columns (:mod:`horde.protocol.locust_columns`), or raises
 :class:`ProtocolError`; it raises nothing else. Also holds Locust's conversion rules:
 response-time rounding and error keys.
 
-Imports: the standard library and :mod:`horde.protocol` (errors, fields, locust_columns,
+Imports: the standard library and :mod:`horde.protocol` (errors, fields, lazyseq, locust_columns,
 stats).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, overload
+from typing import Any
 
 from horde.protocol.errors import ProtocolError
 from horde.protocol.fields import (
@@ -28,6 +28,7 @@ from horde.protocol.fields import (
     merge_extra,
     require_keys,
 )
+from horde.protocol.lazyseq import LazySequence
 from horde.protocol.locust_columns import (
     ENTRY_FIELDS,
     ENTRY_KEYS,
@@ -171,46 +172,22 @@ class LocustError:
 # --- the report --------------------------------------------------------------------------
 
 
-class _LazyEntries(Sequence[LocustEntry]):
+class _LazyEntries(LazySequence[LocustEntry]):
     """A decoded report's ``stats``: :class:`LocustEntry` objects built on first use."""
 
-    __slots__ = ("_items", "_raw")
+    __slots__ = ("_raw",)
 
     def __init__(self, raw: tuple[dict[Any, Any], ...]) -> None:
         """Wrap validated entry dicts."""
+        super().__init__()
         self._raw = raw
-        self._items: tuple[LocustEntry, ...] | None = None
 
-    def _all(self) -> tuple[LocustEntry, ...]:
-        if self._items is None:
-            self._items = tuple(map(LocustEntry._validated, self._raw))
-        return self._items
+    def _build(self) -> tuple[LocustEntry, ...]:
+        return tuple(map(LocustEntry._validated, self._raw))
 
     def __len__(self) -> int:
         """Number of entries (no building)."""
         return len(self._raw)
-
-    @overload
-    def __getitem__(self, index: int) -> LocustEntry: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> tuple[LocustEntry, ...]: ...
-
-    def __getitem__(self, index: int | slice) -> LocustEntry | tuple[LocustEntry, ...]:
-        """The entry (or entries) at ``index``."""
-        return self._all()[index]
-
-    def __iter__(self) -> Iterator[LocustEntry]:
-        """The entries in order."""
-        return iter(self._all())
-
-    def __eq__(self, other: object) -> bool:
-        """Equal to any sequence holding the same entries."""
-        if not isinstance(other, Sequence):
-            return NotImplemented
-        return self._all() == tuple(other)
-
-    __hash__ = None  # type: ignore[assignment]  # compared by value, like the tuple it stands for
 
     def __repr__(self) -> str:
         """A short representation."""

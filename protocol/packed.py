@@ -20,7 +20,7 @@ The rules are every entry's (:func:`horde.protocol.columns.check_entries`), plus
 the packed form's own: a bucket count is below 2**40, so no sum of them can overflow.
 Anything else raises :class:`ProtocolError`.
 
-Imports: the standard library and :mod:`horde.protocol` (columns, errors); numpy on the
+Imports: the standard library and :mod:`horde.protocol` (columns, errors, lazyseq); numpy on the
 first decode only, so workers never load it.
 """
 
@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import sys
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from itertools import accumulate
-from typing import TYPE_CHECKING, Any, NamedTuple, overload
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from horde.protocol.columns import ENTRY_COLS as _COLS
 from horde.protocol.columns import EntryColumns, check_entries, numpy, split_columns
 from horde.protocol.errors import ProtocolError
+from horde.protocol.lazyseq import LazySequence
 
 if TYPE_CHECKING:
     from horde.protocol.stats import EntryDelta
@@ -178,80 +179,52 @@ def _validate(group: list[_Blobs]) -> list[PackedEntries]:
     return [PackedEntries(c, g.cols) for c, g in zip(columns, group, strict=True)]
 
 
-class PackedEntries(Sequence["EntryDelta"]):
+class PackedEntries(LazySequence["EntryDelta"]):
     """A decoded delta's entries, kept as arrays; :class:`EntryDelta` objects on demand.
 
     The master merges :attr:`columns` at once; iterating, indexing or comparing builds the
     ``EntryDelta`` tuples (once) for the code that wants them one by one.
     """
 
-    __slots__ = ("_cols", "_items", "columns")
+    __slots__ = ("_cols", "columns")
 
     def __init__(self, columns: EntryColumns, cols: Any) -> None:
         """Wrap validated columns (and the raw n x 10 ``cols`` array they came from)."""
+        super().__init__()
         self.columns = columns
         self._cols = cols
-        self._items: tuple[EntryDelta, ...] | None = None
 
-    def _materialize(self) -> tuple[EntryDelta, ...]:
-        if self._items is None:
-            from horde.protocol.stats import EntryDelta
+    def _build(self) -> tuple[EntryDelta, ...]:
+        from horde.protocol.stats import EntryDelta
 
-            c = self.columns
-            pairs = c.pairs.ravel().tolist()
-            triples = c.triples.ravel().tolist()
-            items = []
-            p = t = 0
-            for row in self._cols.tolist():
-                eid, nreq, nnone, nfail, total, low, high, length, np_, nt = row
-                items.append(
-                    EntryDelta(
-                        eid,
-                        nreq,
-                        nnone,
-                        nfail,
-                        total,
-                        None if low < 0 else low,
-                        high,
-                        length,
-                        tuple(pairs[p : p + 2 * np_]),
-                        tuple(triples[t : t + 3 * nt]),
-                    )
+        c = self.columns
+        pairs = c.pairs.ravel().tolist()
+        triples = c.triples.ravel().tolist()
+        items = []
+        p = t = 0
+        for row in self._cols.tolist():
+            eid, nreq, nnone, nfail, total, low, high, length, np_, nt = row
+            items.append(
+                EntryDelta(
+                    eid,
+                    nreq,
+                    nnone,
+                    nfail,
+                    total,
+                    None if low < 0 else low,
+                    high,
+                    length,
+                    tuple(pairs[p : p + 2 * np_]),
+                    tuple(triples[t : t + 3 * nt]),
                 )
-                p += 2 * np_
-                t += 3 * nt
-            self._items = tuple(items)
-        return self._items
+            )
+            p += 2 * np_
+            t += 3 * nt
+        return tuple(items)
 
     def __len__(self) -> int:
         """Number of entries (no materializing)."""
         return len(self._cols)
-
-    @overload
-    def __getitem__(self, index: int) -> EntryDelta: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> tuple[EntryDelta, ...]: ...
-
-    def __getitem__(self, index: int | slice) -> EntryDelta | tuple[EntryDelta, ...]:
-        """The entry (or entries) at ``index``."""
-        return self._materialize()[index]
-
-    def __iter__(self) -> Iterator[EntryDelta]:
-        """The entries in order."""
-        return iter(self._materialize())
-
-    def __eq__(self, other: object) -> bool:
-        """Equal to any sequence holding the same entries."""
-        if not isinstance(other, Sequence):
-            return NotImplemented
-        return self._materialize() == tuple(other)
-
-    __hash__ = None  # type: ignore[assignment]  # compared by value, like the tuple it stands for
-
-    def __repr__(self) -> str:
-        """A short representation."""
-        return f"PackedEntries({len(self)} entries)"
 
     def request_count(self) -> int:
         """The entries' total ``num_requests`` (no materializing)."""
