@@ -74,7 +74,7 @@ class HeldBatch:
         senders = self._senders
         for frames in batch:
             sender = frames[0]
-            if len(frames) == 2 and sender not in senders and is_heartbeat_frame(frames[1]):
+            if sender not in senders and _is_heartbeat(frames):
                 ahead.append(frames)
                 continue
             if self.since is None:
@@ -93,9 +93,21 @@ class HeldBatch:
         return None if self.since is None else self.since + pause
 
     def take(self) -> list[Frames]:
-        """The held frames, in the order received; the batch is empty afterwards."""
+        """The next piece of held frames, in the order received: up to and including the
+        first that is not a heartbeat (a stats report can take milliseconds to handle).
+
+        Between pieces, heartbeats received meanwhile are answered. Senders stay held
+        until every held frame is taken, so none of them overtakes its own frames.
+        """
         frames = self.frames
-        self.frames = []
-        self.since = None
-        self._senders = set()
-        return frames
+        end = next((i for i, f in enumerate(frames) if not _is_heartbeat(f)), len(frames) - 1)
+        piece, self.frames = frames[: end + 1], frames[end + 1 :]
+        if not self.frames:
+            self.since = None
+            self._senders = set()
+        return piece
+
+
+def _is_heartbeat(frames: Frames) -> bool:
+    """Whether a received message (identity, payload) looks like a heartbeat."""
+    return len(frames) == 2 and is_heartbeat_frame(frames[1])

@@ -226,17 +226,17 @@ class MasterLoops:
                 self._nudge.clear()
 
     def _hold(self, batch: list[list[bytes]], held: HeldBatch, transport: RouterTransport) -> None:
-        """Answer the heartbeats that may go ahead; handle the held frames once due.
+        """Answer the heartbeats that may go ahead; handle a piece of the held frames once due.
 
-        A :meth:`pause` waiting for this loop's turn makes them due at once.
+        One piece a round: heartbeats that arrive meanwhile wait for one stats report at
+        most, not for the whole batch. A :meth:`pause` gets its turn after the round.
         """
+        self._nudge.clear()  # the round is the turn a pause waits for
         ahead = held.add(batch, time.monotonic())
         if ahead:
             self.handle_batch(ahead, transport)
-        if held.due(time.monotonic(), RECEIVE_PAUSE, YIELD_EVERY) or self._nudge.is_set():
-            self._nudge.clear()
-            if held:
-                self.handle_batch(held.take(), transport)
+        if held.due(time.monotonic(), RECEIVE_PAUSE, YIELD_EVERY):
+            self.handle_batch(held.take(), transport)
 
     def handle_batch(self, batch: list[list[bytes]], transport: RouterTransport) -> None:
         """Decode received messages and hand them to the coordinator, in order.

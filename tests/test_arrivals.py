@@ -88,9 +88,36 @@ def test_a_sender_held_in_an_earlier_batch_holds_its_heartbeat_until_taken() -> 
     assert held.add([[b"a", READY]], 1.0) == []
     assert held.add([[b"a", BEAT], [b"b", BEAT]], 1.002) == [[b"b", BEAT]]
     assert held.since == 1.0
-    assert held.take() == [[b"a", READY], [b"a", BEAT]]
+    assert held.take() == [[b"a", READY]]
+    assert held.add([[b"a", BEAT]], 1.004) == []  # its sender still has a frame held
+    assert held.take() == [[b"a", BEAT], [b"a", BEAT]]
     assert (len(held), held.since, held.deadline(0.005)) == (0, None, None)
     assert held.add([[b"a", BEAT]], 1.01) == [[b"a", BEAT]]
+
+
+STATS = [b"s", encode_raw("stats", {}, "s")]
+
+
+@pytest.mark.parametrize(
+    ("frames", "pieces"),
+    [
+        ([A_READY, STATS, A_BEAT], [[A_READY], [STATS], [A_BEAT]]),
+        ([A_BEAT, A_BEAT, STATS, STATS], [[A_BEAT, A_BEAT, STATS], [STATS]]),
+        ([A_BEAT, A_BEAT], [[A_BEAT, A_BEAT]]),
+        ([[b"x", b"y", BEAT], A_BEAT], [[[b"x", b"y", BEAT]], [A_BEAT]]),  # 3 parts: no beat
+    ],
+)
+def test_held_frames_are_taken_one_costly_frame_at_a_time(
+    frames: list[list[bytes]], pieces: list[list[list[bytes]]]
+) -> None:
+    """Each piece ends at the first frame that is not a heartbeat, in the order received."""
+    held = HeldBatch()
+    held.frames, held.since = list(frames), 1.0
+    taken = []
+    while held:
+        taken.append(held.take())
+    assert taken == pieces
+    assert held.since is None
 
 
 @pytest.mark.parametrize(

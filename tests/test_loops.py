@@ -153,27 +153,29 @@ def wait_until_queued(transport: RouterTransport) -> None:
         time.sleep(0.001)
 
 
-def test_a_pause_hands_the_held_frames_to_the_coordinator(
+def test_a_pause_lets_the_receive_loop_answer_a_heartbeat_while_frames_are_held(
     quiet_loops: MasterLoops, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A long job's pause makes held frames due at once, rather than after the pause."""
+    """A long job's pause returns once a queued heartbeat is answered; held frames wait."""
     loops = quiet_loops
-    monkeypatch.setattr(loops_module, "RECEIVE_PAUSE", 60.0)  # without a nudge: a minute
-    monkeypatch.setattr(loops_module, "PAUSE_MAX", 60.0)
+    monkeypatch.setattr(loops_module, "RECEIVE_PAUSE", 60.0)  # held for a minute
+    monkeypatch.setattr(loops_module, "PAUSE_MAX", 60.0)  # without a turn: a minute
     settle(loops)
     sender = dealer("host_x", loops.transport.port)
     sender.send(b"\x00zero")
     with gevent.Timeout(5):
         while loops.held() < 1:
             gevent.sleep(0.01)
-    assert malformed(loops) == 0  # held for a minute
-    sender.send(b"\x00one")
+    stranger = dealer("host_y", loops.transport.port)
+    stranger.send(encode(m.WorkerHeartbeat("host_y", "ready", 1.0, 1024)))
     wait_until_queued(loops.transport)
     with gevent.Timeout(5):
         loops.pause()
-    assert malformed(loops) == 2  # both handled before the pause returned
-    assert loops.held() == 0
+    assert loops.coordinator.counters["unknown_worker"] == 2  # answered before it returned
+    assert (loops.held(), malformed(loops)) == (1, 0)
+    assert isinstance(receive(stranger), m.Reconnect)
     sender.close()
+    stranger.close()
 
 
 def test_a_heartbeat_is_answered_at_once_unless_its_sender_has_frames_held(
