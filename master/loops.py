@@ -212,30 +212,35 @@ class MasterLoops:
             elif self._behind_since is None:
                 self._behind_since = self.clock()
             busy = not held and gauge.busy(HOLD_RATE_MAX)
+            paused = self._nudge.is_set()  # a long job waits for this round
             if busy:
                 self.handle_batch(batch, transport)
             else:
-                self._hold(batch, held, transport)
+                self._hold(batch, held, transport, paused)
             turn, self._turn = self._turn, gevent.event.Event()
             turn.set()
             # A flood of frames must not starve HTTP and the timer: always yield.
-            if len(batch) >= YIELD_EVERY:
+            if len(batch) >= YIELD_EVERY or (paused and not busy):
                 gevent.sleep(0)
             elif busy:  # wait so that the next look finds a batch
                 self._nudge.wait(timeout=RECEIVE_PAUSE)
                 self._nudge.clear()
 
-    def _hold(self, batch: list[list[bytes]], held: HeldBatch, transport: RouterTransport) -> None:
+    def _hold(
+        self, batch: list[list[bytes]], held: HeldBatch, transport: RouterTransport, paused: bool
+    ) -> None:
         """Answer the heartbeats that may go ahead; handle a piece of the held frames once due.
 
         One piece a round: heartbeats that arrive meanwhile wait for one stats report at
-        most, not for the whole batch. A :meth:`pause` gets its turn after the round.
+        most, not for the whole batch. A round that a :meth:`pause` waits for (``paused``)
+        only answers heartbeats: the long job goes on sooner, and the held frames wait
+        for the next round.
         """
-        self._nudge.clear()  # the round is the turn a pause waits for
+        self._nudge.clear()
         ahead = held.add(batch, time.monotonic())
         if ahead:
             self.handle_batch(ahead, transport)
-        if held.due(time.monotonic(), RECEIVE_PAUSE, YIELD_EVERY):
+        if not paused and held.due(time.monotonic(), RECEIVE_PAUSE, YIELD_EVERY):
             self.handle_batch(held.take(), transport)
 
     def handle_batch(self, batch: list[list[bytes]], transport: RouterTransport) -> None:

@@ -178,6 +178,34 @@ def test_a_pause_lets_the_receive_loop_answer_a_heartbeat_while_frames_are_held(
     stranger.close()
 
 
+def test_a_paused_long_job_goes_on_before_the_held_frames_are_handled(
+    quiet_loops: MasterLoops, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The round a pause waits for only answers heartbeats; due held frames come after."""
+    loops = quiet_loops
+    monkeypatch.setattr(loops_module, "RECEIVE_PAUSE", 60.0)
+    monkeypatch.setattr(loops_module, "PAUSE_MAX", 60.0)
+    settle(loops)
+    sender = dealer("host_x", loops.transport.port)
+    sender.send(b"\x00zero")
+    with gevent.Timeout(5):
+        while loops.held() < 1:
+            gevent.sleep(0.01)
+    monkeypatch.setattr(loops_module, "RECEIVE_PAUSE", 0.0)  # due at the next round
+    stranger = dealer("host_y", loops.transport.port)
+    stranger.send(encode(m.WorkerHeartbeat("host_y", "ready", 1.0, 1024)))
+    wait_until_queued(loops.transport)
+    with gevent.Timeout(5):
+        loops.pause()
+    assert loops.coordinator.counters["unknown_worker"] == 2  # the heartbeat is answered
+    assert malformed(loops) == 0  # the held frame is not handled yet
+    with gevent.Timeout(5):
+        while malformed(loops) < 1:  # but soon after
+            gevent.sleep(0.01)
+    sender.close()
+    stranger.close()
+
+
 def test_a_heartbeat_is_answered_at_once_unless_its_sender_has_frames_held(
     quiet_loops: MasterLoops, monkeypatch: pytest.MonkeyPatch
 ) -> None:
