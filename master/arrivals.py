@@ -103,9 +103,16 @@ class HeldBatch:
         end = next((i for i, f in enumerate(frames) if not _is_heartbeat(f)), len(frames) - 1)
         piece, self.frames = frames[: end + 1], frames[end + 1 :]
         if not self.frames:
-            self.since = None
-            self._senders = set()
+            self.take_all()
         return piece
+
+    def take_all(self) -> list[Frames]:
+        """Every held frame, in the order received; the batch is empty afterwards."""
+        frames = self.frames
+        self.frames = []
+        self.since = None
+        self._senders = set()
+        return frames
 
 
 def _is_heartbeat(frames: Frames) -> bool:

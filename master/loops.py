@@ -211,12 +211,13 @@ class MasterLoops:
                 self._behind_since = None
             elif self._behind_since is None:
                 self._behind_since = self.clock()
-            busy = not held and gauge.busy(HOLD_RATE_MAX)
+            fast = gauge.busy(HOLD_RATE_MAX)
+            busy = not held and fast
             paused = self._nudge.is_set()  # a long job waits for this round
             if busy:
                 self.handle_batch(batch, transport)
             else:
-                self._hold(batch, held, transport, paused)
+                self._hold(batch, held, transport, paused=paused, whole=fast)
             turn, self._turn = self._turn, gevent.event.Event()
             turn.set()
             # A flood of frames must not starve HTTP and the timer: always yield.
@@ -227,21 +228,29 @@ class MasterLoops:
                 self._nudge.clear()
 
     def _hold(
-        self, batch: list[list[bytes]], held: HeldBatch, transport: RouterTransport, paused: bool
+        self,
+        batch: list[list[bytes]],
+        held: HeldBatch,
+        transport: RouterTransport,
+        *,
+        paused: bool,
+        whole: bool,
     ) -> None:
         """Answer the heartbeats that may go ahead; handle a piece of the held frames once due.
 
         One piece a round: heartbeats that arrive meanwhile wait for one stats report at
         most, not for the whole batch. A round that a :meth:`pause` waits for (``paused``)
         only answers heartbeats: the long job goes on sooner, and the held frames wait
-        for the next round.
+        for the next round. A full batch, or any once frames arrive fast (``whole``), is
+        handled whole, so a flood cannot grow it.
         """
         self._nudge.clear()
         ahead = held.add(batch, time.monotonic())
         if ahead:
             self.handle_batch(ahead, transport)
-        if not paused and held.due(time.monotonic(), RECEIVE_PAUSE, YIELD_EVERY):
-            self.handle_batch(held.take(), transport)
+        full = len(held) >= YIELD_EVERY
+        if (full or not paused) and held.due(time.monotonic(), RECEIVE_PAUSE, YIELD_EVERY):
+            self.handle_batch(held.take_all() if full or whole else held.take(), transport)
 
     def handle_batch(self, batch: list[list[bytes]], transport: RouterTransport) -> None:
         """Decode received messages and hand them to the coordinator, in order.

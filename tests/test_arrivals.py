@@ -138,3 +138,12 @@ def test_held_frames_fall_due_after_the_pause_or_when_full(
     held.add([[b"s%d" % i, READY] for i in range(held_frames)], 1.0)
     assert held.due(now, pause=0.25, limit=128) is due
     assert held.deadline(0.25) == (1.25 if held_frames else None)
+
+
+def test_taking_all_empties_the_batch_and_frees_its_senders() -> None:
+    """Every held frame comes out in order; a sender's next heartbeat goes ahead again."""
+    held = HeldBatch()
+    held.add([A_READY, STATS, A_BEAT], 1.0)
+    assert held.take_all() == [A_READY, STATS, A_BEAT]
+    assert (len(held), held.since) == (0, None)
+    assert held.add([A_BEAT], 2.0) == [A_BEAT]
