@@ -4,7 +4,9 @@
 transport (frames -> codec -> coordinator) and the timer loop (liveness sweep, ramp steps,
 run-time deadline). Several transports can feed one coordinator (the Locust-compatible
 plaintext endpoint, and later an authenticated one beside it); a worker is answered on the
-transport it last spoke on. Commands from the HTTP shim or the CLI go through
+transport it last spoke on. Below a rate of frames, a receive loop answers heartbeats as
+they arrive and handles the other frames in batches (:mod:`horde.master.arrivals`).
+Commands from the HTTP shim or the CLI go through
 :meth:`command`, which runs them on the coordinator with the current time and wakes the
 timer loop; readers take :meth:`snapshot` (or the cheaper :meth:`run_snapshot`).
 Nothing that a peer sends can end a receive loop: decode errors are counted, handler
@@ -23,6 +25,7 @@ import gevent
 import gevent.event
 import structlog
 
+from horde.master.arrivals import HOLD_RATE_MAX, ArrivalGauge, HeldBatch
 from horde.master.config import MasterSettings
 from horde.master.coordinator import Coordinator
 from horde.master.snapshot import MasterSnapshot, RunSnapshot
@@ -35,11 +38,15 @@ T = TypeVar("T")
 YIELD_EVERY = 128
 """Frames a receive loop handles before it lets other greenlets run."""
 RECEIVE_PAUSE = 0.005
-"""How long a receive loop that emptied its queue waits before it looks again (seconds).
+"""How long a receive loop gathers frames before it handles them together (seconds).
 
-The next look then finds a batch rather than one frame: with thousands of workers the
-costs paid per wake-up (the hub, libzmq's signalling, the numpy calls that validate and
-merge a batch of deltas) are shared by the batch, for at most this much added latency.
+With thousands of workers (frames arriving faster than
+:data:`~horde.master.arrivals.HOLD_RATE_MAX`), a receive loop that emptied its queue
+waits this long before it looks again: the next look then finds a batch rather than one
+frame, and the costs paid per wake-up (the hub, libzmq's signalling, the numpy calls that
+validate and merge a batch of deltas) are shared by the batch, for at most this much added
+latency. Slower, it keeps receiving instead: it answers each heartbeat as it arrives and
+holds the other frames for this long (a :class:`~horde.master.arrivals.HeldBatch`).
 """
 SWEEP_DEFER_MAX = 10.0
 """Longest the liveness sweep waits for a receive loop that has a backlog (seconds)."""
@@ -100,6 +107,8 @@ class MasterLoops:
         """Set (and replaced) each time a receive loop has handled a batch."""
         self._nudge = gevent.event.Event()
         """Set by :meth:`pause`: a receive loop waiting out its pause looks again now."""
+        self._held: dict[RouterTransport, HeldBatch] = {}
+        """Each receive loop's frames held to be handled together (see :mod:`.arrivals`)."""
         self._behind_since: float | None = None
         """When a receive loop last started to have frames waiting (None: it is caught up).
 
@@ -168,6 +177,10 @@ class MasterLoops:
         else:  # nothing waits to be received: just let the ready greenlets run
             gevent.sleep(0)
 
+    def held(self) -> int:
+        """How many received frames wait, held, to be handled together."""
+        return sum(len(batch) for batch in self._held.values())
+
     def pacer(self) -> Pacer:
         """A :class:`Pacer` for one long job, pausing with :meth:`pause`."""
         return Pacer(self.pause)
@@ -180,28 +193,64 @@ class MasterLoops:
             transport.close()
 
     def _receive_loop(self, transport: RouterTransport) -> None:
+        gauge = ArrivalGauge()
+        held = self._held[transport] = HeldBatch()
         while self._running:
+            deadline = held.deadline(RECEIVE_PAUSE)
+            timeout = None if deadline is None else deadline - time.monotonic()
             try:
-                batch = transport.recv_many(YIELD_EVERY)
+                batch = transport.recv_many(YIELD_EVERY, timeout)
             except TransportError as exc:
                 if not self._running:
                     return
                 log.error("receive failed", error=str(exc))
                 gevent.sleep(0.1)
                 continue
+            gauge.add(len(batch), time.monotonic())
             if len(batch) < YIELD_EVERY:
                 self._behind_since = None
             elif self._behind_since is None:
                 self._behind_since = self.clock()
-            self.handle_batch(batch, transport)
+            fast = gauge.busy(HOLD_RATE_MAX)
+            busy = not held and fast
+            paused = self._nudge.is_set()  # a long job waits for this round
+            if busy:
+                self.handle_batch(batch, transport)
+            else:
+                self._hold(batch, held, transport, paused=paused, whole=fast)
             turn, self._turn = self._turn, gevent.event.Event()
             turn.set()
             # A flood of frames must not starve HTTP and the timer: always yield.
-            if len(batch) < YIELD_EVERY:
+            if len(batch) >= YIELD_EVERY or (paused and not busy):
+                gevent.sleep(0)
+            elif busy:  # wait so that the next look finds a batch
                 self._nudge.wait(timeout=RECEIVE_PAUSE)
                 self._nudge.clear()
-            else:
-                gevent.sleep(0)
+
+    def _hold(
+        self,
+        batch: list[list[bytes]],
+        held: HeldBatch,
+        transport: RouterTransport,
+        *,
+        paused: bool,
+        whole: bool,
+    ) -> None:
+        """Answer the heartbeats that may go ahead; handle a piece of the held frames once due.
+
+        One piece a round: heartbeats that arrive meanwhile wait for one stats report at
+        most, not for the whole batch. A round that a :meth:`pause` waits for (``paused``)
+        only answers heartbeats: the long job goes on sooner, and the held frames wait
+        for the next round. A full batch, or any once frames arrive fast (``whole``), is
+        handled whole, so a flood cannot grow it.
+        """
+        self._nudge.clear()
+        ahead = held.add(batch, time.monotonic())
+        if ahead:
+            self.handle_batch(ahead, transport)
+        full = len(held) >= YIELD_EVERY
+        if (full or not paused) and held.due(time.monotonic(), RECEIVE_PAUSE, YIELD_EVERY):
+            self.handle_batch(held.take_all() if full or whole else held.take(), transport)
 
     def handle_batch(self, batch: list[list[bytes]], transport: RouterTransport) -> None:
         """Decode received messages and hand them to the coordinator, in order.

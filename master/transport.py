@@ -9,14 +9,16 @@ connection lives.
 ``ROUTER_MANDATORY`` is on, so a send to a worker that is gone raises instead of
 vanishing silently.
 
-Imports: zmq.green (this module runs on the master's gevent loop), zmq's plain socket
-methods for calls that never wait, and horde.protocol.
+Imports: zmq.green (this module runs on the master's gevent loop), gevent's timeout for a
+receive that waits at most so long, zmq's plain socket methods for calls that never wait,
+and horde.protocol.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import gevent
 import zmq as _zmq
 import zmq.green as zmq
 
@@ -100,30 +102,38 @@ class RouterTransport:
     def pending(self) -> bool:
         """Whether a message is queued for :meth:`recv_many` now (never waits).
 
-        Asked through zmq.green, which then wakes a receive waiting on the socket: reading
-        ``EVENTS`` can consume libzmq's edge-triggered signal that the receive waits for.
+        Asked through zmq.green's ``get``, which then wakes a receive waiting on the
+        socket: reading ``EVENTS`` can consume libzmq's edge-triggered signal that the
+        receive waits for. (``getsockopt`` is pyzmq's plain ``get``, which wakes nothing:
+        the receive would then sleep until :data:`WAIT_RECHECK`.)
         """
-        sock = self._socket
+        sock: Any = self._socket
         if sock is None:
             return False
         try:
-            events: Any = sock.getsockopt(zmq.EVENTS)
+            events: Any = sock.get(zmq.EVENTS)
             return bool(events & zmq.POLLIN)
         except zmq.ZMQError:
             return False
 
-    def recv_many(self, limit: int) -> list[list[bytes]]:
-        """Wait for the next message; return it and up to ``limit - 1`` more already queued."""
+    def recv_many(self, limit: int, timeout: float | None = None) -> list[list[bytes]]:
+        """Wait for the next message; return it and up to ``limit - 1`` more already queued.
+
+        With a ``timeout`` (seconds) it waits at most that long, and returns an empty list
+        if nothing came.
+        """
         if self._socket is None:
             raise ReceiveError("transport is not open")
         batch = self._drain(limit)
-        if batch:
+        if batch or (timeout is not None and timeout <= 0):
             return batch
         try:
-            batch.append(self._socket.recv_multipart(copy=True))
+            with gevent.Timeout(timeout, False):  # None: no limit; on expiry, nothing came
+                batch.append(self._socket.recv_multipart(copy=True))
         except zmq.ZMQError as exc:
             raise ReceiveError(f"receive failed: {exc}") from exc
-        batch += self._drain(limit - 1)
+        if batch:
+            batch += self._drain(limit - 1)
         return batch
 
     def _drain(self, limit: int) -> list[list[bytes]]:

@@ -37,6 +37,8 @@ _DATETIME_FORMAT = "%Y%m%dT%H:%M:%S.%f"
 _DATETIME_MARKER = b"__datetime__"
 _STATS_HEAD = b"\xa5stats"
 """The msgpack string ``"stats"``, as a Locust stats frame's type follows its array header."""
+_HEARTBEAT_HEAD = b"\xa9heartbeat"
+"""The msgpack string ``"heartbeat"``, as a heartbeat frame's type follows its array header."""
 
 AnyMessage = Message | UnknownMessage
 _HORDE_STATS = MessageType.HORDE_STATS.value
@@ -111,6 +113,19 @@ def _worker_heartbeat(data: object, node_id: str) -> WorkerHeartbeat | None:
     return WorkerHeartbeat(node_id, state, cpu, int(memory), user_count, loop_lag, beat, {})
 
 
+def _typed(raw: bytes, head: bytes) -> bool:
+    """Whether frame ``raw``'s envelope type, right after its array header, is ``head``."""
+    return raw[1 : 1 + len(head)] == head
+
+
+def is_heartbeat_frame(raw: bytes) -> bool:
+    """Whether ``raw`` looks like a heartbeat, judged from its type string alone (cheap).
+
+    No validation: a frame that looks like one may still fail to decode.
+    """
+    return _typed(raw, _HEARTBEAT_HEAD)
+
+
 def encode_raw(message_type: str, data: object, node_id: str) -> bytes:
     """Serialise a raw envelope; used for custom messages and by tests of hostile input."""
     packed = msgpack.packb((message_type, data, node_id), default=_encode_hook)
@@ -126,7 +141,7 @@ def unpack_envelope(raw: object, *, max_size: int = DEFAULT_MAX_FRAME) -> tuple[
         raise ProtocolError(f"frame of {len(raw)} bytes exceeds {max_size}", reason="size")
     # Only a frame holding the marker can hold a datetime. A Locust stats frame holds
     # hundreds of maps: when it lacks the marker, it skips the hook each map would call.
-    plain = type(raw) is bytes and raw[1:7] == _STATS_HEAD and _DATETIME_MARKER not in raw
+    plain = type(raw) is bytes and _typed(raw, _STATS_HEAD) and _DATETIME_MARKER not in raw
     hook = None if plain else _decode_hook
     try:
         envelope = msgpack.unpackb(

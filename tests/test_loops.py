@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import gevent
@@ -9,6 +10,7 @@ import pytest
 import zmq.green as zmq
 
 from horde.master import loops as loops_module
+from horde.master import transport as transport_module
 from horde.master.config import MasterSettings
 from horde.master.coordinator import Coordinator
 from horde.master.dispatch import UserClassSpec
@@ -108,6 +110,7 @@ def test_a_pause_wakes_the_receive_loop_and_waits_for_its_batch(
 ) -> None:
     """A long job's pause cuts the receive loop's wait short: queued frames are handled."""
     loops = quiet_loops
+    monkeypatch.setattr(loops_module, "HOLD_RATE_MAX", 0.0)  # batch always, as when busy
     monkeypatch.setattr(loops_module, "RECEIVE_PAUSE", 60.0)  # without a nudge: a minute
     monkeypatch.setattr(loops_module, "PAUSE_MAX", 60.0)
     sender = dealer("host_x", loops.transport.port)
@@ -134,6 +137,97 @@ def test_a_pause_wakes_the_receive_loop_and_waits_for_its_batch(
     sender.close()
 
 
+def settle(loops: MasterLoops) -> None:
+    """Wait until the loops' first passes are over: a stranger's heartbeat is answered."""
+    stranger = dealer("host_settle", loops.transport.port)
+    stranger.send(encode(m.WorkerHeartbeat("host_settle", "ready", 1.0, 1024)))
+    assert isinstance(receive(stranger), m.Reconnect)
+    stranger.close()
+
+
+def wait_until_queued(transport: RouterTransport) -> None:
+    """Wait, without letting the receive loop run, until a frame is queued on ``transport``."""
+    deadline = time.monotonic() + 5
+    while not transport.pending():
+        assert time.monotonic() < deadline, "no frame arrived"
+        time.sleep(0.001)
+
+
+def test_a_pause_lets_the_receive_loop_answer_a_heartbeat_while_frames_are_held(
+    quiet_loops: MasterLoops, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long job's pause returns once a queued heartbeat is answered; held frames wait."""
+    loops = quiet_loops
+    monkeypatch.setattr(loops_module, "RECEIVE_PAUSE", 60.0)  # held for a minute
+    monkeypatch.setattr(loops_module, "PAUSE_MAX", 60.0)  # without a turn: a minute
+    settle(loops)
+    sender = dealer("host_x", loops.transport.port)
+    sender.send(b"\x00zero")
+    with gevent.Timeout(5):
+        while loops.held() < 1:
+            gevent.sleep(0.01)
+    stranger = dealer("host_y", loops.transport.port)
+    stranger.send(encode(m.WorkerHeartbeat("host_y", "ready", 1.0, 1024)))
+    wait_until_queued(loops.transport)
+    with gevent.Timeout(5):
+        loops.pause()
+    assert loops.coordinator.counters["unknown_worker"] == 2  # answered before it returned
+    assert (loops.held(), malformed(loops)) == (1, 0)
+    assert isinstance(receive(stranger), m.Reconnect)
+    sender.close()
+    stranger.close()
+
+
+def test_a_paused_long_job_goes_on_before_the_held_frames_are_handled(
+    quiet_loops: MasterLoops, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The round a pause waits for only answers heartbeats; due held frames come after."""
+    loops = quiet_loops
+    monkeypatch.setattr(loops_module, "RECEIVE_PAUSE", 60.0)
+    monkeypatch.setattr(loops_module, "PAUSE_MAX", 60.0)
+    settle(loops)
+    sender = dealer("host_x", loops.transport.port)
+    sender.send(b"\x00zero")
+    with gevent.Timeout(5):
+        while loops.held() < 1:
+            gevent.sleep(0.01)
+    monkeypatch.setattr(loops_module, "RECEIVE_PAUSE", 0.0)  # due at the next round
+    stranger = dealer("host_y", loops.transport.port)
+    stranger.send(encode(m.WorkerHeartbeat("host_y", "ready", 1.0, 1024)))
+    wait_until_queued(loops.transport)
+    with gevent.Timeout(5):
+        loops.pause()
+    assert loops.coordinator.counters["unknown_worker"] == 2  # the heartbeat is answered
+    assert malformed(loops) == 0  # the held frame is not handled yet
+    with gevent.Timeout(5):
+        while malformed(loops) < 1:  # but soon after
+            gevent.sleep(0.01)
+    sender.close()
+    stranger.close()
+
+
+def test_a_heartbeat_is_answered_at_once_unless_its_sender_has_frames_held(
+    quiet_loops: MasterLoops, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While frames are held, a heartbeat goes ahead of them, but never ahead of its sender's."""
+    loops = quiet_loops
+    monkeypatch.setattr(loops_module, "RECEIVE_PAUSE", 60.0)
+    settle(loops)
+    early = dealer("host_a", loops.transport.port)
+    early.send(encode(m.ClientReady("host_a")))
+    early.send(encode(m.WorkerHeartbeat("host_a", "ready", 1.0, 1024)))
+    with gevent.Timeout(5):
+        while loops.held() < 2:
+            gevent.sleep(0.01)
+    stranger = dealer("host_b", loops.transport.port)
+    stranger.send(encode(m.WorkerHeartbeat("host_b", "ready", 1.0, 1024)))
+    assert isinstance(receive(stranger), m.Reconnect)  # not held for a minute
+    assert loops.held() == 2  # host_a's heartbeat still waits behind its registration
+    assert loops.coordinator.counters["unknown_worker"] == 2  # settle's and host_b's
+    early.close()
+    stranger.close()
+
+
 def test_a_pause_with_nothing_to_receive_only_yields(
     loops: MasterLoops, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -156,3 +250,21 @@ def test_a_pacer_pauses_once_per_budget_of_work() -> None:
         pacer()
     assert pauses == [0.004, 0.0081, 0.02]
     assert pacer.pauses == 3
+
+
+def test_asking_whether_a_frame_is_queued_wakes_a_receive_waiting_for_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``pending`` reads the edge-triggered signal a waiting receive needs, so it wakes it."""
+    monkeypatch.setattr(transport_module, "WAIT_RECHECK", 60.0)  # no recheck to save us
+    transport = router()
+    transport.open()
+    waiting = gevent.spawn(transport.recv_many, 10, None)
+    gevent.sleep(0)  # it waits now
+    sender = dealer("host_x", transport.port)
+    sender.send(b"frame")
+    wait_until_queued(transport)
+    with gevent.Timeout(5):
+        assert waiting.get() == [[b"host_x", b"frame"]]
+    sender.close()
+    transport.close()
