@@ -153,22 +153,34 @@ def wait_until_queued(transport: RouterTransport) -> None:
         time.sleep(0.001)
 
 
-def test_a_pause_lets_the_receive_loop_answer_a_heartbeat_while_frames_are_held(
-    quiet_loops: MasterLoops, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A long job's pause returns once a queued heartbeat is answered; held frames wait."""
-    loops = quiet_loops
-    monkeypatch.setattr(loops_module, "RECEIVE_PAUSE", 60.0)  # held for a minute
-    monkeypatch.setattr(loops_module, "PAUSE_MAX", 60.0)  # without a turn: a minute
+def hold_a_frame_and_queue_a_heartbeat(
+    loops: MasterLoops, monkeypatch: pytest.MonkeyPatch, *, due: bool = False
+) -> tuple[zmq.Socket, zmq.Socket]:
+    """Have the quiet receive loop hold one frame (for a minute, or ``due`` at its next
+    round; a pause waits a minute for its turn), then queue a stranger's heartbeat without
+    letting the loop run; return the two sockets."""
+    monkeypatch.setattr(loops_module, "RECEIVE_PAUSE", 60.0)
+    monkeypatch.setattr(loops_module, "PAUSE_MAX", 60.0)
     settle(loops)
     sender = dealer("host_x", loops.transport.port)
     sender.send(b"\x00zero")
     with gevent.Timeout(5):
         while loops.held() < 1:
             gevent.sleep(0.01)
+    if due:
+        monkeypatch.setattr(loops_module, "RECEIVE_PAUSE", 0.0)
     stranger = dealer("host_y", loops.transport.port)
     stranger.send(encode(m.WorkerHeartbeat("host_y", "ready", 1.0, 1024)))
     wait_until_queued(loops.transport)
+    return sender, stranger
+
+
+def test_a_pause_lets_the_receive_loop_answer_a_heartbeat_while_frames_are_held(
+    quiet_loops: MasterLoops, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long job's pause returns once a queued heartbeat is answered; held frames wait."""
+    loops = quiet_loops
+    sender, stranger = hold_a_frame_and_queue_a_heartbeat(loops, monkeypatch)
     with gevent.Timeout(5):
         loops.pause()
     assert loops.coordinator.counters["unknown_worker"] == 2  # answered before it returned
@@ -183,18 +195,7 @@ def test_a_paused_long_job_goes_on_before_the_held_frames_are_handled(
 ) -> None:
     """The round a pause waits for only answers heartbeats; due held frames come after."""
     loops = quiet_loops
-    monkeypatch.setattr(loops_module, "RECEIVE_PAUSE", 60.0)
-    monkeypatch.setattr(loops_module, "PAUSE_MAX", 60.0)
-    settle(loops)
-    sender = dealer("host_x", loops.transport.port)
-    sender.send(b"\x00zero")
-    with gevent.Timeout(5):
-        while loops.held() < 1:
-            gevent.sleep(0.01)
-    monkeypatch.setattr(loops_module, "RECEIVE_PAUSE", 0.0)  # due at the next round
-    stranger = dealer("host_y", loops.transport.port)
-    stranger.send(encode(m.WorkerHeartbeat("host_y", "ready", 1.0, 1024)))
-    wait_until_queued(loops.transport)
+    sender, stranger = hold_a_frame_and_queue_a_heartbeat(loops, monkeypatch, due=True)
     with gevent.Timeout(5):
         loops.pause()
     assert loops.coordinator.counters["unknown_worker"] == 2  # the heartbeat is answered
