@@ -229,8 +229,8 @@ class MergedStats:
         else:
             entries = list(map(self._entry, decoded.methods, names))
             self._add(worker_id, seen, entries, cols, sec)
-        total = decoded.total
-        self._touch_span(total["start_time"], total["last_request_timestamp"])
+        total = report.stats_total
+        self._touch_span(total.start_time, total.last_request_timestamp)
         for err in report.errors.values():
             key = (err.method, err.name, err.error)
             self._add_error(key, err.occurrences, err.first_seen, err.last_seen)

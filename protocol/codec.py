@@ -19,10 +19,13 @@ from typing import Any
 import msgpack
 
 from horde.protocol.errors import ProtocolError
-from horde.protocol.locust_stats import COLUMNS_KEY, locust_columns_many
+from horde.protocol.locust_columns import typed_columns_many
+from horde.protocol.locust_schema import decode_report_frames
+from horde.protocol.locust_stats import COLUMNS_KEY, LocustStatsReport, locust_columns_many
 from horde.protocol.messages import (
     DOWNSTREAM,
     UPSTREAM,
+    LocustStats,
     MasterHeartbeat,
     Message,
     MessageType,
@@ -201,10 +204,15 @@ def decode_upstream_many(
     the blobs) and under a report's :data:`~horde.protocol.locust_stats.COLUMNS_KEY`:
     msgpack never produces such objects, so a peer cannot forge one.
     """
-    unpacked: list[tuple[str, Any, str] | ProtocolError] = []
+    typed = _typed_reports(raws, max_size)
+    unpacked: list[tuple[str, Any, str] | AnyMessage | ProtocolError] = []
     stats: list[dict[Any, Any]] = []
     reports: list[dict[Any, Any]] = []
-    for raw in raws:
+    for index, raw in enumerate(raws):
+        message = typed.get(index)
+        if message is not None:
+            unpacked.append(message)
+            continue
         try:
             envelope = unpack_envelope(raw, max_size=max_size)
         except ProtocolError as exc:
@@ -220,7 +228,7 @@ def decode_upstream_many(
     _decode_batches(stats, reports)
     out: list[AnyMessage | ProtocolError] = []
     for item in unpacked:
-        if isinstance(item, ProtocolError):
+        if not isinstance(item, tuple):  # an error, or a report the schema decoded
             out.append(item)
             continue
         try:
@@ -228,6 +236,32 @@ def decode_upstream_many(
         except ProtocolError as exc:
             out.append(exc)
     return out
+
+
+def _typed_reports(raws: Sequence[object], max_size: int) -> dict[int, AnyMessage]:
+    """The Locust reports among ``raws`` that the typed schema decodes, by position.
+
+    The schema decodes most Locust ``stats`` frames in a third of the time msgpack takes to
+    build them as dicts, with every check done (:mod:`horde.protocol.locust_schema`); the
+    rest, and any frame should this path fail, go the general way.
+    """
+    picked = [
+        k
+        for k, raw in enumerate(raws)
+        if type(raw) is bytes and len(raw) <= max_size and _typed(raw, _STATS_HEAD)
+    ]
+    if not picked:
+        return {}
+    try:
+        typed = decode_report_frames([raws[k] for k in picked])  # type: ignore[misc]
+        found = [(k, t) for k, t in zip(picked, typed, strict=True) if t is not None]
+        columns = typed_columns_many([(t.rows, t.total) for _, t in found])
+        return {
+            k: LocustStats(t.node_id, LocustStatsReport.from_typed(t.data, c))
+            for (k, t), c in zip(found, columns, strict=True)
+        }
+    except Exception:  # a bug here fails no frame: the general path decodes them all
+        return {}
 
 
 def _decode_batches(stats: list[dict[Any, Any]], reports: list[dict[Any, Any]]) -> None:

@@ -33,6 +33,7 @@ __all__ = [
     "fields_from_wire",
     "int_counts",
     "locust_columns_many",
+    "typed_columns_many",
 ]
 
 
@@ -101,10 +102,11 @@ class LocustColumns(NamedTuple):
     """The name of each ``stats`` entry, in order."""
     columns: EntryColumns
     """The entries' figures (µs, horde buckets); the last row is ``stats_total``."""
-    entries: tuple[dict[Any, Any], ...]
-    """The validated ``stats`` dicts (:class:`LocustEntry` objects are built on demand)."""
-    total: dict[Any, Any]
-    """The validated ``stats_total`` dict."""
+    entries: tuple[Any, ...]
+    """The validated ``stats`` dicts, or value tuples (:func:`typed_columns_many`);
+    :class:`LocustEntry` objects are built on demand."""
+    total: Any
+    """The validated ``stats_total`` dict or value tuple."""
 
 
 def _report_entries(data: object) -> tuple[Sequence[Any], object]:
@@ -152,15 +154,31 @@ _NUMBER_TYPES = frozenset((int, float))
 _OPT_NUMBER_TYPES = frozenset((int, float, type(None)))
 
 
-def _decode(group: list[tuple[int, Sequence[Any], object]]) -> list[LocustColumns]:
-    """The columns of every report in ``group``; raise on the first rule any entry breaks."""
-    np = numpy()
+def typed_columns_many(reports: Sequence[tuple[Sequence[Any], Any]]) -> list[LocustColumns]:
+    """The columns of reports (``stats`` rows, ``stats_total`` row) a typed schema checked.
+
+    Each entry is the tuple of its values in :data:`ENTRY_NAMES` order (see
+    :mod:`horde.protocol.locust_schema`), already known to keep every rule of
+    :data:`ENTRY_FIELDS` with integers within int64: only the conversions run.
+    """
+    entries, bounds = _gather(reports)
+    return _columns(list(zip(*entries, strict=True)), entries, bounds, trusted=True)
+
+
+def _gather(reports: Sequence[tuple[Sequence[Any], Any]]) -> tuple[list[Any], list[int]]:
+    """Every report's entries then its total, end to end, and where each report starts."""
     entries: list[Any] = []
     bounds = [0]
-    for _, stats, total in group:
+    for stats, total in reports:
         entries += stats
         entries.append(total)
         bounds.append(len(entries))
+    return entries, bounds
+
+
+def _decode(group: list[tuple[int, Sequence[Any], object]]) -> list[LocustColumns]:
+    """The columns of every report in ``group``; raise on the first rule any entry breaks."""
+    entries, bounds = _gather([(stats, total) for _, stats, total in group])
     if set(map(type, entries)) != {dict}:
         _first_bad(entries, None, as_map)
     try:  # a list per field, not a tuple per entry: fewer objects for the collector
@@ -171,15 +189,29 @@ def _decode(group: list[tuple[int, Sequence[Any], object]]) -> list[LocustColumn
         raise
     for (key, check), col in zip(ENTRY_FIELDS, cols, strict=True):
         _check_column(key, check, col)
+    return _columns(cols, entries, bounds, trusted=False)
+
+
+def _columns(
+    cols: list[tuple[Any, ...]], entries: list[Any], bounds: list[int], *, trusted: bool
+) -> list[LocustColumns]:
+    """Convert a batch's field columns (``ENTRY_NAMES`` order) and cut it per report.
+
+    The scalar fields are already checked; unless ``trusted`` (a schema checked them
+    all), the count dicts' keys and values are checked here as they are flattened.
+    """
+    np = numpy()
     names, methods, _, _, nreq, nnone, nfail, rt, high, low, length, times, reqs, fails = cols
     n = len(entries)
     has_low = np.fromiter((v is not None for v in low), dtype=bool, count=n)
     lows = _us([0 if v is None else v for v in low])
     if not has_low.all():
         lows = np.where(has_low, lows, -1)
-    n_pairs, pairs = _pairs(np, _flat(np, times, "response_times"))
+    n_pairs, pairs = _pairs(np, _flat(np, times, "response_times", trusted))
     n_triples, triples = _triples(
-        np, _flat(np, reqs, "num_reqs_per_sec"), _flat(np, fails, "num_fail_per_sec")
+        np,
+        _flat(np, reqs, "num_reqs_per_sec", trusted),
+        _flat(np, fails, "num_fail_per_sec", trusted),
     )
     table = [np.zeros(n, dtype=np.int64), *map(int_array, (nreq, nnone, nfail))]
     table += [_us(rt), lows, _us(high), _lengths(length), n_pairs, n_triples]
@@ -222,18 +254,24 @@ def _check_column(key: str, check: Check, col: tuple[Any, ...]) -> None:
         _first_bad(col, what, check)
 
 
-def _flat(np: Any, col: tuple[dict[Any, Any], ...], key: str) -> tuple[Any, Any, Any]:
+def _flat(
+    np: Any, col: tuple[dict[Any, Any], ...], key: str, trusted: bool
+) -> tuple[Any, Any, Any]:
     """Each dict's size, then all their keys and all their values end to end, as arrays.
 
-    Raises unless every key and value is a non-negative int.
+    Unless ``trusted``, raises unless every key and value is a non-negative int.
     """
     sizes = np.fromiter(map(len, col), dtype=np.int64, count=len(col))
     keys = list(chain.from_iterable(col))
     values = list(chain.from_iterable(map(dict.values, col)))
-    if keys and (set(map(type, keys)) != _INT_ONLY or set(map(type, values)) != _INT_ONLY):
+    if (
+        keys
+        and not trusted
+        and (set(map(type, keys)) != _INT_ONLY or set(map(type, values)) != _INT_ONLY)
+    ):
         _first_bad(col, f"locust entry {key}", int_counts)
     key_array, value_array = int_array(keys), int_array(values)
-    if keys and (key_array.min() < 0 or value_array.min() < 0):
+    if keys and not trusted and (key_array.min() < 0 or value_array.min() < 0):
         _first_bad(col, f"locust entry {key}", int_counts)
     return sizes, key_array, value_array
 

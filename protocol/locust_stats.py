@@ -118,12 +118,17 @@ class LocustEntry:
         return cls(**fields_from_wire(data, ENTRY_FIELDS, ENTRY_KEYS, "locust entry"))
 
     @classmethod
-    def _validated(cls, raw: dict[Any, Any]) -> LocustEntry:
-        """The entry of a dict :func:`locust_columns_many` already validated."""
-        values = {key: raw[key] for key in ENTRY_NAMES}
+    def _validated(cls, raw: Any) -> LocustEntry:
+        """The entry of a validated dict, or value tuple (as :class:`LocustColumns` hold)."""
+        if type(raw) is dict:
+            values = {key: raw[key] for key in ENTRY_NAMES}
+            extra = extra_keys(raw, ENTRY_KEYS)
+        else:  # values in ENTRY_NAMES order, from a typed schema: no unknown keys
+            values = dict(zip(ENTRY_NAMES, raw, strict=True))
+            extra = {}
         for key in ("response_times", "num_reqs_per_sec", "num_fail_per_sec"):
             values[key] = dict(values[key])
-        return cls(**values, extra=extra_keys(raw, ENTRY_KEYS))
+        return cls(**values, extra=extra)
 
 
 _ERROR_FIELDS: tuple[tuple[str, Check], ...] = (
@@ -158,6 +163,11 @@ class LocustError:
             "last_seen": self.last_seen,
         }
         return merge_extra(known, self.extra)
+
+    @classmethod
+    def _typed(cls, e: Any) -> LocustError:
+        """The error a typed schema decoded (fields by name, no unknown keys)."""
+        return cls(e.name, e.method, e.error, e.occurrences, e.first_seen, e.last_seen)
 
     @classmethod
     def from_wire(cls, data: object) -> LocustError:
@@ -232,6 +242,22 @@ class LocustStatsReport:
         if isinstance(verdict, ProtocolError):
             raise verdict
         return verdict
+
+    @classmethod
+    def from_typed(cls, data: Any, columns: LocustColumns) -> LocustStatsReport:
+        """The report a typed schema decoded (:mod:`horde.protocol.locust_schema`).
+
+        ``columns`` are its entries' (:func:`typed_columns_many`); the schema took only
+        data with Locust's keys, every rule kept.
+        """
+        return cls(
+            stats=_LazyEntries(columns.entries),
+            stats_total=LocustEntry._validated(columns.total),
+            errors={key: LocustError._typed(e) for key, e in data.errors.items()},
+            user_classes_count=dict(data.user_classes_count or {}),
+            user_count=data.user_count,
+            columns=columns,
+        )
 
     @classmethod
     def from_wire(cls, data: object) -> LocustStatsReport:
