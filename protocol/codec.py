@@ -19,8 +19,7 @@ from typing import Any
 import msgpack
 
 from horde.protocol.errors import ProtocolError
-from horde.protocol.locust_columns import typed_columns_many
-from horde.protocol.locust_schema import decode_report_frames
+from horde.protocol.locust_schema import typed_reports
 from horde.protocol.locust_stats import COLUMNS_KEY, LocustStatsReport, locust_columns_many
 from horde.protocol.messages import (
     DOWNSTREAM,
@@ -253,12 +252,11 @@ def _typed_reports(raws: Sequence[object], max_size: int) -> dict[int, AnyMessag
     if not picked:
         return {}
     try:
-        typed = decode_report_frames([raws[k] for k in picked])  # type: ignore[misc]
-        found = [(k, t) for k, t in zip(picked, typed, strict=True) if t is not None]
-        columns = typed_columns_many([(t.rows, t.total) for _, t in found])
+        typed = typed_reports([raws[k] for k in picked])  # type: ignore[misc]
         return {
-            k: LocustStats(t.node_id, LocustStatsReport.from_typed(t.data, c))
-            for (k, t), c in zip(found, columns, strict=True)
+            k: LocustStats(t.node_id, LocustStatsReport.from_typed(t.data, t.columns))
+            for k, t in zip(picked, typed, strict=True)
+            if t is not None
         }
     except Exception:  # a bug here fails no frame: the general path decodes them all
         return {}

@@ -29,6 +29,7 @@ __all__ = [
     "ENTRY_KEYS",
     "ENTRY_NAMES",
     "Check",
+    "Flat",
     "LocustColumns",
     "fields_from_wire",
     "int_counts",
@@ -154,15 +155,24 @@ _NUMBER_TYPES = frozenset((int, float))
 _OPT_NUMBER_TYPES = frozenset((int, float, type(None)))
 
 
-def typed_columns_many(reports: Sequence[tuple[Sequence[Any], Any]]) -> list[LocustColumns]:
+Flat = tuple[Any, Any, Any]
+"""One count field of a batch's entries: each entry's map size, then every key and every
+value end to end (int64 arrays)."""
+
+
+def typed_columns_many(
+    reports: Sequence[tuple[Sequence[Any], Any]], flats: Sequence[Flat]
+) -> list[LocustColumns]:
     """The columns of reports (``stats`` rows, ``stats_total`` row) a typed schema checked.
 
     Each entry is the tuple of its values in :data:`ENTRY_NAMES` order (see
     :mod:`horde.protocol.locust_schema`), already known to keep every rule of
-    :data:`ENTRY_FIELDS` with integers within int64: only the conversions run.
+    :data:`ENTRY_FIELDS` with integers within int64; ``flats`` are the three count
+    fields of all those entries, in order, already flattened and checked: only the
+    conversions run.
     """
     entries, bounds = _gather(reports)
-    return _columns(list(zip(*entries, strict=True)), entries, bounds, trusted=True)
+    return _columns(list(zip(*entries, strict=True)), entries, bounds, flats)
 
 
 def _gather(reports: Sequence[tuple[Sequence[Any], Any]]) -> tuple[list[Any], list[int]]:
@@ -189,30 +199,28 @@ def _decode(group: list[tuple[int, Sequence[Any], object]]) -> list[LocustColumn
         raise
     for (key, check), col in zip(ENTRY_FIELDS, cols, strict=True):
         _check_column(key, check, col)
-    return _columns(cols, entries, bounds, trusted=False)
+    np = numpy()
+    flats = [_flat(np, col, key) for key, col in zip(ENTRY_NAMES[-3:], cols[-3:], strict=True)]
+    return _columns(cols, entries, bounds, flats)
 
 
 def _columns(
-    cols: list[tuple[Any, ...]], entries: list[Any], bounds: list[int], *, trusted: bool
+    cols: list[tuple[Any, ...]], entries: list[Any], bounds: list[int], flats: Sequence[Flat]
 ) -> list[LocustColumns]:
-    """Convert a batch's field columns (``ENTRY_NAMES`` order) and cut it per report.
+    """Convert a batch's checked field columns (``ENTRY_NAMES`` order) and cut it per report.
 
-    The scalar fields are already checked; unless ``trusted`` (a schema checked them
-    all), the count dicts' keys and values are checked here as they are flattened.
+    ``flats``: the three count fields, flattened (response times, requests and failures
+    per second).
     """
     np = numpy()
-    names, methods, _, _, nreq, nnone, nfail, rt, high, low, length, times, reqs, fails = cols
+    names, methods, _, _, nreq, nnone, nfail, rt, high, low, length = cols[:11]
     n = len(entries)
     has_low = np.fromiter((v is not None for v in low), dtype=bool, count=n)
     lows = _us([0 if v is None else v for v in low])
     if not has_low.all():
         lows = np.where(has_low, lows, -1)
-    n_pairs, pairs = _pairs(np, _flat(np, times, "response_times", trusted))
-    n_triples, triples = _triples(
-        np,
-        _flat(np, reqs, "num_reqs_per_sec", trusted),
-        _flat(np, fails, "num_fail_per_sec", trusted),
-    )
+    n_pairs, pairs = _pairs(np, flats[0])
+    n_triples, triples = _triples(np, flats[1], flats[2])
     table = [np.zeros(n, dtype=np.int64), *map(int_array, (nreq, nnone, nfail))]
     table += [_us(rt), lows, _us(high), _lengths(length), n_pairs, n_triples]
     dtype = object if any(a.dtype == object for a in table) else np.int64
@@ -254,24 +262,18 @@ def _check_column(key: str, check: Check, col: tuple[Any, ...]) -> None:
         _first_bad(col, what, check)
 
 
-def _flat(
-    np: Any, col: tuple[dict[Any, Any], ...], key: str, trusted: bool
-) -> tuple[Any, Any, Any]:
+def _flat(np: Any, col: tuple[dict[Any, Any], ...], key: str) -> Flat:
     """Each dict's size, then all their keys and all their values end to end, as arrays.
 
-    Unless ``trusted``, raises unless every key and value is a non-negative int.
+    Raises unless every key and value is a non-negative int.
     """
     sizes = np.fromiter(map(len, col), dtype=np.int64, count=len(col))
     keys = list(chain.from_iterable(col))
     values = list(chain.from_iterable(map(dict.values, col)))
-    if (
-        keys
-        and not trusted
-        and (set(map(type, keys)) != _INT_ONLY or set(map(type, values)) != _INT_ONLY)
-    ):
+    if keys and (set(map(type, keys)) != _INT_ONLY or set(map(type, values)) != _INT_ONLY):
         _first_bad(col, f"locust entry {key}", int_counts)
     key_array, value_array = int_array(keys), int_array(values)
-    if keys and not trusted and (key_array.min() < 0 or value_array.min() < 0):
+    if keys and (key_array.min() < 0 or value_array.min() < 0):
         _first_bad(col, f"locust entry {key}", int_counts)
     return sizes, key_array, value_array
 

@@ -38,6 +38,7 @@ from horde.protocol.locust_columns import (
     fields_from_wire,
     locust_columns_many,
 )
+from horde.protocol.locust_schema import count_map
 from horde.protocol.stats import opt_number
 
 __all__ = [
@@ -127,7 +128,7 @@ class LocustEntry:
             values = dict(zip(ENTRY_NAMES, raw, strict=True))
             extra = {}
         for key in ("response_times", "num_reqs_per_sec", "num_fail_per_sec"):
-            values[key] = dict(values[key])
+            values[key] = dict(count_map(values[key]))
         return cls(**values, extra=extra)
 
 

@@ -14,7 +14,7 @@ from horde.protocol import codec
 from horde.protocol import messages as m
 from horde.protocol.codec import decode_upstream, decode_upstream_many, encode, encode_raw
 from horde.protocol.errors import ProtocolError
-from horde.protocol.locust_schema import decode_report_frames
+from horde.protocol.locust_schema import typed_reports
 from tests.test_locust_ingest import reports
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "timeline.msgpack"
@@ -35,7 +35,7 @@ def test_every_frame_of_a_real_locust_worker_takes_the_typed_path() -> None:
     """Real Locust reports all decode by the schema, to the general decoder's messages."""
     raw = _real_locust_frames()
     assert len(raw) >= 5
-    assert all(t is not None for t in decode_report_frames(raw))
+    assert all(t is not None for t in typed_reports(raw))
     for frame, fast in zip(raw, decode_upstream_many(raw), strict=True):
         slow = decode_upstream(frame)
         assert isinstance(fast, m.LocustStats) and isinstance(slow, m.LocustStats)
@@ -74,7 +74,7 @@ def test_odd_values_get_the_general_decoders_verdict() -> None:
         target, key = rng.choice(_places(wire))
         target[key] = copy.deepcopy(rng.choice(_ODD))
         frame = encode_raw("stats", wire, f"w{k}")
-        (typed,) = decode_report_frames([frame])
+        (typed,) = typed_reports([frame])
         verdict = _verdict(frame)
         if typed is None:
             refused += 1
@@ -95,7 +95,7 @@ def test_what_the_schema_leaves_to_the_general_path() -> None:
     huge["stats_total"]["total_content_length"] = 2**64 - 1
     frames = [encode_raw("stats", extra, "w"), encode_raw("stats", huge, "w")]
     frames.append(encode_raw("client_ready", "2.47.0", "w"))
-    assert decode_report_frames(frames) == [None, None, None]
+    assert typed_reports(frames) == [None, None, None]
     decoded = decode_upstream_many(frames)
     assert isinstance(decoded[0], m.LocustStats) and decoded[0].report.extra == {"custom": 1}
     assert isinstance(decoded[1], m.LocustStats)
@@ -109,6 +109,26 @@ def test_a_failure_of_the_typed_path_fails_no_frame(monkeypatch: pytest.MonkeyPa
     def broken(reports: Any) -> Any:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(codec, "typed_columns_many", broken)
+    monkeypatch.setattr(codec, "typed_reports", broken)
     decoded = decode_upstream_many(raw)
     assert decoded == [decode_upstream(frame) for frame in raw]
+
+
+def test_long_count_maps_and_repeated_keys() -> None:
+    """Maps of 16 and of 65,536 keys or more take the typed path; a repeated key does not."""
+    wire = reports(6, workers=1, rounds=1)[0][1].to_wire()
+    wire["stats"][0]["response_times"] = {k: k % 5 + 1 for k in range(1, 40)}
+    wire["stats"][1]["num_fail_per_sec"] = dict.fromkeys(range(70000), 1)
+    long = encode_raw("stats", wire, "w")
+    wire["stats"][0]["response_times"] = {7: 1, 8: 2}
+    repeated = encode_raw("stats", wire, "w").replace(
+        b"\x82\x07\x01\x08\x02", b"\x82\x07\x01\x07\x02"
+    )
+    typed = typed_reports([long, repeated, long])  # the bad one alone leaves the batch
+    assert typed[0] is not None and typed[1] is None and typed[2] is not None
+    for frame, got in zip([long, repeated], decode_upstream_many([long, repeated]), strict=True):
+        assert isinstance(got, m.LocustStats)
+        assert encode(got) == encode(decode_upstream(frame))
+    (last_wins,) = decode_upstream_many([repeated])
+    assert isinstance(last_wins, m.LocustStats)
+    assert last_wins.report.stats[0].response_times == {7: 2}
