@@ -75,7 +75,7 @@ def _build_master(settings: MasterSettings, script_path: str) -> MasterRuntime:
         shapes=dict(script.shape_classes),
         log_lines=RECENT.lines,
     )
-    tune_process()  # before the first socket: libzmq's I/O thread inherits the policy
+    tune_process()
     return runtime
 
 

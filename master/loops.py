@@ -28,6 +28,7 @@ import structlog
 from horde.master.arrivals import HOLD_RATE_MAX, ArrivalGauge, HeldBatch
 from horde.master.config import MasterSettings
 from horde.master.coordinator import Coordinator
+from horde.master.process import Scheduling
 from horde.master.snapshot import MasterSnapshot, RunSnapshot
 from horde.master.transport import RouterTransport
 from horde.protocol.codec import AnyMessage, decode_upstream_many, encode
@@ -52,7 +53,7 @@ SWEEP_DEFER_MAX = 10.0
 """Longest the liveness sweep waits for a receive loop that has a backlog (seconds)."""
 PAUSE_MAX = 0.05
 """Longest :meth:`MasterLoops.pause` waits for a receive loop's turn (seconds)."""
-SLICE_SECONDS = 0.004
+SLICE_SECONDS = 0.0015
 """How long a long job (a :class:`Pacer`'s) works between two pauses (seconds)."""
 
 
@@ -93,6 +94,7 @@ class MasterLoops:
         transports: Sequence[RouterTransport],
         *,
         clock: Callable[[], float] = time.time,
+        scheduling: Scheduling | None = None,
     ) -> None:
         if not transports:
             raise ValueError("at least one transport is needed")
@@ -107,6 +109,8 @@ class MasterLoops:
         """Set (and replaced) each time a receive loop has handled a batch."""
         self._nudge = gevent.event.Event()
         """Set by :meth:`pause`: a receive loop waiting out its pause looks again now."""
+        self._scheduling = scheduling or Scheduling()
+        """Batch scheduling while frames arrive fast (see :mod:`horde.master.process`)."""
         self._held: dict[RouterTransport, HeldBatch] = {}
         """Each receive loop's frames held to be handled together (see :mod:`.arrivals`)."""
         self._behind_since: float | None = None
@@ -193,6 +197,12 @@ class MasterLoops:
             transport.close()
 
     def _receive_loop(self, transport: RouterTransport) -> None:
+        try:
+            self._receive(transport)
+        finally:  # stopped: this loop's frames no longer arrive fast
+            self._scheduling.update(transport, fast=False)
+
+    def _receive(self, transport: RouterTransport) -> None:
         gauge = ArrivalGauge()
         held = self._held[transport] = HeldBatch()
         while self._running:
@@ -212,6 +222,7 @@ class MasterLoops:
             elif self._behind_since is None:
                 self._behind_since = self.clock()
             fast = gauge.busy(HOLD_RATE_MAX)
+            self._scheduling.update(transport, fast=fast)
             busy = not held and fast
             paused = self._nudge.is_set()  # a long job waits for this round
             if busy:

@@ -7,15 +7,20 @@ Two things that are cheap at ten workers cost a master with thousands its latenc
   same core: 7,000 preemptions a second at 5,000 workers. Under ``SCHED_BATCH`` neither
   thread preempts the other on wake-up; the I/O thread runs when the master's thread
   waits or its time slice ends, and sends many replies per wake-up. Priorities and CPU
-  shares do not change, and no privilege is needed.
+  shares do not change, and no privilege is needed. That trade pays only while frames
+  arrive fast: slower, a message waits in the kernel for the rest of the master's time
+  slice before the I/O thread reads it (at 1,000 workers heartbeat replies took 4.5 to
+  5.7 ms at p99 under ``SCHED_BATCH``, 2.2 ms without). So the receive loops switch the
+  policy (:class:`Scheduling`) with the arrival rate that also decides whether they
+  batch (:data:`~horde.master.arrivals.HOLD_RATE_MAX`).
 - **Full garbage collections.** With the default thresholds the cyclic collector walked
   every worker's records every few seconds, 30 to 60 ms each time at 5,000 workers,
   during which no heartbeat is answered. Freezing what start-up allocated (modules, the
   user script) and collecting the young generation less often cut them to one or two a
   minute. Reference counting still frees everything that is not in a cycle at once.
 
-:func:`tune_process` applies both; call it before the first ZeroMQ socket exists, so
-libzmq's I/O thread inherits the policy.
+:func:`tune_process` tunes the collector; :class:`Scheduling` sets the policy of every
+thread of the process, libzmq's I/O thread included, when it changes.
 
 Imports: the standard library.
 """
@@ -24,32 +29,65 @@ from __future__ import annotations
 
 import gc
 import os
+from collections.abc import Callable, Hashable
 
-__all__ = ["GC_THRESHOLDS", "batch_scheduling", "tune_process"]
+__all__ = ["GC_THRESHOLDS", "Scheduling", "batch_scheduling", "tune_process"]
 
 GC_THRESHOLDS = (10_000, 50, 50)
 """Collector thresholds (young, middle, old); Python's defaults are (700, 10, 10)."""
 
 
-def batch_scheduling() -> bool:
-    """Put this thread, and the threads it starts later, under ``SCHED_BATCH``.
+def batch_scheduling(on: bool = True) -> bool:
+    """Put every thread of this process under ``SCHED_BATCH`` (``on``) or back under the
+    default policy; threads started later inherit the policy of the thread starting them.
 
     Returns whether the policy was set (never on systems without it).
     """
     setter = getattr(os, "sched_setscheduler", None)
-    policy = getattr(os, "SCHED_BATCH", None)
+    policy = getattr(os, "SCHED_BATCH" if on else "SCHED_OTHER", None)
     if setter is None or policy is None:
         return False
     try:
-        setter(0, policy, os.sched_param(0))
+        threads = [int(task) for task in os.listdir("/proc/self/task")]
     except OSError:
-        return False
-    return True
+        threads = [0]
+    done = False
+    for tid in threads:
+        try:
+            setter(tid, policy, os.sched_param(0))
+            done = True
+        except OSError:  # a thread that just ended
+            continue
+    return done
+
+
+class Scheduling:
+    """Batch scheduling while any receive loop has frames arriving fast; none otherwise.
+
+    Each loop states whether its frames arrive fast (:meth:`update`); the policy changes
+    only when the answer for the process changes, so the system calls are rare.
+    """
+
+    def __init__(self, apply: Callable[[bool], object] = batch_scheduling) -> None:
+        self._apply = apply
+        self._fast: set[Hashable] = set()
+        self.batch = False
+        """Whether the threads run under ``SCHED_BATCH`` now."""
+
+    def update(self, loop: Hashable, *, fast: bool) -> None:
+        """Record whether ``loop``'s frames arrive fast; set the policy if that changes it."""
+        if fast:
+            self._fast.add(loop)
+        else:
+            self._fast.discard(loop)
+        batch = bool(self._fast)
+        if batch != self.batch:
+            self.batch = batch
+            self._apply(batch)
 
 
 def tune_process() -> None:
-    """Batch scheduling, and a collector that leaves start-up objects alone."""
-    batch_scheduling()
+    """A collector that leaves start-up objects alone (scheduling: :class:`Scheduling`)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)

@@ -34,7 +34,7 @@ MAX_DELTAS = 1 << 16
 """Deltas staged before a fold is forced: 2**16 * 2**40 stays far below 2**63."""
 MAX_ROWS = 1024
 """Entries staged at once (a row is NUM_BUCKETS int64: 34 KiB); more force a fold."""
-PENDING_MAX = 64
+PENDING_MAX = 16
 """Deltas whose arithmetic waits, to be done at once (a fold does it sooner)."""
 SEC_RING = 128
 """Per-second columns, indexed by second modulo this; staged seconds span less."""
