@@ -192,6 +192,24 @@ class Poller:
         return Poll(at, took, True, missing, len(workers), markers)
 
 
+def settle(port: int, deltas: int, deadline: float) -> tuple[int, int]:
+    """Poll ``/stats/requests`` until ``deltas`` deltas are merged (or ``deadline``, a
+    monotonic time); return the deltas merged (markers) and the total's requests."""
+    markers = total = -1
+    while True:
+        try:
+            status, body, _ = http_call(port, "GET", "/stats/requests")
+        except (OSError, http.client.HTTPException):
+            status, body = 0, b""
+        if status == 200:
+            stats = json.loads(body).get("stats", [])
+            markers = sum(e["num_requests"] for e in stats if e["name"] == MARKER_NAME)
+            total = sum(e["num_requests"] for e in stats if e["name"] == "Aggregated")
+        if markers >= deltas or time.monotonic() >= deadline:
+            return markers, total
+        time.sleep(0.5)
+
+
 def merge_lags(polls: list[Poll], sent: list[float]) -> list[float]:
     """Age (ms) of the oldest delta not yet merged at each poll, assuming in-order merging.
 

@@ -56,6 +56,7 @@ from capacity_support import (
     http_call,
     merge_lags,
     pct,
+    settle,
     start,
     stop,
     wait_http,
@@ -71,6 +72,8 @@ GOAL_HB_P99_MS = 50.0
 GOAL_MERGE_MS = 1000.0
 GOAL_STATS_P99_MS = 200.0
 GOAL_RSS_GROWTH = 20 * 2**20
+SETTLE_SECONDS = 60.0
+"""Longest wait, after the deltas stop, for the master to merge the last of them."""
 SOAK_WARMUP = 420.0
 """Seconds before a soak's window: every worker's queues have passed 512 messages."""
 MASTER_CORE, SIM_CORE = 0, 1
@@ -178,6 +181,7 @@ def run_once(setup: str, n: int, args: argparse.Namespace, tmp: Path, k: int) ->
         _sleep_with_progress(duration, setup, n, poller)
         cpu1, t1, rss1 = cpu_seconds(master.pid), time.monotonic(), _rss(master.pid)
         poller.stop()
+        result.update(_totals(sims, outs, web_port))
         for sim in sims:
             stop(sim, timeout=30)
         figures = [json.loads(p.read_text()) for p in outs if p.exists()]
@@ -205,6 +209,24 @@ def _rss(pid: int) -> int:
     import psutil
 
     return int(psutil.Process(pid).memory_info().rss)
+
+
+def _totals(sims: list[Any], outs: list[Path], web_port: int) -> dict[str, Any]:
+    """Stop the deltas, wait until all are merged; how many were not, and whether the
+    total's requests are exactly those sent (nothing lost, nothing counted twice)."""
+    for sim in sims:
+        os.kill(sim.pid, signal.SIGUSR2)
+    files = [Path(f"{p}.sent") for p in outs]
+    deadline = time.monotonic() + 10
+    while not all(f.exists() for f in files) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if not all(f.exists() for f in files):
+        return {"unmerged": None, "requests_off": None}
+    sent = [json.loads(f.read_text()) for f in files]
+    deltas, requests = sum(s["deltas"] for s in sent), sum(s["requests"] for s in sent)
+    markers, total = settle(web_port, deltas, time.monotonic() + SETTLE_SECONDS)
+    log(f"sent {deltas} deltas ({requests} requests): {markers} merged, total {total}")
+    return {"unmerged": deltas - markers, "requests_off": total - requests}
 
 
 def _sleep_with_progress(duration: float, setup: str, n: int, poller: Poller) -> None:
@@ -277,6 +299,8 @@ COLUMNS = (
     ("rss_start_mb", "RSS0 MB"),
     ("rss_end_mb", "RSS1 MB"),
     ("sim_late_p99_ms", "sim late p99"),
+    ("unmerged", "unmerged"),
+    ("requests_off", "req off"),
 )
 
 
@@ -309,7 +333,11 @@ def table(results: list[dict[str, Any]], workers: list[int]) -> list[dict[str, A
             rows.append(row)
     print("ms unless noted; hb = heartbeat reply latency; ack = horde ack lag from sent_at;")
     print("ext = age of the oldest unmerged delta at each /stats/requests poll (marker count);")
-    print("medians over valid rounds; sim late = simulator lateness vs its schedule.")
+    print("medians over valid rounds; sim late = simulator lateness vs its schedule;")
+    print("after the window the deltas stop: unmerged = deltas sent minus merged at most")
+    print(
+        f"{SETTLE_SECONDS:g} s later; req off = the total's requests minus those sent (0: exact)."
+    )
     return rows
 
 

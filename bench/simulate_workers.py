@@ -25,6 +25,10 @@ Measures (only between SIGUSR1 and SIGTERM, so the caller picks the steady windo
   ``GET /_capacity_marker`` with one request, so the marker's ``num_requests`` in
   ``/stats/requests`` is the number of deltas merged.
 
+SIGUSR2 stops the deltas (heartbeats go on) and writes ``--out`` plus ``.sent``: the
+number of deltas sent and the requests they carried, for the caller to check the
+master's totals against once they are all merged.
+
 Run as a script (``python bench/simulate_workers.py --help``) or import :func:`run`.
 """
 
@@ -232,6 +236,8 @@ class Simulator:
         self.by_fd: dict[int, Sim] = {}
         self.epoll = select.epoll()
         self.stop = False
+        self.quiet = False
+        """Set by SIGUSR2: no more deltas."""
         host = socket.gethostname()
         self.prefix = f"{host}-sim{args.tag}"
 
@@ -484,6 +490,9 @@ class Simulator:
                 due = start + hb_k * hb_step
             next_due = due
             due = start + st_k * st_step
+            if self.quiet:
+                self._write_sent()
+                due = float("inf")
             while due <= now:
                 sim = self.sims[st_k % n]
                 if sim.registered and sim.state == "running" and (sim.run_id or not sim.horde):
@@ -502,6 +511,17 @@ class Simulator:
                     print(f"registered {n}", flush=True)
             self._pump(max(0.0, next_due - time.monotonic()))
         self.close()
+
+    def _write_sent(self) -> None:
+        """Once quiet: write how many deltas were sent and the requests they carried."""
+        path = self.args.out + ".sent"
+        if not self.args.out or os.path.exists(path):
+            return
+        per_delta = sum(nreq for nreq, _ in self.payloads.shapes)
+        sent = {"deltas": self.fig.deltas, "requests": self.fig.deltas * per_delta}
+        with open(path + ".tmp", "w") as fh:
+            json.dump(sent, fh)
+        os.replace(path + ".tmp", path)
 
     def _retry_registration(self, now: float) -> None:
         for sim in self.sims:
@@ -589,7 +609,11 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     def stop(*_: object) -> None:
         sim.stop = True
 
+    def go_quiet(*_: object) -> None:
+        sim.quiet = True
+
     signal.signal(signal.SIGUSR1, start_measuring)
+    signal.signal(signal.SIGUSR2, go_quiet)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     if args.measure_after >= 0:
