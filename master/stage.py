@@ -4,12 +4,13 @@ Responsibility: the master's hottest path. Folding a 100-entry report into per-e
 costs thousands of Python dict updates; :class:`Stage` instead adds a report's columns
 (:class:`~horde.protocol.columns.EntryColumns`, from a horde delta or a Locust report
 alike) into dense arrays with a few ``np.add.at`` calls and folds the arrays into the
-entries' dicts and counters when the caller asks (:meth:`Stage.fold`), when a new second
-starts, or when its rows run out. Row 0 is the total's: a horde delta's entries are added
-to it as well, a Locust report's ``stats_total`` row alone (as Locust's master does); its
-histogram goes to the ring slot of the receive second. An int64 stage sums exactly: the
-caller stages only values below :data:`SAFE_VALUE`, and a stage holds at most
-:data:`MAX_DELTAS` reports, so no sum can overflow; a stage of Python ints
+entries' dicts and counters when the caller asks (:meth:`Stage.fold`, before any read) or
+when its rows run out. Row 0 is the total's: a horde delta's entries are added to it as
+well, a Locust report's ``stats_total`` row alone (as Locust's master does); its histogram
+goes to the ring slot of the receive second, so when a new second starts that row and the
+per-second counts move on (:meth:`Stage.roll`) while the rest stays staged. An int64
+stage sums exactly: the caller stages only values below :data:`SAFE_VALUE`, and a stage
+holds at most :data:`MAX_DELTAS` reports, so no sum can overflow; a stage of Python ints
 (``Stage(total, exact=True)``) takes any value. Pure: ``now`` comes from the caller.
 
 Imports: the standard library, numpy and :mod:`horde.protocol`.
@@ -143,15 +144,21 @@ class Stage:
         self._row_of = {self._total: 0}
         self.generation += 1
 
+    @property
+    def full(self) -> bool:
+        """Whether no more reports fit before a :meth:`fold`."""
+        return self.deltas >= MAX_DELTAS
+
     def add(
         self, rows: Any, cols: EntryColumns, ring_sec: int, lo: int, hi: int
     ) -> tuple[int, int] | None:
         """Stage one report whose entries have ``rows`` (from :meth:`rows_for`); return its span.
 
         Returns (earliest, latest) second of its per-second counts (0, -1 when it has
-        none), or None when the stage is full or the receive second moved on: fold, then
-        add again. Per-second counts outside ``[lo, hi]`` are dropped. The arithmetic
-        waits for :data:`PENDING_MAX` reports (or a fold) and is done for them all at once.
+        none), or None when the stage is :attr:`full` (fold, then add again) or the
+        receive second moved on (:meth:`roll`, then add again). Per-second counts
+        outside ``[lo, hi]`` are dropped. The arithmetic waits for :data:`PENDING_MAX`
+        reports (or a fold) and is done for them all at once.
         """
         if self.deltas >= MAX_DELTAS or (self.ring_sec is not None and ring_sec != self.ring_sec):
             return None
@@ -236,6 +243,21 @@ class Stage:
             np.add.at(self._req[0], secs, triples[:, 1])
             np.add.at(self._fail[0], secs, triples[:, 2])
 
+    def roll(self, ring: Histogram | None, ring_sec: int) -> None:
+        """Move on to receive second ``ring_sec``: the total's staged histogram goes to
+        ``ring`` (the histogram of :attr:`ring_sec` so far; None: dropped) and the
+        per-second counts to the entries; the entries' histograms and counters stay
+        staged. :meth:`fold` walks every entry's histogram row, the costly part."""
+        self._apply()
+        row = self._hist[0]
+        cells = np.flatnonzero(row)
+        if ring is not None and len(cells):
+            _add_counts(ring, cells.tolist(), row[cells].tolist())
+        row[cells] = 0
+        self._fold_seconds(len(self._entries))
+        self._sec_lo = self._sec_hi = None
+        self.ring_sec = ring_sec
+
     def fold(self, ring: Histogram | None) -> None:
         """Add everything staged into the entries, the total and ``ring``; empty the stage.
 
@@ -281,12 +303,8 @@ class Stage:
         bounds = np.searchsorted(rows, np.arange(n + 1)).tolist()
         hists = [ring, *(e.hist for e in self._entries[1:])]  # the total's goes to the ring
         for hist, lo, hi in zip(hists, bounds, bounds[1:], strict=False):
-            if lo == hi or hist is None:
-                continue
-            counts = hist.counts
-            ks, vs = keys[lo:hi], adds[lo:hi]  # the dict is updated by C loops
-            counts.update(zip(ks, map(add, map(counts.get, ks, repeat(0)), vs), strict=True))
-            hist.total += sum(vs)
+            if lo != hi and hist is not None:
+                _add_counts(hist, keys[lo:hi], adds[lo:hi])
 
     def _fold_seconds(self, n: int) -> None:
         lo, hi = self._sec_lo, self._sec_hi
@@ -303,3 +321,10 @@ class Stage:
                     target = getattr(self._entries[row], name)
                     target[sec] = target.get(sec, 0) + c
                 column[nz] = 0
+
+
+def _add_counts(hist: Histogram, keys: list[int], adds: list[int]) -> None:
+    """Add ``adds`` to ``hist``'s buckets ``keys`` (the dict is updated by C loops)."""
+    counts = hist.counts
+    counts.update(zip(keys, map(add, map(counts.get, keys, repeat(0)), adds), strict=True))
+    hist.total += sum(adds)

@@ -270,11 +270,15 @@ class MergedStats:
     def _stage_one(self, rows: Any, cols: EntryColumns, sec: int) -> tuple[int, int]:
         """Stage columns whose rows are ``rows`` in the int64 stage; return the span."""
         lo, hi = sec - PER_SEC_KEEP_SECONDS, sec + FUTURE_SKEW_SECONDS
-        span = self._stage.add(rows, cols, sec, lo, hi)
-        if span is None:  # a new second, or a full stage
-            self._fold_stages()
-            span = self._stage.add(rows, cols, sec, lo, hi)
-            assert span is not None  # an empty stage takes any report
+        stage = self._stage
+        span = stage.add(rows, cols, sec, lo, hi)
+        if span is None:
+            if stage.full or stage.ring_sec is None:
+                self._fold_stages()
+            else:  # a new receive second: only the total's histogram moves on
+                stage.roll(self._ring_slot(stage.ring_sec), sec)
+            span = stage.add(rows, cols, sec, lo, hi)
+            assert span is not None  # an emptied or rolled stage takes any report
         return span
 
     def _add_exact(
