@@ -53,8 +53,13 @@ SWEEP_DEFER_MAX = 10.0
 """Longest the liveness sweep waits for a receive loop that has a backlog (seconds)."""
 PAUSE_MAX = 0.05
 """Longest :meth:`MasterLoops.pause` waits for a receive loop's turn (seconds)."""
-SLICE_SECONDS = 0.0015
-"""How long a long job (a :class:`Pacer`'s) works between two pauses (seconds)."""
+SLICE_SECONDS = 0.001
+"""How long a long job (a :class:`Pacer`'s) works between two pauses (seconds), while
+heartbeats are answered as they arrive: a heartbeat waits for one slice at most."""
+SLICE_SECONDS_BATCHED = 0.004
+"""The same while frames arrive fast and are handled in batches
+(:data:`~horde.master.arrivals.HOLD_RATE_MAX`): each pause costs a batch, and heartbeats
+wait for a receive pause anyway."""
 
 
 class Pacer:
@@ -187,7 +192,8 @@ class MasterLoops:
 
     def pacer(self) -> Pacer:
         """A :class:`Pacer` for one long job, pausing with :meth:`pause`."""
-        return Pacer(self.pause)
+        batched = self._scheduling.batch  # frames arrive fast
+        return Pacer(self.pause, SLICE_SECONDS_BATCHED if batched else SLICE_SECONDS)
 
     def stop(self) -> None:
         """Stop the loops and close the socket."""

@@ -269,3 +269,20 @@ def test_asking_whether_a_frame_is_queued_wakes_a_receive_waiting_for_it(
         assert waiting.get() == [[b"host_x", b"frame"]]
     sender.close()
     transport.close()
+
+
+def test_long_jobs_slice_finer_while_heartbeats_are_answered_at_once() -> None:
+    """A pacer's slice is short while frames arrive slowly, longer once they are batched."""
+    from horde.master.process import Scheduling
+
+    coordinator = Coordinator(MasterSettings(), [UserClassSpec("U", 1, 0)], lambda w, msg: None)
+    scheduling = Scheduling(lambda batch: None)
+    master = MasterLoops(coordinator, [router()], scheduling=scheduling)
+    slow = master.pacer()
+    scheduling.update("loop", fast=True)
+    fast = master.pacer()
+    assert (slow._budget, fast._budget) == (
+        loops_module.SLICE_SECONDS,
+        loops_module.SLICE_SECONDS_BATCHED,
+    )
+    assert slow._budget < fast._budget
