@@ -15,7 +15,8 @@ Two things that are cheap at ten workers cost a master with thousands its latenc
   minute. Reference counting still frees everything that is not in a cycle at once.
 
 :func:`tune_process` applies both; call it before the first ZeroMQ socket exists, so
-libzmq's I/O thread inherits the policy.
+libzmq's I/O thread inherits the policy. Processes the master starts (``horde run``'s local
+workers) get the normal policy back (:func:`children_scheduled`).
 
 Imports: the standard library.
 """
@@ -24,20 +25,19 @@ from __future__ import annotations
 
 import gc
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 
-__all__ = ["GC_THRESHOLDS", "batch_scheduling", "tune_process"]
+__all__ = ["GC_THRESHOLDS", "batch_scheduling", "children_scheduled", "tune_process"]
 
 GC_THRESHOLDS = (10_000, 50, 50)
 """Collector thresholds (young, middle, old); Python's defaults are (700, 10, 10)."""
 
 
-def batch_scheduling() -> bool:
-    """Put this thread, and the threads it starts later, under ``SCHED_BATCH``.
-
-    Returns whether the policy was set (never on systems without it).
-    """
+def _set_policy(name: str) -> bool:
+    """Put this thread under the policy ``os.<name>``; return whether it was set."""
     setter = getattr(os, "sched_setscheduler", None)
-    policy = getattr(os, "SCHED_BATCH", None)
+    policy = getattr(os, name, None)
     if setter is None or policy is None:
         return False
     try:
@@ -45,6 +45,36 @@ def batch_scheduling() -> bool:
     except OSError:
         return False
     return True
+
+
+def batch_scheduling() -> bool:
+    """Put this thread, and the threads it starts later, under ``SCHED_BATCH``.
+
+    Returns whether the policy was set (never on systems without it).
+    """
+    return _set_policy("SCHED_BATCH")
+
+
+@contextmanager
+def children_scheduled(name: str = "SCHED_OTHER") -> Iterator[None]:
+    """Processes started inside this block run under the policy ``os.<name>`` (Linux's
+    normal ``SCHED_OTHER`` by default), not under this thread's.
+
+    A child inherits the policy of the thread that starts it, and ``horde run``'s local
+    workers must not inherit the master's ``SCHED_BATCH``: a batch-scheduled thread that
+    wakes does not preempt, so a worker's link thread, woken when the GIL is dropped for
+    an instant, always finds it taken again while users spin (see
+    ``horde.worker.handoff``). The thread's own policy comes back afterwards.
+    """
+    getter = getattr(os, "sched_getscheduler", None)
+    before = getter(0) if getter is not None else None
+    changed = _set_policy(name) and before != getattr(os, name)
+    try:
+        yield
+    finally:
+        if changed and before is not None:
+            with suppress(OSError):  # a policy that needs a privilege: keep the new one
+                os.sched_setscheduler(0, before, os.sched_param(0))
 
 
 def tune_process() -> None:

@@ -259,10 +259,12 @@ class WorkerRuntime:
             self.execute(self.agent.log_lines(new_lines()))
 
     def _probe_loop(self) -> None:
-        """Prove the loop is alive, and keep the heartbeat's user count current (users that
-        end on their own, e.g. by ``StopUser``, leave the pool between spawns)."""
+        """Prove the loop is alive, make way for a link thread kept from the GIL
+        (:mod:`horde.worker.handoff`), and keep the heartbeat's user count current (users
+        that end on their own, e.g. by ``StopUser``, leave the pool between spawns)."""
         status = self.status
         while True:
+            status.handoff.make_way(self.monotonic())
             before = self.monotonic()
             gevent.sleep(LOOP_PROBE_INTERVAL)
             after = self.monotonic()

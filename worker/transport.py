@@ -40,6 +40,7 @@ from horde.protocol.errors import ProtocolError, TransportError
 from horde.protocol.link import apply_link_options
 from horde.protocol.states import WorkerState
 from horde.worker.config import DEFAULT_MASTER_SILENCE, LOOP_PROBE_INTERVAL
+from horde.worker.handoff import LINK_TICK, Handoff
 from horde.worker.lease import Lease
 
 log = structlog.get_logger("horde.worker")
@@ -82,6 +83,7 @@ class LinkStatus:
     dropped_sends: int = 0
     malformed: int = 0
     lease: Lease = field(default_factory=Lease)
+    handoff: Handoff = field(default_factory=Handoff)
 
     def loop_lag(self, now: float) -> float:
         """The worst lag since the last call, counting a loop that is blocked right now."""
@@ -201,6 +203,7 @@ class WorkerLink:
             log.exception("worker link thread failed")
         finally:
             pair.close(linger=0)
+            self.status.handoff.ended()
             self._done = True
 
     def _run(self, pair: zmq.Socket) -> None:
@@ -208,9 +211,12 @@ class WorkerLink:
         poller.register(pair, zmq.POLLIN)
         self._rebuild(poller)
         self._unregister(time.monotonic())
+        handoff = self.status.handoff
         while True:
             due = self._tick(poller, time.monotonic())
-            timeout_ms = max(0, int((due - time.monotonic()) * 1000)) + 1
+            now = time.monotonic()
+            handoff.passed(now)
+            timeout_ms = max(0, int((min(due - now, LINK_TICK)) * 1000)) + 1
             for sock, _ in poller.poll(timeout_ms):
                 if sock is pair:
                     frames = pair.recv_multipart()
