@@ -15,9 +15,11 @@ The cure is cooperative and cheap: the thread stamps :meth:`Handoff.passed` on e
 :meth:`Handoff.make_way` every :data:`~horde.worker.config.LOOP_PROBE_INTERVAL`. When the
 thread's last pass is older than :data:`LINK_LATE`, the gevent side blocks on a native lock,
 without the GIL, until the thread has made a pass and released it (at most
-:data:`HANDOFF_WAIT`). A loop blocked by user code (``time.sleep`` unpatched, a C call)
-holds no GIL or gets asked to drop it, so the thread runs anyway; only the spinning case
-needs the gevent side's help, and there the probe runs.
+:data:`HANDOFF_WAIT`). A loop that user code blocks needs no help: a blocking call
+(``time.sleep`` unpatched, blocking I/O) releases the GIL, and a tight Python loop drops it
+when the waiting thread asks, 5 ms after it began to wait, since nothing restarts that wait.
+Only a single C call that holds the GIL for seconds keeps the thread out, and nothing
+in the worker's process can help that.
 
 Imports: the standard library and gevent's ``get_original`` (a lock that blocks the
 native thread, not the greenlet).

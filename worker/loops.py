@@ -11,7 +11,9 @@ fires the script's events and writes the figures the link thread's heartbeat rep
 the constructor; :meth:`WorkerRuntime.run` does the work.
 
 The heartbeat and lease renewal stay in the link's own OS thread
-(:mod:`horde.worker.transport`), so user code that blocks these loops cannot silence them.
+(:mod:`horde.worker.transport`), so user code that blocks these loops cannot silence them;
+the probe loop hands that thread the GIL when users that spin keep it waiting
+(:mod:`horde.worker.handoff`).
 
 Imports: gevent, structlog, horde.protocol, horde.worker (agent, config, pool, stats,
 transport) and the user API (environment, pacing).

@@ -7,7 +7,10 @@ heartbeats every interval with figures it gathers itself (CPU and RSS from psuti
 figures the gevent side leaves in a shared :class:`LinkStatus` (state, users, loop lag),
 answers ``reconnect`` by rebuilding its socket, and re-registers when a restarted master
 asks. Because it is a real thread, user code that blocks the gevent loop cannot silence the
-heartbeat, and the loop lag it reports shows the block.
+heartbeat, and the loop lag it reports shows the block. The thread makes a pass at least
+every :data:`~horde.worker.handoff.LINK_TICK` and stamps it in :attr:`LinkStatus.handoff`;
+when users that spin keep it from the GIL, the gevent side's probe makes way for it
+(:mod:`horde.worker.handoff`).
 
 With a horde master the thread numbers its heartbeats (``beat``) and renews the worker's
 lease (:mod:`horde.worker.lease`, kept in :attr:`LinkStatus.lease`) from the master's
