@@ -2,15 +2,18 @@
 
 A user with no ``wait_time`` whose task does no I/O keeps the gevent loop busy all the
 time. The worker's link thread must still heartbeat, take the master's answers and keep
-its lease, and the gevent side must still send a stats report every interval. The workers
-run batch-scheduled, as ``horde run``'s local workers once did (they inherited the
-master's ``SCHED_BATCH``), and their users trace every line (``tests/scripts/spinning.py``):
-both make the link thread's starvation certain where it is only likely otherwise.
+its lease, and the gevent side must still send a stats report every interval. Each worker
+runs batch-scheduled, as ``horde run``'s local workers once did (they inherited the
+master's ``SCHED_BATCH``), on one core of its own: a woken link thread then never preempts
+the spinning thread, which makes its starvation certain where it is only likely otherwise.
 """
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +32,17 @@ REPORT_GAP = 2.5 * STATS_INTERVAL
 """The longest a busy worker's request count may stand still while its users run."""
 BOUND = RUN_TIME + 40.0
 """Seconds the whole run may take on a loaded CI machine, start-up and stop included."""
+
+
+@contextmanager
+def one_core(index: int) -> Iterator[None]:
+    """Processes started inside this block run on one core (the ``index``-th of ours)."""
+    cores = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cores[index % len(cores)]})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, cores)
 
 
 @dataclass(frozen=True)
@@ -76,14 +90,16 @@ def test_spinning_users_run_their_full_time_and_report_every_interval(workers: i
     worker's iteration count grows in every stats report."""
     with processes() as procs:
         master = start_master(procs, "spinning.py")
-        with children_scheduled("SCHED_BATCH"):  # as the master's children once were
-            started = [
-                procs.horde(
-                    "worker", "--master", f"127.0.0.1:{master.zmq_port}",
-                    "-f", str(SCRIPTS / "spinning.py"), "--stats-interval", str(STATS_INTERVAL),
-                )
-                for _ in range(workers)
-            ]  # fmt: skip
+        started = []
+        for index in range(workers):
+            with children_scheduled("SCHED_BATCH"), one_core(index):
+                started.append(
+                    procs.horde(
+                        "worker", "--master", f"127.0.0.1:{master.zmq_port}",
+                        "-f", str(SCRIPTS / "spinning.py"),
+                        "--stats-interval", str(STATS_INTERVAL),
+                    )
+                )  # fmt: skip
         wait_for(
             lambda: len(get_json(f"{master.web}/stats/requests")["workers"]) == workers,
             30,
