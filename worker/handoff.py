@@ -36,9 +36,9 @@ from gevent.monkey import get_original
 
 __all__ = ["HANDOFF_WAIT", "LINK_LATE", "LINK_TICK", "Handoff"]
 
-LINK_TICK = 0.05
+LINK_TICK = 0.2
 """The longest the link thread waits in its poll: it makes a pass at least this often."""
-LINK_LATE = 0.2
+LINK_LATE = 0.4
 """A thread whose last pass is older than this is kept from the GIL: make way for it."""
 HANDOFF_WAIT = 0.25
 """The longest the gevent side waits, without the GIL, for the thread's pass."""
