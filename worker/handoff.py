@@ -8,7 +8,9 @@ however briefly, the waiter's wait starts again. A busy gevent loop releases the
 few microseconds on every loop iteration (its poll), and gevent iterates at least every
 switch interval while greenlets yield with ``gevent.sleep(0)`` (users without a wait time).
 So the waiter wakes, finds the GIL taken again, waits anew and never asks: with users that
-spin, the thread could go seconds without a pass and the lease ran out (issue 17).
+spin, the thread could go seconds without a pass and the lease ran out (issue 17). A thread
+that cannot preempt when it wakes makes this certain: under ``SCHED_BATCH`` (which
+``horde run``'s workers once inherited from the master) or on the spinning thread's core.
 
 The cure is cooperative and cheap: the thread stamps :meth:`Handoff.passed` on every pass
 (its poll wakes it at least every :data:`LINK_TICK`), and the gevent side's probe calls
