@@ -13,7 +13,11 @@ caller decides whether that ends the run (a worker that dies before any test sta
 script or settings are broken) or is a lost worker whose users move to the others.
 :meth:`LocalWorkers.reap` waits for them after ``quit`` and kills, by PID, any that stay.
 
-Imports: the standard library, gevent, structlog, horde.logsetup, horde.worker.config.
+Workers run under Linux's normal scheduling policy, not the ``SCHED_BATCH`` the master
+sets for itself (:func:`horde.master.process.children_scheduled`).
+
+Imports: the standard library, gevent, structlog, horde.logsetup, horde.master.process,
+horde.worker.config.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import gevent
 import structlog
 
 from horde.logsetup import LogSettings
+from horde.master.process import children_scheduled
 from horde.worker.config import WorkerSettings
 
 __all__ = ["EXIT_WAIT", "WATCH_INTERVAL", "LocalWorkers", "WorkerExit", "worker_command"]
@@ -79,7 +84,9 @@ class LocalWorkers:
     def start(cls, count: int, settings: WorkerSettings, logs: LogSettings) -> LocalWorkers:
         """Start ``count`` workers with ``settings``."""
         command = worker_command(settings, logs)
-        workers = cls([subprocess.Popen(command, stdin=subprocess.DEVNULL) for _ in range(count)])
+        with children_scheduled():  # not the master's SCHED_BATCH
+            processes = [subprocess.Popen(command, stdin=subprocess.DEVNULL) for _ in range(count)]
+        workers = cls(processes)
         log.info("started local workers", count=count, pids=workers.pids)
         return workers
 

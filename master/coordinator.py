@@ -55,8 +55,10 @@ from horde.master.stopping import StopTracker
 from horde.master.swarm import (
     ACTIVE_RUN,
     CommandError,
+    RunEnd,
     RunHooks,
     RunState,
+    StopReason,
     SwarmRequest,
     validate_request,
 )
@@ -122,6 +124,12 @@ class Coordinator:
         self.shape: ShapeRunner | None = None
         self.run_options: dict[str, object] = settings.run_options
         self.deadline: float | None = None
+        self.run_time: float | None = None
+        """The run time the running test was last given (None: none)."""
+        self.started_at = 0.0
+        """When the current (or last) run started, on the master's clock."""
+        self.end: RunEnd | None = None
+        """How the last run ended (None while it runs, or before the first)."""
         self._handlers = Handlers(self)
         self._timers = Timers(self)
 
@@ -157,6 +165,7 @@ class Coordinator:
         self.run_options = {**self.settings.run_options, **request.options}
         if request.run_time:  # without one, a change keeps the running test's limit
             self.deadline = now + request.run_time
+            self.run_time = request.run_time
         if request.shape_class is not None:
             self.shape = ShapeRunner(
                 request.shape_class,
@@ -199,10 +208,14 @@ class Coordinator:
         self.ramp = RampPlan(placement.applied_total, users, rate, now)
         self.state = RunState.SPAWNING
 
-    def stop(self, now: float) -> None:
-        """Stop the test: every worker stops its users and reports its final stats."""
+    def stop(self, now: float, reason: StopReason = StopReason.REQUESTED) -> None:
+        """Stop the test, for ``reason``: every worker stops its users and reports its final
+        stats. A reason that cuts the run short is logged as an error."""
         if self.state not in ACTIVE_RUN:
             return
+        self.end = RunEnd(reason, now - self.started_at, self.run_time)
+        if reason.cut_short:
+            log.error("the run was cut short", reason=self.end.describe())
         self.ramp = None
         self.shape = None
         self.deadline = None
@@ -233,6 +246,9 @@ class Coordinator:
 
     def _new_run(self, now: float) -> None:
         self.run_id = self._new_run_id()
+        self.started_at = now
+        self.run_time = None
+        self.end = None
         self._reset_figures(now, 0)
         self.placement.new_run()
         self.hooks.test_start()
@@ -284,7 +300,7 @@ class Coordinator:
             return
         if not [r for r in self.registry.active() if r.worker_id != worker_id]:
             log.warning("no workers left, stopping the test")
-            self.stop(now)
+            self.stop(now, StopReason.NO_WORKERS)
             return
         self.apply_total(self.placement.applied_total, now, exclude=worker_id)
 

@@ -20,7 +20,8 @@ Two things that are cheap at ten workers cost a master with thousands its latenc
   minute. Reference counting still frees everything that is not in a cycle at once.
 
 :func:`tune_process` tunes the collector; :class:`Scheduling` sets the policy of every
-thread of the process, libzmq's I/O thread included, when it changes.
+thread of the process, libzmq's I/O thread included, when it changes. Processes the master
+starts (``horde run``'s local workers) get the normal policy (:func:`children_scheduled`).
 
 Imports: the standard library.
 """
@@ -29,36 +30,47 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager, suppress
 
-__all__ = ["GC_THRESHOLDS", "Scheduling", "batch_scheduling", "tune_process"]
+__all__ = [
+    "GC_THRESHOLDS",
+    "Scheduling",
+    "batch_scheduling",
+    "children_scheduled",
+    "tune_process",
+]
 
 GC_THRESHOLDS = (10_000, 50, 50)
 """Collector thresholds (young, middle, old); Python's defaults are (700, 10, 10)."""
+
+
+def _set_policy(name: str, tid: int = 0) -> bool:
+    """Put thread ``tid`` (0: this one) under the policy ``os.<name>``; return whether it
+    was set (never on systems without it)."""
+    setter = getattr(os, "sched_setscheduler", None)
+    policy = getattr(os, name, None)
+    if setter is None or policy is None:
+        return False
+    try:
+        setter(tid, policy, os.sched_param(0))
+    except OSError:  # a thread that just ended, or a policy that needs a privilege
+        return False
+    return True
 
 
 def batch_scheduling(on: bool = True) -> bool:
     """Put every thread of this process under ``SCHED_BATCH`` (``on``) or back under the
     default policy; threads started later inherit the policy of the thread starting them.
 
-    Returns whether the policy was set (never on systems without it).
+    Returns whether the policy was set on any thread.
     """
-    setter = getattr(os, "sched_setscheduler", None)
-    policy = getattr(os, "SCHED_BATCH" if on else "SCHED_OTHER", None)
-    if setter is None or policy is None:
-        return False
     try:
         threads = [int(task) for task in os.listdir("/proc/self/task")]
     except OSError:
         threads = [0]
-    done = False
-    for tid in threads:
-        try:
-            setter(tid, policy, os.sched_param(0))
-            done = True
-        except OSError:  # a thread that just ended
-            continue
-    return done
+    name = "SCHED_BATCH" if on else "SCHED_OTHER"
+    return any([_set_policy(name, tid) for tid in threads])  # every thread, no short cut
 
 
 class Scheduling:
@@ -84,6 +96,28 @@ class Scheduling:
         if batch != self.batch:
             self.batch = batch
             self._apply(batch)
+
+
+@contextmanager
+def children_scheduled(name: str = "SCHED_OTHER") -> Iterator[None]:
+    """Processes started inside this block run under the policy ``os.<name>`` (Linux's
+    normal ``SCHED_OTHER`` by default), not under this thread's.
+
+    A child inherits the policy of the thread that starts it, and ``horde run``'s local
+    workers must not inherit the master's ``SCHED_BATCH``: a batch-scheduled thread that
+    wakes does not preempt, so a worker's link thread, woken when the GIL is dropped for
+    an instant, always finds it taken again while users spin (see
+    ``horde.worker.handoff``). The thread's own policy comes back afterwards.
+    """
+    getter = getattr(os, "sched_getscheduler", None)
+    before = getter(0) if getter is not None else None
+    changed = _set_policy(name) and before != getattr(os, name)
+    try:
+        yield
+    finally:
+        if changed and before is not None:
+            with suppress(OSError):  # a policy that needs a privilege: keep the new one
+                os.sched_setscheduler(0, before, os.sched_param(0))
 
 
 def tune_process() -> None:

@@ -45,6 +45,9 @@ from horde.worker.api.environment import Environment
 
 log = structlog.get_logger("horde.master")
 POLL = 0.1
+EXIT_CUT_SHORT = 1
+"""Exit code of a headless run cut short (every worker lost, its load shape failed...),
+whatever ``--exit-code-on-error`` says about failed requests."""
 
 
 def class_specs(user_classes: dict[str, type]) -> list[UserClassSpec]:
@@ -314,7 +317,14 @@ class MasterRuntime:
         if snap.stats.errors():
             out.write("\nError report\n" + errors_table(snap.stats) + "\n")
         out.write("\n" + workers_text(snap) + "\n")
+        end = snap.run.end
+        cut_short = end.describe() if end is not None and end.reason.cut_short else None
+        if cut_short:
+            out.write(f"\nThe run was cut short: {cut_short}.\n")
         out.flush()
+        if cut_short:
+            log.error("exiting with an error: the run was cut short", reason=cut_short)
+            return EXIT_CUT_SHORT
         failures = snap.stats.total.num_failures
         return s.exit_code_on_error if failures else 0
 

@@ -29,7 +29,7 @@ from horde.master.exceptions import GroupedException
 from horde.master.history import HistoryPoint
 from horde.master.registry import ACTIVE_STATES, WorkerRecord, WorkerState, count_states
 from horde.master.stats import MergedStats
-from horde.master.swarm import RunState
+from horde.master.swarm import RunEnd, RunState
 
 if TYPE_CHECKING:
     from horde.master.coordinator import Coordinator
@@ -52,6 +52,8 @@ class RunSnapshot:
     """Users the run asks for (the ramp's goal; 0 when stopped)."""
     worker_count: int
     """Workers the dispatcher may use (ready, spawning, running)."""
+    end: RunEnd | None = None
+    """How the last run ended (None while it runs, or before the first)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +99,7 @@ def _run(c: Coordinator, now: float, records: list[WorkerRecord]) -> RunSnapshot
     users = list(map(_USERS, records))
     user_count = sum([n for state, n in zip(states, users, strict=True) if state is not missing])
     active = sum([1 for state in states if state in ACTIVE_STATES])
-    return RunSnapshot(now, c.state, c.run_id, c.host, user_count, c.target_total, active)
+    return RunSnapshot(now, c.state, c.run_id, c.host, user_count, c.target_total, active, c.end)
 
 
 def take_run_snapshot(coordinator: Coordinator, now: float) -> RunSnapshot:

@@ -31,6 +31,40 @@ class RunState(StrEnum):
 ACTIVE_RUN = (RunState.SPAWNING, RunState.RUNNING)
 
 
+class StopReason(StrEnum):
+    """Why a run stopped; its value is the sentence the logs and the summary show."""
+
+    REQUESTED = "a stop was requested"
+    RUN_TIME = "the run time was reached"
+    SHAPE_FINISHED = "the load shape finished"
+    SHAPE_FAILED = "the load shape failed"
+    NO_WORKERS = "every worker was lost (no workers left)"
+
+    @property
+    def cut_short(self) -> bool:
+        """True when the run ended before its plan: not by its run time, its shape's end
+        or a stop someone asked for."""
+        return self not in _PLANNED_ENDS
+
+
+_PLANNED_ENDS = frozenset({StopReason.REQUESTED, StopReason.RUN_TIME, StopReason.SHAPE_FINISHED})
+
+
+@dataclass(frozen=True, slots=True)
+class RunEnd:
+    """How a run ended: why, and how long after its start (master clock seconds)."""
+
+    reason: StopReason
+    after: float
+    run_time: float | None
+    """The run time the run was started with (None: none)."""
+
+    def describe(self) -> str:
+        """One sentence for the logs and the summary."""
+        planned = f" of its {self.run_time:g} s run time" if self.run_time else ""
+        return f"{self.reason.value} after {self.after:.1f} s{planned}"
+
+
 @dataclass(frozen=True, slots=True)
 class SwarmRequest:
     """A validated request to start or change a test.

@@ -22,7 +22,7 @@ from horde.master.history import history_point
 from horde.master.ramp import RampPlan
 from horde.master.registry import WorkerState
 from horde.master.shape import ShapeRunner
-from horde.master.swarm import ACTIVE_RUN, RunState
+from horde.master.swarm import ACTIVE_RUN, RunState, StopReason
 from horde.protocol import messages as m
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ class Timers:
         if c.deadline is not None and c.state in ACTIVE_RUN:
             if now >= c.deadline:
                 log.info("run time reached, stopping")
-                c.stop(now)
+                c.stop(now, StopReason.RUN_TIME)
             else:
                 waits.append(c.deadline - now)
         if c.state is RunState.STOPPING:
@@ -101,11 +101,11 @@ class Timers:
                 "master",
             )
             log.error("load shape failed, stopping", shape=shape.name, error=str(exc))
-            c.stop(now)
+            c.stop(now, StopReason.SHAPE_FAILED)
             return
         if step is None:
             log.info("load shape finished, stopping", shape=shape.name)
-            c.stop(now)
+            c.stop(now, StopReason.SHAPE_FINISHED)
             return
         if step != previous:
             log.info(

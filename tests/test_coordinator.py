@@ -8,6 +8,7 @@ from horde.master.config import MasterSettings
 from horde.master.coordinator import CommandError, Coordinator, RunHooks, RunState, SwarmRequest
 from horde.master.dispatch import UserClassSpec
 from horde.master.registry import WorkerState
+from horde.master.swarm import RunEnd, StopReason
 from horde.protocol import messages as m
 from horde.protocol.codec import AnyMessage
 from horde.worker.stats import RequestRecorder
@@ -188,12 +189,18 @@ def test_survivors_keep_their_users_when_one_quits() -> None:
 
 
 def test_last_worker_leaving_stops_the_test() -> None:
-    """With no worker left the test stops, as Locust's does."""
+    """With no worker left the test stops, as Locust's does, and the run was cut short."""
     c, _ = make()
     join(c, "h_1")
-    c.start(SwarmRequest(2, 100.0), 0.0)
-    c.handle("h_1", m.WorkerQuit("h_1"), 1.0)
+    c.start(SwarmRequest(2, 100.0, run_time=30.0), 0.0)
+    c.handle("h_1", m.WorkerQuit("h_1"), 1.5)
     assert c.state is RunState.STOPPED
+    assert c.snapshot(1.5).run.end == RunEnd(StopReason.NO_WORKERS, 1.5, 30.0)
+    assert c.end is not None and c.end.reason.cut_short
+    assert (
+        c.end.describe()
+        == "every worker was lost (no workers left) after 1.5 s of its 30 s run time"
+    )
 
 
 def test_joining_worker_gets_its_share_of_a_running_test() -> None:
@@ -264,6 +271,38 @@ def test_run_time_stops_the_test() -> None:
     c.tick(10.0)
     assert c.state is RunState.STOPPING
     assert out.take(m.Stop)
+    assert c.end == RunEnd(StopReason.RUN_TIME, 10.0, 10.0)
+
+
+@pytest.mark.parametrize(
+    ("reason", "cut_short"),
+    [
+        (StopReason.REQUESTED, False),
+        (StopReason.RUN_TIME, False),
+        (StopReason.SHAPE_FINISHED, False),
+        (StopReason.SHAPE_FAILED, True),
+        (StopReason.NO_WORKERS, True),
+    ],
+)
+def test_only_an_unplanned_end_cuts_a_run_short(reason: StopReason, cut_short: bool) -> None:
+    """A run ended by its run time, its shape's end or a stop request is not cut short."""
+    assert reason.cut_short is cut_short
+
+
+def test_a_new_run_forgets_how_the_last_one_ended() -> None:
+    """A stop records why it came; the next run starts with no end and its own run time."""
+    c, _ = make()
+    join(c, "h_1")
+    c.start(SwarmRequest(1, 100.0, run_time=10.0), 0.0)
+    c.stop(2.0)
+    c.handle("h_1", m.ClientStopped("h_1"), 2.5)
+    join(c, "h_1", now=2.5)
+    assert c.end == RunEnd(StopReason.REQUESTED, 2.0, 10.0)
+    c.start(SwarmRequest(1, 100.0), 3.0)
+    assert c.end is None and c.snapshot(3.0).run.end is None
+    c.stop(4.0)
+    assert c.end == RunEnd(StopReason.REQUESTED, 1.0, None)
+    assert c.end.describe() == "a stop was requested after 1.0 s"
 
 
 def _delta(recorder: RequestRecorder, run_id: str, epoch: int, seq: int) -> m.HordeStats:

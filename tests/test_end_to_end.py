@@ -148,20 +148,25 @@ def test_bad_swarm_fields_get_400_naming_the_field(cluster: Cluster) -> None:
 
 
 @pytest.mark.parametrize("cluster", ["blocking.py"], indirect=True)
-def test_worker_blocked_for_5s_is_not_missing(cluster: Cluster) -> None:
-    """A task that blocks the event loop for 5 s does not silence the heartbeat thread."""
-    cluster.worker(script="blocking.py")
+def test_worker_blocked_for_5s_keeps_its_lease_and_users(cluster: Cluster) -> None:
+    """A task that blocks the event loop for 5 s (an unpatched time.sleep) silences neither
+    the heartbeat nor the lease: the worker stays registered, its user runs on, and the
+    heartbeat reports a loop lag of at least 4 s."""
+    worker_proc = cluster.worker(script="blocking.py")
     cluster.wait_workers(1, "ready")
     status, _ = post(f"{cluster.web}/swarm", {"user_count": 1, "spawn_rate": 1})
     assert status == 200
+    wait_for(lambda: cluster.report()["workers"][0]["state"] == "running", 10, "the user")
     lags = []
     deadline = time.monotonic() + 8
     while time.monotonic() < deadline:
         worker = cluster.report()["workers"][0]
-        assert worker["state"] != "missing"
+        assert (worker["state"], worker["user_count"]) == ("running", 1), worker
         lags.append(worker["loop_lag"] or 0)
         time.sleep(0.25)
-    assert max(lags) > 1.0, "the heartbeat should report the blocked loop"
+    assert max(lags) >= 4.0, f"the heartbeat should report the blocked loop: {max(lags)}"
+    output = cluster.procs.output(worker_proc)
+    assert "lease expired" not in output, output[-4000:]
 
 
 def test_worker_without_script_runs_the_masters(cluster: Cluster) -> None:

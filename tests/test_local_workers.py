@@ -1,8 +1,11 @@
-"""`horde run`'s local workers: the installed horde whatever the current folder holds, and
-a worker that dies at start ends the run promptly, with its standard error shown."""
+"""`horde run`'s local workers: the installed horde whatever the current folder holds, a
+worker that dies at start ends the run promptly, with its standard error shown, a run that
+loses every worker ends non-zero saying so, and workers run under the normal scheduling
+policy."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
 import time
@@ -49,7 +52,8 @@ class Finished:
     code: int
     output: str
     after_mark: float | None
-    """Seconds from the first sight of the mark in its output to its exit (None: no mark)."""
+    """Seconds from the first sight of the mark in its output (or the kill) to its exit
+    (None: no mark)."""
 
 
 def run_horde(args: list[str], cwd: Path, timeout: float, mark: str = "") -> Finished:
@@ -131,16 +135,14 @@ def test_a_worker_that_dies_at_start_ends_the_run_with_its_stderr(
     assert run.after_mark < AFTER_DEATH_BOUND, run.output[-4000:]
 
 
-def test_a_worker_killed_during_the_test_is_a_lost_worker_not_the_end(tmp_path: Path) -> None:
-    """A local worker SIGKILLed mid-test loses its users to the other; the run goes to its end."""
-    with processes() as procs, tempfile.TemporaryFile("w+") as out:
-        target = start_target(procs)
+def kill_a_worker_mid_run(args: list[str], cwd: Path) -> Finished:
+    """Run the installed ``horde ARGS`` in ``cwd``; once spawning is complete, SIGKILL its
+    first local worker and wait for the command's end. ``after_mark`` is the seconds from
+    the kill to the end."""
+    with tempfile.TemporaryFile("w+") as out:
         proc = subprocess.Popen(
-            [
-                str(VENV_BIN / "horde"), "run", "-f", str(SCRIPTS / "basic.py"), "--headless",
-                "-H", target, "-u", "4", "-r", "10", "-t", "8s", "--workers", "2", "--no-web",
-            ],
-            cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            [str(VENV_BIN / "horde"), *args],
+            cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
             deadline = time.monotonic() + RUN_BOUND
@@ -151,7 +153,6 @@ def test_a_worker_killed_during_the_test_is_a_lost_worker_not_the_end(tmp_path: 
                 output = out.read()
             assert "spawning complete" in output, output[-4000:]
             workers = psutil.Process(proc.pid).children()
-            assert len(workers) == 2
             started = time.monotonic()
             workers[0].kill()
             code = proc.wait(timeout=RUN_BOUND)
@@ -163,7 +164,76 @@ def test_a_worker_killed_during_the_test_is_a_lost_worker_not_the_end(tmp_path: 
                 proc.kill()
                 proc.wait(timeout=10)
         out.seek(0)
-        output = out.read()
-    assert code == 0, output[-4000:]
-    assert "a local worker exited during the test" in output, output[-4000:]
-    assert lasted > 4.0, output[-4000:]  # it ran on to its run time, it did not end at the kill
+        return Finished(code, out.read(), lasted)
+
+
+def test_a_worker_killed_during_the_test_is_a_lost_worker_not_the_end(tmp_path: Path) -> None:
+    """A local worker SIGKILLed mid-test loses its users to the other; the run goes to its end."""
+    with processes() as procs:
+        target = start_target(procs)
+        run = kill_a_worker_mid_run(
+            [
+                "run", "-f", str(SCRIPTS / "basic.py"), "--headless", "-H", target,
+                "-u", "4", "-r", "10", "-t", "8s", "--workers", "2", "--no-web",
+            ],
+            tmp_path,
+        )  # fmt: skip
+    assert run.code == 0, run.output[-4000:]
+    assert "a local worker exited during the test" in run.output, run.output[-4000:]
+    assert run.after_mark is not None and run.after_mark > 4.0, run.output[-4000:]  # ran on
+    assert "cut short" not in run.output, run.output[-4000:]
+
+
+def test_a_run_that_loses_its_only_worker_ends_non_zero_saying_why(tmp_path: Path) -> None:
+    """A run whose only local worker is SIGKILLed ends early, non-zero, and says it was cut
+    short because every worker was lost."""
+    with processes() as procs:
+        target = start_target(procs)
+        run = kill_a_worker_mid_run(
+            [
+                "run", "-f", str(SCRIPTS / "basic.py"), "--headless", "-H", target,
+                "-u", "2", "-r", "10", "-t", "60s", "--workers", "1", "--no-web",
+            ],
+            tmp_path,
+        )  # fmt: skip
+    assert run.code != 0, run.output[-4000:]
+    assert run.after_mark is not None and run.after_mark < AFTER_DEATH_BOUND, run.output[-4000:]
+    assert "The run was cut short: every worker was lost" in run.output, run.output[-4000:]
+
+
+POLICY_SCRIPT = '''\
+"""A script whose workers print the scheduling policy they run under."""
+
+import os
+import sys
+
+from horde import User, constant, task
+
+if "worker" in sys.argv:
+    print(f"WORKER-POLICY={os.sched_getscheduler(0)}", flush=True)
+
+
+class Idle(User):
+    wait_time = constant(1)
+
+    @task
+    def rest(self) -> None:
+        pass
+'''
+
+
+def test_local_workers_run_under_the_normal_policy_not_the_masters_batch(tmp_path: Path) -> None:
+    """`horde run`'s workers do not inherit the master's SCHED_BATCH (their link thread would
+    starve for the GIL behind spinning users)."""
+    script = tmp_path / "policy.py"
+    script.write_text(POLICY_SCRIPT)
+    run = run_horde(
+        [
+            "run", "-f", str(script), "--headless", "-u", "1", "-r", "10", "-t", "1s",
+            "--workers", "1", "--no-web",
+        ],
+        tmp_path,
+        RUN_BOUND,
+    )  # fmt: skip
+    assert run.code == 0, run.output[-4000:]
+    assert f"WORKER-POLICY={os.SCHED_OTHER}" in run.output, run.output[-4000:]

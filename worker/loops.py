@@ -11,7 +11,9 @@ fires the script's events and writes the figures the link thread's heartbeat rep
 the constructor; :meth:`WorkerRuntime.run` does the work.
 
 The heartbeat and lease renewal stay in the link's own OS thread
-(:mod:`horde.worker.transport`), so user code that blocks these loops cannot silence them.
+(:mod:`horde.worker.transport`), so user code that blocks these loops cannot silence them;
+the probe loop hands that thread the GIL when users that spin keep it waiting
+(:mod:`horde.worker.handoff`).
 
 Imports: gevent, structlog, horde.protocol, horde.worker (agent, config, pool, stats,
 transport) and the user API (environment, pacing).
@@ -259,10 +261,12 @@ class WorkerRuntime:
             self.execute(self.agent.log_lines(new_lines()))
 
     def _probe_loop(self) -> None:
-        """Prove the loop is alive, and keep the heartbeat's user count current (users that
-        end on their own, e.g. by ``StopUser``, leave the pool between spawns)."""
+        """Prove the loop is alive, make way for a link thread kept from the GIL
+        (:mod:`horde.worker.handoff`), and keep the heartbeat's user count current (users
+        that end on their own, e.g. by ``StopUser``, leave the pool between spawns)."""
         status = self.status
         while True:
+            status.handoff.make_way(self.monotonic())
             before = self.monotonic()
             gevent.sleep(LOOP_PROBE_INTERVAL)
             after = self.monotonic()

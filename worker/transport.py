@@ -7,7 +7,10 @@ heartbeats every interval with figures it gathers itself (CPU and RSS from psuti
 figures the gevent side leaves in a shared :class:`LinkStatus` (state, users, loop lag),
 answers ``reconnect`` by rebuilding its socket, and re-registers when a restarted master
 asks. Because it is a real thread, user code that blocks the gevent loop cannot silence the
-heartbeat, and the loop lag it reports shows the block.
+heartbeat, and the loop lag it reports shows the block. The thread makes a pass at least
+every :data:`~horde.worker.handoff.LINK_TICK` and stamps it in :attr:`LinkStatus.handoff`;
+when users that spin keep it from the GIL, the gevent side's probe makes way for it
+(:mod:`horde.worker.handoff`).
 
 With a horde master the thread numbers its heartbeats (``beat``) and renews the worker's
 lease (:mod:`horde.worker.lease`, kept in :attr:`LinkStatus.lease`) from the master's
@@ -40,6 +43,7 @@ from horde.protocol.errors import ProtocolError, TransportError
 from horde.protocol.link import apply_link_options
 from horde.protocol.states import WorkerState
 from horde.worker.config import DEFAULT_MASTER_SILENCE, LOOP_PROBE_INTERVAL
+from horde.worker.handoff import LINK_TICK, Handoff
 from horde.worker.lease import Lease
 
 log = structlog.get_logger("horde.worker")
@@ -82,6 +86,7 @@ class LinkStatus:
     dropped_sends: int = 0
     malformed: int = 0
     lease: Lease = field(default_factory=Lease)
+    handoff: Handoff = field(default_factory=Handoff)
 
     def loop_lag(self, now: float) -> float:
         """The worst lag since the last call, counting a loop that is blocked right now."""
@@ -201,6 +206,7 @@ class WorkerLink:
             log.exception("worker link thread failed")
         finally:
             pair.close(linger=0)
+            self.status.handoff.ended()
             self._done = True
 
     def _run(self, pair: zmq.Socket) -> None:
@@ -208,9 +214,12 @@ class WorkerLink:
         poller.register(pair, zmq.POLLIN)
         self._rebuild(poller)
         self._unregister(time.monotonic())
+        handoff = self.status.handoff
         while True:
             due = self._tick(poller, time.monotonic())
-            timeout_ms = max(0, int((due - time.monotonic()) * 1000)) + 1
+            now = time.monotonic()
+            handoff.passed(now)
+            timeout_ms = max(0, int((min(due - now, LINK_TICK)) * 1000)) + 1
             for sock, _ in poller.poll(timeout_ms):
                 if sock is pair:
                     frames = pair.recv_multipart()
