@@ -70,7 +70,8 @@ def batch_scheduling(on: bool = True) -> bool:
     except OSError:
         threads = [0]
     name = "SCHED_BATCH" if on else "SCHED_OTHER"
-    return any([_set_policy(name, tid) for tid in threads])  # every thread, no short cut
+    done = [_set_policy(name, tid) for tid in threads]  # every thread: no short cut
+    return any(done)
 
 
 class Scheduling:
