@@ -13,8 +13,11 @@ seconds (``--soak``: 300 s): heartbeat reply latency, horde ack lag (ack arrival
 the delta's ``sent_at``), merge lag seen from outside (the count of marker entries in
 ``/stats/requests``, polled twice a second, against the deltas' send times), workers
 shown missing, master CPU (% of a core), RSS at the window's start and end, and
-``/stats/requests`` latency. A run where a simulator fell behind (p99 lateness above
-100 ms, or any would-block drop) is invalid and left out of the medians.
+``/stats/requests`` latency. Then the deltas stop (the simulators' SIGUSR2; heartbeats go
+on) and the master must merge every one within a minute: the deltas never merged, and
+the total's requests minus those sent (0 when the totals are exact). A run where a
+simulator fell behind (p99 lateness above 100 ms, or any would-block drop) is invalid and
+left out of the medians.
 
 Prints a table of medians over ``--rounds`` (interleaved) and exits 1 when the horde
 master with horde workers misses a goal at the largest count run (the goal is 5,000):
