@@ -134,6 +134,7 @@ class MasterLoops:
     def start(self) -> list[str]:
         """Bind every socket and start the loops; return the bound endpoints."""
         endpoints = [transport.open() for transport in self.transports]
+        self._scheduling.start()  # libzmq's I/O thread exists now
         self._running = True
         self._greenlets = [gevent.spawn(self._receive_loop, t) for t in self.transports]
         self._greenlets.append(gevent.spawn(self._timer_loop))
