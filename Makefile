@@ -38,7 +38,7 @@ test: $(VENV)/.installed-dev browser
 # Benchmarks, not tests: each script starts its own loopback target, runs horde and its
 # peers interleaved, prints medians and ratios, and exits non-zero when horde misses its goal.
 # They need Debian's nginx and wrk (installed here when missing, as root or through sudo).
-BENCHES := bench/worker_throughput.py bench/user_memory.py bench/master_capacity.py
+BENCHES := bench/worker_throughput.py bench/user_memory.py bench/master_capacity.py bench/spin_rate.py
 bench-tools:
 	@command -v nginx >/dev/null && command -v wrk >/dev/null && command -v taskset >/dev/null || { \
 		echo "installing Debian's nginx-light and wrk for the benchmarks"; \
