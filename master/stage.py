@@ -73,6 +73,8 @@ class Stage:
         self._no_min: Any = float("inf") if exact else _NO_MIN
         self._cap = 0
         self._alloc(4 if exact else 64)
+        self._touched = np.zeros(NUM_BUCKETS, dtype=bool)
+        """Histogram buckets any row may hold since the last fold: the fold reads only those."""
         self._total = total
         self._entries: list[Any] = [total]
         self._row_of: dict[Any, int] = {total: 0}
@@ -207,8 +209,9 @@ class Stage:
         np.minimum.at(self._min, r, low)
         secs = (triples[:, 0] % SEC_RING).astype(np.int64)
         if len(pairs):
-            cells = pair_rows * NUM_BUCKETS + pairs[:, 0].astype(np.int64)
-            np.add.at(self._hist.reshape(-1), cells, pairs[:, 1])
+            buckets = pairs[:, 0].astype(np.int64)
+            self._touched[buckets] = True
+            np.add.at(self._hist.reshape(-1), pair_rows * NUM_BUCKETS + buckets, pairs[:, 1])
         if len(triples):
             cells = triple_rows * SEC_RING + secs
             np.add.at(self._req.reshape(-1), cells, triples[:, 1])
@@ -294,12 +297,14 @@ class Stage:
         self._max[:n] = 0
 
     def _fold_hist(self, n: int, ring: Histogram | None) -> None:
-        flat = self._hist[:n].reshape(-1)  # a view: the rows are contiguous
-        cells = np.flatnonzero(flat)  # one pass over the rows, not three
-        adds = flat[cells].tolist()
-        flat[cells] = 0
-        rows = cells // NUM_BUCKETS
-        keys = (cells - rows * NUM_BUCKETS).tolist()
+        columns = np.flatnonzero(self._touched)  # the few buckets the reports used
+        self._touched[columns] = False
+        block = self._hist[:n, columns]  # a copy: rows x touched buckets
+        cells = np.flatnonzero(block)  # row by row, buckets in order
+        adds = block.reshape(-1)[cells].tolist()
+        self._hist[:n, columns] = 0
+        rows = cells // len(columns) if len(columns) else cells
+        keys = columns[cells - rows * len(columns)].tolist()
         bounds = np.searchsorted(rows, np.arange(n + 1)).tolist()
         hists = [ring, *(e.hist for e in self._entries[1:])]  # the total's goes to the ring
         for hist, lo, hi in zip(hists, bounds, bounds[1:], strict=False):
