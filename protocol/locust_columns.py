@@ -28,6 +28,8 @@ __all__ = [
     "ENTRY_FIELDS",
     "ENTRY_KEYS",
     "ENTRY_NAMES",
+    "ERROR_FIELDS",
+    "ERROR_KEYS",
     "Check",
     "Flat",
     "LocustColumns",
@@ -73,6 +75,15 @@ ENTRY_FIELDS: tuple[tuple[str, Check], ...] = (
     ("num_fail_per_sec", int_counts),
 )
 ENTRY_KEYS = frozenset(k for k, _ in ENTRY_FIELDS)
+ERROR_FIELDS: tuple[tuple[str, Check], ...] = (
+    ("name", as_str),
+    ("method", as_str),
+    ("error", as_str),
+    ("occurrences", as_count),
+)
+"""The required fields of a value of a report's ``errors``; ``first_seen`` and ``last_seen``
+(optional numbers) may follow."""
+ERROR_KEYS = frozenset(k for k, _ in ERROR_FIELDS)
 ENTRY_NAMES = tuple(k for k, _ in ENTRY_FIELDS)
 _GETTERS = tuple(map(itemgetter, ENTRY_NAMES))
 

@@ -29,6 +29,7 @@ from horde.protocol.columns import numpy
 from horde.protocol.fields import as_count, as_str
 from horde.protocol.locust_columns import (
     ENTRY_FIELDS,
+    ERROR_FIELDS,
     Flat,
     LocustColumns,
     int_counts,
@@ -67,15 +68,14 @@ LocustEntryWire: Any = msgspec.defstruct(
 """One ``stats`` entry, typed by :data:`~horde.protocol.locust_columns.ENTRY_FIELDS`."""
 
 
-class LocustErrorWire(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    """One value of a report's ``errors`` (the rules of :class:`LocustError`)."""
-
-    name: str
-    method: str
-    error: str
-    occurrences: _COUNT
-    first_seen: _NUMBER | None = None
-    last_seen: _NUMBER | None = None
+LocustErrorWire: Any = msgspec.defstruct(
+    "LocustErrorWire",
+    [(key, _SCHEMA[check]) for key, check in ERROR_FIELDS]
+    + [(key, _SCHEMA[opt_number], None) for key in ("first_seen", "last_seen")],
+    forbid_unknown_fields=True,
+    gc=False,
+)
+"""One value of a report's ``errors``, typed by ``ERROR_FIELDS``."""
 
 
 class LocustReportWire(msgspec.Struct, forbid_unknown_fields=True, gc=False):

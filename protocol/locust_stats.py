@@ -33,7 +33,8 @@ from horde.protocol.locust_columns import (
     ENTRY_FIELDS,
     ENTRY_KEYS,
     ENTRY_NAMES,
-    Check,
+    ERROR_FIELDS,
+    ERROR_KEYS,
     LocustColumns,
     fields_from_wire,
     locust_columns_many,
@@ -132,15 +133,6 @@ class LocustEntry:
         return cls(**values, extra=extra)
 
 
-_ERROR_FIELDS: tuple[tuple[str, Check], ...] = (
-    ("name", as_str),
-    ("method", as_str),
-    ("error", as_str),
-    ("occurrences", as_count),
-)
-_ERROR_KEYS = frozenset(k for k, _ in _ERROR_FIELDS)
-
-
 @dataclass(frozen=True)
 class LocustError:
     """One value of Locust's ``errors`` dict (``StatsError.serialize()``)."""
@@ -173,7 +165,7 @@ class LocustError:
     @classmethod
     def from_wire(cls, data: object) -> LocustError:
         """Validate a Locust error dict (``first_seen``/``last_seen`` optional)."""
-        values = fields_from_wire(data, _ERROR_FIELDS, _ERROR_KEYS, "locust error")
+        values = fields_from_wire(data, ERROR_FIELDS, ERROR_KEYS, "locust error")
         extra = values["extra"]
         for key in ("first_seen", "last_seen"):
             values[key] = opt_number(extra.pop(key, None), f"locust error {key}")
