@@ -245,17 +245,17 @@ def _typed_reports(raws: Sequence[object], max_size: int) -> dict[int, AnyMessag
     rest, and any frame should this path fail, go the general way.
     """
     picked = [
-        k
+        (k, raw)
         for k, raw in enumerate(raws)
-        if type(raw) is bytes and len(raw) <= max_size and _typed(raw, _STATS_HEAD)
+        if isinstance(raw, bytes) and len(raw) <= max_size and _typed(raw, _STATS_HEAD)
     ]
     if not picked:
         return {}
     try:
-        typed = typed_reports([raws[k] for k in picked])  # type: ignore[misc]
+        typed = typed_reports([raw for _, raw in picked])
         return {
             k: LocustStats(t.node_id, LocustStatsReport.from_typed(t.data, t.columns))
-            for k, t in zip(picked, typed, strict=True)
+            for (k, _), t in zip(picked, typed, strict=True)
             if t is not None
         }
     except Exception:  # a bug here fails no frame: the general path decodes them all
