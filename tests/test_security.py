@@ -59,9 +59,9 @@ def test_a_key_flag_takes_the_key_itself_a_certificate_or_a_file_holding_one_key
     bare = tmp_path / "bare"
     bare.write_text(public + "\n")
     assert read_key(str(bare), secret=False, flag="-k") == (public, None)
-    with pytest.raises(ConfigError, match="--secret-key: .*holds no secret key"):
+    with pytest.raises(ConfigError, match=r"--secret-key: .*holds no secret key"):
         read_key(pub_file, secret=True, flag="--secret-key")
-    with pytest.raises(ConfigError, match="--master-key: 'nope' is neither"):
+    with pytest.raises(ConfigError, match=r"--master-key: 'nope' is neither"):
         read_key("nope", secret=False, flag="--master-key")
 
 
@@ -86,7 +86,7 @@ def test_an_allow_list_is_a_directory_a_file_or_one_key(tmp_path: Path) -> None:
     assert allowed_keys(str(tmp_path / "b")) == {keys[1]}
     assert allowed_keys(keys[2]) == {keys[2]}
     (tmp_path / "c.key").write_text("garbage")
-    with pytest.raises(ConfigError, match="c.key holds no valid public-key"):
+    with pytest.raises(ConfigError, match=r"c.key holds no valid public-key"):
         allowed_keys(str(tmp_path))
 
 
@@ -140,7 +140,7 @@ def test_keygen_writes_certificates_secret_files_private_and_keeps_old_keys(
         assert zmq.curve_public(secret_key) == public
     assert zauth.load_certificate(keys.master_public)[0].decode() == keys.master_key
     assert len(allowed_keys(str(keys.allow_dir))) == 2
-    with pytest.raises(ConfigError, match="exists already; pass --force"):
+    with pytest.raises(ConfigError, match=r"exists already; pass --force"):
         write_keys(tmp_path / "k", 2)
     out = io.StringIO()
     assert keygen(str(tmp_path / "k"), None, True, out) == 0
@@ -189,16 +189,16 @@ def test_curve_settings_go_in_pairs_and_must_match(tmp_path: Path) -> None:
     keys = write_keys(tmp_path)
     server = server_keys(str(keys.master_secret), str(keys.allow_dir))
     assert server is not None and server.public == keys.master_key
-    with pytest.raises(ConfigError, match="--allow-keys .* is missing"):
+    with pytest.raises(ConfigError, match=r"--allow-keys .* is missing"):
         server_keys(str(keys.master_secret), None)
-    with pytest.raises(ConfigError, match="--secret-key is missing"):
+    with pytest.raises(ConfigError, match=r"--secret-key is missing"):
         client_keys(None, str(keys.master_public))
     public, secret = pair()
     client = client_keys(secret, str(keys.master_public))
     assert client is not None and (client.public, client.server) == (public, keys.master_key)
     forged = tmp_path / "forged.key_secret"
     forged.write_text(certificate_text(pair()[0], secret, "now"))
-    with pytest.raises(ConfigError, match="does not match"):
+    with pytest.raises(ConfigError, match=r"does not match"):
         client_keys(str(forged), keys.master_key)
 
 
@@ -214,11 +214,11 @@ def test_a_master_beyond_loopback_needs_keys_or_insecure(tmp_path: Path) -> None
 
 
 def test_a_web_api_beyond_loopback_needs_auth_or_insecure() -> None:
-    """--web-host 0.0.0.0 without --web-auth refuses (master and run); auth or --insecure lifts it."""
+    """--web-host 0.0.0.0 without auth refuses (master and run); auth or --insecure lifts it."""
     local = ["--bind", "tcp://127.0.0.1:5557", "--web-host", "0.0.0.0"]
     with pytest.raises(ConfigError, match=r"--web-auth.*--insecure"):
         master_settings(parse(["master", "-f", "s.py", *local]))
-    with pytest.raises(ConfigError, match="--web-host 0.0.0.0 serves the web API"):
+    with pytest.raises(ConfigError, match=r"--web-host 0.0.0.0 serves the web API"):
         local_run(parse(["run", "-f", "s.py", "--web-host", "0.0.0.0"]))
     assert master_settings(parse(["master", "-f", "s.py", *local, "--web-auth", "u:p"]))
     assert master_settings(parse(["master", "-f", "s.py", *local, "--web-auth-token", "t"]))
