@@ -140,7 +140,10 @@ def _serve_master(runtime: MasterRuntime, workers: LocalWorkers | None = None) -
             watcher.kill()  # from here on, workers exit because we tell them to
         runtime.close()
     if workers is not None and workers.failure is not None:
-        return code or LOCAL_WORKER_FAILED
+        code = code or LOCAL_WORKER_FAILED
+    if runtime.environment is not None:  # the script's last words, as on Locust's master
+        runtime.environment.events.quitting.fire(environment=runtime.environment)
+        runtime.environment.events.quit.fire(exit_code=code)
     return code
 
 
