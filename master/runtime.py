@@ -356,7 +356,7 @@ class MasterRuntime:
         while self.loops.run_snapshot().state is not RunState.STOPPED:
             gevent.sleep(POLL)
             now = self.clock()
-            if now >= next_print:
+            if now >= next_print and not s.only_summary:
                 out.write(requests_table(self.loops.snapshot(now).stats, now) + "\n")
                 out.flush()
                 next_print = now + s.print_stats
