@@ -41,6 +41,7 @@ from horde.master.summary import (
 from horde.master.swarm import ACTIVE_RUN, RunHooks, RunState, SwarmRequest
 from horde.master.transport import RouterTransport
 from horde.master.view import workers_text
+from horde.master.webui import WebUI
 from horde.protocol.corrected import CORRECTED_KEY
 from horde.protocol.errors import ConfigError
 from horde.protocol.messages import ScriptFile
@@ -208,15 +209,18 @@ class MasterRuntime:
                 folder.mkdir(parents=True, exist_ok=True)  # as Locust does
             except OSError as exc:
                 raise ConfigError(f"--csv: cannot create the folder {folder}: {exc}") from exc
+        s = self.settings
+        flask_app = create_app(self.loops, self.context) if s.web_port is not None else None
         if self.environment is not None:
+            web_ui = WebUI(flask_app, self.loops, self.context) if flask_app else None
+            self.environment.web_ui = web_ui
             self.environment.events.init.fire(
-                environment=self.environment, runner=None, web_ui=None
+                environment=self.environment, runner=None, web_ui=web_ui
             )
         self.endpoint = self.loops.start()[0]
-        s = self.settings
-        if s.web_port is not None:
+        if flask_app is not None and s.web_port is not None:
             host, port = s.web_host, s.web_port
-            app = wrap_auth(create_app(self.loops, self.context), s.web_auth, s.web_auth_token)
+            app = wrap_auth(flask_app, s.web_auth, s.web_auth_token)
             try:
                 web = serve(app, host, port, certfile=s.tls_cert, keyfile=s.tls_key)
             except (OSError, ConfigError) as exc:

@@ -47,6 +47,8 @@ class Environment:
     - ``tags`` / ``exclude_tags``: task filters, ``None`` when not filtering.
     - ``user_classes``: the classes the script defines.
     - ``runner``: whatever the worker wants scripts to reach (``None`` by default).
+    - ``web_ui``: on the master, the web server scripts extend
+      (``horde.master.webui.WebUI``); ``None`` on workers, as in Locust.
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class Environment:
         self.exclude_tags = _tag_set(exclude_tags)
         self.user_classes = list(user_classes)
         self.runner = runner
+        self.web_ui: Any = None
 
     def set_tags(self, tags: Iterable[str] | None, exclude_tags: Iterable[str] | None) -> None:
         """Replace the task filters (an empty list means no filter)."""
