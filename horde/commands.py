@@ -113,6 +113,7 @@ def _serve_master(runtime: MasterRuntime, workers: LocalWorkers | None = None) -
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, end)
     gevent.signal_handler(signal.SIGHUP, runtime.reload_keys)
+    runtime.on_quit = end  # a script's environment.runner.quit()
 
     def worker_failed(failure: WorkerExit) -> bool:
         """End the run for a local worker that died before any test; else it is a lost worker."""

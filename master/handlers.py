@@ -20,6 +20,7 @@ import structlog
 from horde.master.registry import WorkerState
 from horde.master.swarm import ACTIVE_RUN
 from horde.protocol import messages as m
+from horde.protocol.base import UnknownMessage
 from horde.protocol.codec import AnyMessage
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ class Handlers:
         c = self.c
         handler = self._table.get(type(message))
         if handler is None:
+            if isinstance(message, UnknownMessage) and c.hooks.custom_message(worker_id, message):
+                return  # a type the script registered (runner.register_message)
             c.counters.count("unknown_type")
             if c.throttle.allow(f"type:{message.type}", now) is not None:
                 log.warning("unknown message type", type=message.type, worker=worker_id)

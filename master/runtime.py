@@ -32,6 +32,7 @@ from horde.master.jsonout import locust_json
 from horde.master.keybind import WRONG_KEY
 from horde.master.loops import MasterLoops
 from horde.master.metrics import HANDSHAKES_REFUSED
+from horde.master.runner import HordeMasterRunner
 from horde.master.summary import (
     corrected_table,
     errors_table,
@@ -104,6 +105,11 @@ class ScriptHooks(RunHooks):
         """Fire ``events.worker_connect``."""
         self.events.worker_connect.fire(client_id=worker_id)
 
+    def custom_message(self, worker_id: str, message: Any) -> bool:
+        """Hand a custom message to the script's handler, if it registered one."""
+        runner = self.environment.runner
+        return bool(runner is not None and runner.deliver(message))
+
     def worker_report(self, worker_id: str, user_count: int, extra: Mapping[str, Any]) -> None:
         """Fire ``events.worker_report`` (only built when a listener waits for it)."""
         if self.events.worker_report.listeners:
@@ -175,6 +181,10 @@ class MasterRuntime:
         if transport.gate is not None:
             coordinator.key_of = transport.gate.key_of
         self.loops = MasterLoops(coordinator, [transport], clock=clock)
+        self.on_quit: Callable[[], None] = self.interrupt
+        """What ``environment.runner.quit()`` ends the master with (the CLI sets its own)."""
+        if environment is not None:
+            environment.runner = HordeMasterRunner(environment, self.loops, self._quit)
         self.web: WSGIServer | None = None
         self.endpoint = ""
         self._interrupted = False
@@ -187,6 +197,9 @@ class MasterRuntime:
         if reason != WRONG_KEY:
             detail = "a frame under a key that is no longer on the allow-list"
         self.loops.coordinator.count_malformed(worker, reason, detail, self.clock())
+
+    def _quit(self) -> None:
+        self.on_quit()  # looked up when called: the CLI replaces it after construction
 
     def reload_keys(self) -> None:
         """Read the allow-list of worker keys again (SIGHUP); a plain master ignores it."""
@@ -215,7 +228,7 @@ class MasterRuntime:
             web_ui = WebUI(flask_app, self.loops, self.context) if flask_app else None
             self.environment.web_ui = web_ui
             self.environment.events.init.fire(
-                environment=self.environment, runner=None, web_ui=web_ui
+                environment=self.environment, runner=self.environment.runner, web_ui=web_ui
             )
         self.endpoint = self.loops.start()[0]
         if flask_app is not None and s.web_port is not None:

@@ -14,6 +14,7 @@ MIRRORED = {
     "locust.event": "horde.event",
     "locust.user": "horde.user",
     "locust.user.wait_time": "horde.user.wait_time",
+    "locust.runners": "horde.runners",
 }
 """Locust's modules horde mirrors, and horde's counterparts."""
 
@@ -22,6 +23,7 @@ NOT_OFFERED = {
     "locust.env": {"RunnerType"},  # a typing alias
     "locust.event": {"DeprecatedEventHook", "log"},
     "locust.user.wait_time": {"TYPE_CHECKING"},
+    "locust.runners": {"TYPE_CHECKING"},
 }
 
 #: Names horde offers only once another part lands (checked by the tests of that part).

@@ -42,6 +42,7 @@ from typing import Any
 import structlog
 
 from horde.protocol import messages as m
+from horde.protocol.base import UnknownMessage
 from horde.protocol.codec import AnyMessage, encode
 from horde.protocol.locust_stats import LocustStatsReport
 from horde.protocol.states import WorkerState
@@ -85,6 +86,13 @@ class Send:
     """Send this message to the master."""
 
     message: AnyMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    """Hand this custom message (a type the protocol does not use) to the script's handler."""
+
+    message: UnknownMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +185,7 @@ Action = (
     | Fire
     | Reregister
     | Finish
+    | Deliver
 )
 """One thing the runtime does for the agent."""
 
@@ -203,6 +212,10 @@ class WorkerAgent:
         self.run_id = ""
         self.epoch = 0
         self.last_spawn_ts = 0.0
+        self.worker_index = -1
+        """This worker's index, as the master's last ``ack`` gave it (-1 before one)."""
+        self.target_user_count = 0
+        """Users the master's last accepted spawn asks of this worker."""
         self.quitting = False
         self.waiting_spawn: m.Spawn | None = None
         self.outbox = Outbox(
@@ -230,6 +243,8 @@ class WorkerAgent:
         """What to do for one message from the master."""
         handler = self._handlers.get(type(message))
         if handler is None:
+            if isinstance(message, UnknownMessage):
+                return [Deliver(message)]  # a script's custom message, if it registered one
             log.warning("unexpected message from master", type=message.type)
             return []
         return handler(message, now, facts)
@@ -343,6 +358,7 @@ class WorkerAgent:
     # --- handlers ------------------------------------------------------------------------
 
     def _on_ack(self, message: m.Ack, now: float, facts: Facts) -> list[Action]:
+        self.worker_index = message.index
         # A restarted master knows none of this worker's names: define them again, in the
         # resent deltas first (a master that kept them just reads them twice).
         self.recorder.forget_announcements()
@@ -372,6 +388,7 @@ class WorkerAgent:
             log.warning("dropping an old spawn message", timestamp=message.timestamp)
             return actions
         self.last_spawn_ts = message.timestamp
+        self.target_user_count = sum(message.user_classes_count.values())
         options = message.parsed_options
         tags = None
         if "tags" in options or "exclude_tags" in options:

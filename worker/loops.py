@@ -83,6 +83,7 @@ class WorkerRuntime:
             a.SendLocustStats: self._send_locust_stats,
             a.Reregister: self._reregister,
             a.Finish: self._finish,
+            a.Deliver: self._deliver,
         }
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -200,6 +201,11 @@ class WorkerRuntime:
 
     def _reregister(self, action: a.Reregister) -> None:
         self.link.reregister()
+
+    def _deliver(self, action: a.Deliver) -> None:
+        runner = self.environment.runner
+        if runner is None or not runner.deliver(action.message):
+            log.warning("unexpected message from master", type=action.message.type)
 
     def _finish(self, action: a.Finish) -> None:
         self._done.set()

@@ -24,6 +24,7 @@ from horde.worker.config import WorkerSettings
 from horde.worker.fetch import fetch_scripts
 from horde.worker.loops import WorkerRuntime
 from horde.worker.pool import UserPool
+from horde.worker.runner import HordeWorkerRunner
 from horde.worker.stats import RequestRecorder
 from horde.worker.transport import LinkStatus, WorkerLink
 
@@ -58,9 +59,11 @@ def build_agent(settings: WorkerSettings, script: LoadedScript) -> WorkerRuntime
         master_silence=settings.master_silence,
         curve=settings.curve,
     )
+    runner = HordeWorkerRunner(environment)
+    environment.runner = runner
     pool = UserPool(environment, script.user_classes)
     agent = WorkerAgent(settings, RequestRecorder(max_names=settings.max_names))
-    return WorkerRuntime(
+    runtime = WorkerRuntime(
         agent,
         link,
         status=status,
@@ -68,6 +71,8 @@ def build_agent(settings: WorkerSettings, script: LoadedScript) -> WorkerRuntime
         pool=pool,
         new_log_lines=RECENT.take_new,
     )
+    runner.attach(runtime)
+    return runtime
 
 
 def run_worker(settings: WorkerSettings) -> int:
@@ -75,7 +80,9 @@ def run_worker(settings: WorkerSettings) -> int:
     script = obtain_script(settings)
     runtime = build_agent(settings, script)
     events = runtime.environment.events
-    events.init.fire(environment=runtime.environment, runner=None, web_ui=None)
+    events.init.fire(
+        environment=runtime.environment, runner=runtime.environment.runner, web_ui=None
+    )
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, lambda: gevent.spawn(runtime.shutdown))
     code = runtime.run()
