@@ -9,7 +9,6 @@ is started through :class:`tests.support.Processes` and stopped by PID.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import re
 import subprocess
 import threading
@@ -38,11 +37,9 @@ from tests.support import (
 )
 
 NODE_ID = re.compile(r"node_id=(\S+)")
-#: Until the CURVE core is in the tree (``horde keygen``), only the plain mode runs.
-HAS_CURVE = importlib.util.find_spec("horde.keygen") is not None
 #: Run a test with the worker channel plain and with CURVE on (``curve`` is the flag).
 SECURITY = pytest.mark.parametrize(
-    "curve", [False, True] if HAS_CURVE else [False], ids=lambda on: "curve" if on else "plain"
+    "curve", [False, True], ids=lambda on: "curve" if on else "plain"
 )
 
 

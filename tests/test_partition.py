@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from tests.fault_support import HAS_CURVE, SECURITY, keys_for
+from tests.fault_support import SECURITY, keys_for
 from tests.netns import Network, network, unavailable
 from tests.support import SCRIPTS, Keys, get_json, post, wait_for
 
@@ -99,7 +99,7 @@ class Cluster:
     def security(self, side: str) -> tuple[str, ...]:
         """The key flags for ``side`` (``"master"`` or ``"worker"``), or ``--insecure``."""
         if self.keys is None:
-            return ("--insecure",) if HAS_CURVE else ()
+            return ("--insecure",)
         return self.keys.master_args() if side == "master" else self.keys.worker_args()
 
     def report(self) -> dict[str, Any]:
