@@ -104,7 +104,8 @@ OUTPUTS: list[Option] = [
         "--shape",
         default=None,
         metavar="CLASS",
-        help="run this LoadTestShape class of the script (headless)",
+        help="run this LoadTestShape class of the script (default: the script's only one,"
+        " as in Locust; a script with several offers them in the dashboard)",
     ),
 ]
 

@@ -118,6 +118,11 @@ class MasterRuntime:
                 f"--shape {settings.shape!r}: the script's load shapes are "
                 f"{sorted(coordinator.shapes) or 'none'}"
             )
+        only = next(iter(coordinator.shapes)) if len(coordinator.shapes) == 1 else None
+        self.default_shape = settings.shape or only
+        """``--shape``, else the script's only load shape (used as Locust uses it), else None."""
+        if self.default_shape is not None and settings.shape is None:
+            log.info("using the script's load shape", shape=self.default_shape)
         self.csv = (
             CsvFiles(settings.csv_prefix, settings.csv_full_history)
             if settings.csv_prefix
@@ -127,6 +132,7 @@ class MasterRuntime:
             locustfile=settings.locustfile,
             user_classes=list(environment.user_classes) if environment is not None else [],
             shape_names=sorted(coordinator.shapes),
+            default_shape=self.default_shape,
             version=_version(),
             log_lines=log_lines,
             history_csv_path=(
@@ -309,7 +315,8 @@ class MasterRuntime:
             log.error("not enough workers connected", expected=s.expect_workers)
             return 1
         users = s.users if s.users is not None else DEFAULT_HEADLESS_USERS
-        request = SwarmRequest(users, s.spawn_rate, s.host, s.run_time, shape_class=s.shape)
+        shape = self.default_shape
+        request = SwarmRequest(users, s.spawn_rate, s.host, s.run_time, shape_class=shape)
         self.loops.command(lambda c, now: c.start(request, now))
         code = self._follow_run(tables)
         self.write_outputs(out)
