@@ -37,12 +37,17 @@ _EXPORTS = {
     "transition": "horde.worker.api.markov",
     "transitions": "horde.worker.api.markov",
     "run_single_user": "horde.worker.api.debug",
+    "wait_time": "horde.user",
+    "Locust": "horde.deprecated",
+    "HttpLocust": "horde.deprecated",
 }
 
 __all__ = [
+    "HttpLocust",
     "HttpUser",
     "InterruptTaskSet",
     "LoadTestShape",
+    "Locust",
     "MarkovTaskSet",
     "RescheduleTask",
     "SequentialTaskSet",
@@ -61,9 +66,12 @@ __all__ = [
     "task",
     "transition",
     "transitions",
+    "wait_time",
 ]
 
 if TYPE_CHECKING:
+    from horde.deprecated import HttpLocust, Locust
+    from horde.user import wait_time
     from horde.worker.api.debug import run_single_user
     from horde.worker.api.events import events
     from horde.worker.api.markov import MarkovTaskSet, transition, transitions

@@ -15,8 +15,10 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from horde import logsetup
+from horde.configfile import apply_config, config_files
 from horde.flags import COMMANDS, LOGGING
 from horde.protocol.errors import HordeError
 from horde.settings import log_settings
@@ -96,8 +98,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     monkey.patch_all()  # before anything imports socket, ssl or threading users
     parser = build_parser()
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    try:  # config files, then HORDE_* variables, then the command line: later wins
+        files = config_files(arguments, Path.cwd(), os.environ.get("HORDE_CONFIG"))
+        apply_config(parser, files)
+    except HordeError as exc:
+        print(f"horde: error: {exc}", file=sys.stderr)
+        return 2
     apply_env(parser, os.environ)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     from horde import commands
 
     logs = log_settings(args)

@@ -105,9 +105,9 @@ def _serve_master(runtime: MasterRuntime, workers: LocalWorkers | None = None) -
     done = gevent.event.Event()
 
     def end() -> None:
-        if headless:
-            runtime.interrupt()
-        else:
+        if headless or runtime.settings.autostart:
+            runtime.interrupt()  # an --autostart test ends as a headless one does
+        if not headless:
             done.set()
 
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -140,15 +140,31 @@ def _serve_master(runtime: MasterRuntime, workers: LocalWorkers | None = None) -
             watcher.kill()  # from here on, workers exit because we tell them to
         runtime.close()
     if workers is not None and workers.failure is not None:
-        return code or LOCAL_WORKER_FAILED
+        code = code or LOCAL_WORKER_FAILED
+    if runtime.environment is not None:  # the script's last words, as on Locust's master
+        runtime.environment.events.quitting.fire(environment=runtime.environment)
+        runtime.environment.events.quit.fire(exit_code=code)
     return code
 
 
 def _follow(runtime: MasterRuntime, done: gevent.event.Event) -> int:
-    """The headless run to its end, or the web master's life until ``done``."""
-    if runtime.settings.headless:
-        tables = sys.stderr if runtime.settings.json_output else sys.stdout
-        return int(runtime.run_headless(sys.stdout, tables))
+    """The headless run to its end, or the web master's life until ``done``.
+
+    With ``--autostart`` the web master runs its test at once, as headless does; then it
+    exits ``--autoquit`` seconds after the test ended, or serves on until ``done``.
+    """
+    s = runtime.settings
+    if s.headless or s.autostart:
+        tables = sys.stderr if s.json_output else sys.stdout
+        code = int(runtime.run_headless(sys.stdout, tables))
+        if s.headless:
+            return code
+        if s.autoquit is not None and not done.is_set():
+            log.info("--autoquit: exiting soon", seconds=s.autoquit)
+        elif not done.is_set():
+            log.info("the test ended; the web UI stays until interrupted (--autoquit exits)")
+        done.wait(timeout=s.autoquit)
+        return code
     done.wait()
     log.info("shutting down: stopping the test and waiting for the workers' final stats")
     runtime.loops.command(lambda c, now: c.stop(now))

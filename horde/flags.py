@@ -33,6 +33,13 @@ def flag(*names: str, **kwargs: Any) -> Option:
 
 LOGGING: list[Option] = [
     flag(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="read settings from this file (locust.conf's 'key = value' lines); ./locust.conf"
+        " and ./horde.conf are read when present; variables and flags override them",
+    ),
+    flag(
         "--log-level",
         default=logsetup.DEFAULT_LEVEL,
         choices=list(logsetup.LEVELS),
@@ -174,6 +181,23 @@ TEST: list[Option] = [
         help="start at once, print stats, stop at --run-time; no swarm needed",
     ),
     flag(
+        "--autostart",
+        action="store_true",
+        help="start the test at once, as --headless does, but keep the web UI (Locust's flag)",
+    ),
+    flag(
+        "--autoquit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="with --autostart: exit this long after the test ends (default: stay)",
+    ),
+    flag(
+        "--only-summary",
+        action="store_true",
+        help="headless: print only the final summary, not the periodic tables",
+    ),
+    flag(
         "--web-host",
         default=master.DEFAULT_WEB_HOST,
         help=f"interface for the web API (default {master.DEFAULT_WEB_HOST}; 0.0.0.0 for all)",
@@ -227,9 +251,10 @@ RUN: list[Option] = [
     *TEST,
     flag(
         "--workers",
+        "--processes",
         type=int,
         default=cmd.DEFAULT_LOCAL_WORKERS,
-        help="local worker processes (default: one per CPU core)",
+        help="local worker processes (default: one per CPU core; --processes is Locust's name)",
     ),
 ]
 

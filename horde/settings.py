@@ -246,7 +246,19 @@ def _test_master(
         csv_full_history=args.csv_full_history,
         html_path=args.html,
         json_output=args.json,
+        only_summary=args.only_summary,
+        autostart=args.autostart and not args.headless,
+        autoquit=_autoquit(args),
     )
+
+
+def _autoquit(args: argparse.Namespace) -> float | None:
+    """``--autoquit`` in seconds (None: stay); refused without ``--autostart``, as Locust does."""
+    if args.autoquit is None or args.autoquit < 0:  # Locust's -1: stay
+        return None
+    if not args.autostart:
+        raise ConfigError("--autoquit is only meaningful in combination with --autostart")
+    return float(args.autoquit)
 
 
 def worker_settings(args: argparse.Namespace) -> WorkerSettings:

@@ -88,6 +88,12 @@ class MasterSettings:
     csv_interval: float = DEFAULT_CSV_INTERVAL
     html_path: str | None = None
     json_output: bool = False
+    only_summary: bool = False
+    """``--only-summary``: a headless run prints the final summary, no periodic tables."""
+    autostart: bool = False
+    """``--autostart``: start the test at once, as headless does, keeping the web UI."""
+    autoquit: float | None = None
+    """``--autoquit``: with ``--autostart``, exit this long after the test ends (None: stay)."""
 
     @property
     def lease_seconds(self) -> float:

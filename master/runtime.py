@@ -41,6 +41,7 @@ from horde.master.summary import (
 from horde.master.swarm import ACTIVE_RUN, RunHooks, RunState, SwarmRequest
 from horde.master.transport import RouterTransport
 from horde.master.view import workers_text
+from horde.protocol.corrected import CORRECTED_KEY
 from horde.protocol.errors import ConfigError
 from horde.protocol.messages import ScriptFile
 from horde.worker.api.environment import Environment
@@ -72,18 +73,42 @@ def script_files(path: str | None, source: str | None) -> tuple[ScriptFile, ...]
 
 
 class ScriptHooks(RunHooks):
-    """Fires the user script's ``test_start``/``test_stop`` listeners on the master."""
+    """Fires the user script's listeners of the master's events, as Locust's master does."""
 
     def __init__(self, environment: Environment) -> None:
         self.environment = environment
+        self.events = environment.events
 
     def test_start(self) -> None:
         """Fire ``events.test_start``."""
-        self.environment.events.test_start.fire(environment=self.environment)
+        self.events.test_start.fire(environment=self.environment)
+
+    def test_stopping(self) -> None:
+        """Fire ``events.test_stopping``."""
+        self.events.test_stopping.fire(environment=self.environment)
 
     def test_stop(self) -> None:
         """Fire ``events.test_stop``."""
-        self.environment.events.test_stop.fire(environment=self.environment)
+        self.events.test_stop.fire(environment=self.environment)
+
+    def spawning_complete(self, user_count: int) -> None:
+        """Fire ``events.spawning_complete``."""
+        self.events.spawning_complete.fire(user_count=user_count)
+
+    def reset_stats(self) -> None:
+        """Fire ``events.reset_stats``."""
+        self.events.reset_stats.fire()
+
+    def worker_connect(self, worker_id: str) -> None:
+        """Fire ``events.worker_connect``."""
+        self.events.worker_connect.fire(client_id=worker_id)
+
+    def worker_report(self, worker_id: str, user_count: int, extra: Mapping[str, Any]) -> None:
+        """Fire ``events.worker_report`` (only built when a listener waits for it)."""
+        if self.events.worker_report.listeners:
+            data = {k: v for k, v in extra.items() if k != CORRECTED_KEY}
+            data["user_count"] = user_count
+            self.events.worker_report.fire(client_id=worker_id, data=data)
 
 
 class MasterRuntime:
@@ -184,7 +209,9 @@ class MasterRuntime:
             except OSError as exc:
                 raise ConfigError(f"--csv: cannot create the folder {folder}: {exc}") from exc
         if self.environment is not None:
-            self.environment.events.init.fire(environment=self.environment)
+            self.environment.events.init.fire(
+                environment=self.environment, runner=None, web_ui=None
+            )
         self.endpoint = self.loops.start()[0]
         s = self.settings
         if s.web_port is not None:
@@ -329,7 +356,7 @@ class MasterRuntime:
         while self.loops.run_snapshot().state is not RunState.STOPPED:
             gevent.sleep(POLL)
             now = self.clock()
-            if now >= next_print:
+            if now >= next_print and not s.only_summary:
                 out.write(requests_table(self.loops.snapshot(now).stats, now) + "\n")
                 out.flush()
                 next_print = now + s.print_stats

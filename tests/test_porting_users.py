@@ -148,3 +148,23 @@ def test_run_single_user_runs_one_user_with_plain_python_printing_each_request(
     lines = [line for line in done.stdout.splitlines() if "/item/[id]" in line]
     assert len(lines) == 3 and all(line.startswith("GET") for line in lines)
     assert all(line.rstrip().endswith("200") for line in lines)
+
+
+def test_log_lines_for_logs_name_their_level_as_locust_and_split_tracebacks() -> None:
+    """/logs lines read `[time] process/WARNING/logger: message k=v`; a traceback follows
+    as plain lines, so Locust's web UI flags the level and shows the trace."""
+    from horde.logsetup import recent_lines
+
+    try:
+        raise ValueError("boom")
+    except ValueError as exc:
+        error = exc
+    lines = recent_lines(
+        {"event": "task failed", "level": "error", "timestamp": "12:00:00",
+         "process": "worker", "logger": "horde.worker", "user": "A", "exc_info": error}
+    )  # fmt: skip
+    assert lines[0] == "[12:00:00] worker/ERROR/horde.worker: task failed user=A"
+    assert lines[1] == "Traceback (most recent call last):"
+    assert lines[-1] == "ValueError: boom"
+    warning = recent_lines({"event": "slow", "level": "warning", "timestamp": "t"})
+    assert warning == ["[t] /WARNING/horde: slow"]

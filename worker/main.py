@@ -74,7 +74,10 @@ def run_worker(settings: WorkerSettings) -> int:
     """Run a worker until the master lets it go; return the exit code."""
     script = obtain_script(settings)
     runtime = build_agent(settings, script)
-    runtime.environment.events.init.fire(environment=runtime.environment)
+    events = runtime.environment.events
+    events.init.fire(environment=runtime.environment, runner=None, web_ui=None)
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, lambda: gevent.spawn(runtime.shutdown))
-    return runtime.run()
+    code = runtime.run()
+    events.quit.fire(exit_code=code)  # after quitting, as Locust's last word
+    return code
