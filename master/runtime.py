@@ -225,7 +225,10 @@ class MasterRuntime:
         s = self.settings
         flask_app = create_app(self.loops, self.context) if s.web_port is not None else None
         if self.environment is not None:
+            # Headless, Locust has no web UI: scripts that check for one see None, though
+            # horde still serves its API (unless --no-web).
             web_ui = WebUI(flask_app, self.loops, self.context) if flask_app else None
+            web_ui = None if s.headless else web_ui
             self.environment.web_ui = web_ui
             self.environment.events.init.fire(
                 environment=self.environment, runner=self.environment.runner, web_ui=web_ui

@@ -7,7 +7,8 @@ so every route a script adds sits behind horde's own authentication (``--web-aut
 ``--web-auth-token``), which wraps the whole server. Locust's login hooks
 (``login_manager.user_loader``, ``auth_args``) are accepted and recorded, so scripts that
 set them run; they never decide who gets in: horde's authentication stays the only gate.
-On a worker, and on a master without a web server, ``environment.web_ui`` is None.
+On a worker, on a master without a web server, and in a headless run (as in Locust, though
+horde still serves its API there) ``environment.web_ui`` is None.
 
 Imports: the standard library, Flask (the app's type) and horde.master.
 """
