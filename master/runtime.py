@@ -363,7 +363,18 @@ class MasterRuntime:
             return 1
         users = s.users if s.users is not None else DEFAULT_HEADLESS_USERS
         shape = self.default_shape
-        request = SwarmRequest(users, s.spawn_rate, s.host, s.run_time, shape_class=shape)
+        run_time = s.run_time
+        if shape is not None and not getattr(
+            self.loops.coordinator.shapes[shape], "use_common_options", False
+        ):
+            if run_time is not None or s.users is not None:
+                log.warning(
+                    "--run-time, --users and --spawn-rate have no effect on a load shape unless"
+                    " its class sets use_common_options = True (as in Locust)",
+                    shape=shape,
+                )
+            run_time = None
+        request = SwarmRequest(users, s.spawn_rate, s.host, run_time, shape_class=shape)
         self.loops.command(lambda c, now: c.start(request, now))
         code = self._follow_run(tables)
         self.write_outputs(out)
