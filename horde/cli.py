@@ -16,11 +16,13 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from horde import logsetup
 from horde.configfile import apply_config, config_files
 from horde.flags import COMMANDS, LOGGING
 from horde.protocol.errors import HordeError
+from horde.scriptargs import ScriptArguments
 from horde.settings import log_settings
 
 __all__ = ["build_parser", "main"]
@@ -106,15 +108,52 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"horde: error: {exc}", file=sys.stderr)
         return 2
     apply_env(parser, os.environ)
+    try:  # the script first, so its init_command_line_parser listeners add their options
+        script, script_args = preload(parser, arguments)
+    except HordeError as exc:
+        print(f"horde: error: {exc}", file=sys.stderr)
+        return 2
     args = parser.parse_args(arguments)
     from horde import commands
 
     logs = log_settings(args)
     logsetup.configure(logs, args.command)
+    options = script_args.options(args) if script_args is not None else ()
     try:
-        return commands.dispatch(args, logs)
+        return commands.dispatch(args, logs, commands.Preloaded(script, options))
     except HordeError as exc:
         print(f"horde: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+SCRIPT_COMMANDS = ("run", "master", "worker")
+"""The commands that load a user script from ``-f`` before parsing the rest."""
+
+
+def preload(
+    parser: argparse.ArgumentParser, arguments: Sequence[str]
+) -> tuple[Any, ScriptArguments | None]:
+    """Load ``-f``'s script and let its ``init_command_line_parser`` listeners add their
+    options to the command's parser (as Locust does); ``(None, None)`` without one."""
+    known, _ = parser.parse_known_args(arguments)
+    path = getattr(known, "locustfile", None)
+    if known.command not in SCRIPT_COMMANDS or not path:
+        return None, None
+    import horde
+    from horde.worker.api.loader import load_script
+
+    script = load_script(path)
+    script_args = ScriptArguments(subparser(parser, known.command), os.environ)
+    horde.events.init_command_line_parser.fire(parser=script_args)
+    return script, script_args
+
+
+def subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of subcommand ``name``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices[name]
+            return found
+    raise KeyError(name)

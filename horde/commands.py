@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import gevent
@@ -22,6 +22,7 @@ import structlog
 
 from horde.local import LocalWorkers, WorkerExit
 from horde.logsetup import LogSettings
+from horde.protocol.options import ScriptOption
 from horde.settings import (
     LOCAL_HOST,
     LocalRun,
@@ -34,28 +35,41 @@ from horde.settings import (
 if TYPE_CHECKING:
     from horde.master.config import MasterSettings
     from horde.master.runtime import MasterRuntime
+    from horde.worker.api.loader import LoadedScript
 
 log = structlog.get_logger("horde")
 LOCAL_WORKER_FAILED = 1
 """Exit code of a local run that a failed local worker ended (unless it already failed)."""
 
 
-def dispatch(args: argparse.Namespace, logs: LogSettings) -> int:
+@dataclass(frozen=True)
+class Preloaded:
+    """What the CLI loaded before parsing: ``-f``'s script and the options it added."""
+
+    script: LoadedScript | None = None
+    options: tuple[ScriptOption, ...] = ()
+
+
+def dispatch(
+    args: argparse.Namespace, logs: LogSettings, preloaded: Preloaded = Preloaded()
+) -> int:
     """Build the settings of the subcommand named in ``args`` and run it."""
     if args.command == "run":
         run = local_run(args)
+        run = replace(run, master=replace(run.master, script_options=preloaded.options))
         _warn_insecure(run.master.insecure)
-        return run_local(run, logs)
+        return run_local(run, logs, preloaded.script)
     if args.command == "master":
-        settings = master_settings(args)
+        settings = replace(master_settings(args), script_options=preloaded.options)
         _warn_insecure(settings.insecure)
-        return cmd_master(settings, args.locustfile)
+        return cmd_master(settings, args.locustfile, preloaded.script)
     if args.command == "worker":
         from horde.worker.main import run_worker
 
         worker = worker_settings(args)
         _warn_insecure(worker.insecure)
-        return run_worker(worker)
+        options = {o.name: o.value for o in preloaded.options}
+        return run_worker(worker, preloaded.script, options)
     if args.command == "demo":
         return cmd_demo(demo_run(args), logs)
     if args.command == "keygen":
@@ -74,7 +88,9 @@ def _warn_insecure(insecure: bool) -> None:
         )
 
 
-def _build_master(settings: MasterSettings, script_path: str) -> MasterRuntime:
+def _build_master(
+    settings: MasterSettings, script_path: str, loaded: LoadedScript | None = None
+) -> MasterRuntime:
     import horde
     from horde.logsetup import RECENT
     from horde.master.process import tune_process
@@ -82,9 +98,12 @@ def _build_master(settings: MasterSettings, script_path: str) -> MasterRuntime:
     from horde.worker.api.environment import Environment
     from horde.worker.api.loader import load_script
 
-    script = load_script(script_path)
+    script = loaded if loaded is not None else load_script(script_path)
     environment = Environment(
-        events=horde.events, host=settings.host, user_classes=script.user_classes.values()
+        events=horde.events,
+        host=settings.host,
+        user_classes=script.user_classes.values(),
+        parsed_options={o.name: o.value for o in settings.script_options},
     )
     runtime = MasterRuntime(
         settings,
@@ -174,16 +193,16 @@ def _follow(runtime: MasterRuntime, done: gevent.event.Event) -> int:
     return 0
 
 
-def cmd_master(settings: MasterSettings, script: str) -> int:
+def cmd_master(settings: MasterSettings, script: str, loaded: LoadedScript | None = None) -> int:
     """``horde master``: a master that remote workers join."""
-    runtime = _build_master(settings, script)
+    runtime = _build_master(settings, script, loaded)
     runtime.start()
     return _serve_master(runtime)
 
 
-def run_local(run: LocalRun, logs: LogSettings) -> int:
+def run_local(run: LocalRun, logs: LogSettings, loaded: LoadedScript | None = None) -> int:
     """``horde run``: a master on loopback plus local workers, watched while it runs."""
-    runtime = _build_master(run.master, run.script)
+    runtime = _build_master(run.master, run.script, loaded)
     runtime.start()
     workers = LocalWorkers.start(run.workers, replace(run.worker, master_port=runtime.port), logs)
     try:

@@ -20,6 +20,7 @@ from horde.protocol.defaults import (
     DEFAULT_MASTER_PORT,
 )
 from horde.protocol.errors import ConfigError
+from horde.protocol.options import ScriptOption
 from horde.protocol.security import ServerKeys
 
 DEFAULT_BIND = f"tcp://*:{DEFAULT_MASTER_PORT}"
@@ -94,6 +95,8 @@ class MasterSettings:
     """``--autostart``: start the test at once, as headless does, keeping the web UI."""
     autoquit: float | None = None
     """``--autoquit``: with ``--autostart``, exit this long after the test ends (None: stay)."""
+    script_options: tuple[ScriptOption, ...] = ()
+    """The options the script added (``init_command_line_parser``), with their values."""
 
     @property
     def lease_seconds(self) -> float:
@@ -117,6 +120,8 @@ class MasterSettings:
             options["tags"] = list(self.tags)
         if self.exclude_tags:
             options["exclude_tags"] = list(self.exclude_tags)
+        for option in self.script_options:
+            options[option.name] = option.value
         return options
 
     def __post_init__(self) -> None:

@@ -99,7 +99,8 @@ class ControlRoutes:
     def swarm(self) -> Any:
         """``POST /swarm``: start a test, change its user count, or hand it to a shape."""
         try:
-            swarm_request = parse_swarm(_form(), self.default_shape)
+            options = self.loops.settings.script_options
+            swarm_request = parse_swarm(_form(), self.default_shape, options)
             self.loops.command(lambda c, now: c.start(swarm_request, now))
         except (FieldError, CommandError) as exc:
             return self.fail(str(exc))

@@ -104,11 +104,13 @@ class SendLocustStats:
 
 @dataclass(frozen=True, slots=True)
 class Configure:
-    """Set the environment from a spawn: stop timeout, host (None: keep), tags (None: keep)."""
+    """Set the environment from a spawn: stop timeout, host (None: keep), tags (None: keep),
+    and the master's options (Locust's ``parsed_options``: the script's own among them)."""
 
     stop_timeout: float | None
     host: str | None
     tags: tuple[Any, Any] | None
+    options: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,7 +395,8 @@ class WorkerAgent:
         tags = None
         if "tags" in options or "exclude_tags" in options:
             tags = (options.get("tags"), options.get("exclude_tags"))
-        actions.append(Configure(message.stop_timeout, message.host or None, tags))
+        given = tuple(options.items())
+        actions.append(Configure(message.stop_timeout, message.host or None, tags, given))
         if message.run_id != self.run_id or not self.run_id:
             self._begin_run(message)
             actions.append(Fire("test_start"))

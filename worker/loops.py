@@ -188,6 +188,8 @@ class WorkerRuntime:
             environment.host = action.host
         if action.tags is not None:
             environment.set_tags(*action.tags)
+        if action.options:
+            environment.parsed_options.update(action.options)
 
     def _fire(self, action: a.Fire) -> None:
         hook = getattr(self.environment.events, action.event)

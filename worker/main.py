@@ -11,6 +11,8 @@ Imports: gevent, horde.worker, horde.protocol.
 from __future__ import annotations
 
 import signal
+from collections.abc import Mapping
+from typing import Any
 
 import gevent
 import structlog
@@ -31,8 +33,10 @@ from horde.worker.transport import LinkStatus, WorkerLink
 log = structlog.get_logger("horde.worker")
 
 
-def obtain_script(settings: WorkerSettings) -> LoadedScript:
-    """The user script: from ``-f``, or fetched from the master."""
+def obtain_script(settings: WorkerSettings, loaded: LoadedScript | None = None) -> LoadedScript:
+    """The user script: as the CLI loaded it, from ``-f``, or fetched from the master."""
+    if loaded is not None:
+        return loaded
     if settings.script:
         return load_script(settings.script)
     files = fetch_scripts(settings.endpoint, timeout=settings.script_wait, curve=settings.curve)
@@ -40,10 +44,14 @@ def obtain_script(settings: WorkerSettings) -> LoadedScript:
     return load_source(files[0].filename, files[0].contents)
 
 
-def build_agent(settings: WorkerSettings, script: LoadedScript) -> WorkerRuntime:
-    """Wire a worker's parts; nothing runs until ``runtime.run()``."""
+def build_agent(
+    settings: WorkerSettings, script: LoadedScript, options: Mapping[str, Any] | None = None
+) -> WorkerRuntime:
+    """Wire a worker's parts; nothing runs until ``runtime.run()``. ``options``: the
+    script's own options as this worker's command line gave them."""
     environment = Environment(
         events=horde.events,
+        parsed_options=options,
         user_classes=list(script.user_classes.values()),
         tags=list(settings.tags) or None,
         exclude_tags=list(settings.exclude_tags) or None,
@@ -75,10 +83,14 @@ def build_agent(settings: WorkerSettings, script: LoadedScript) -> WorkerRuntime
     return runtime
 
 
-def run_worker(settings: WorkerSettings) -> int:
+def run_worker(
+    settings: WorkerSettings,
+    loaded: LoadedScript | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> int:
     """Run a worker until the master lets it go; return the exit code."""
-    script = obtain_script(settings)
-    runtime = build_agent(settings, script)
+    script = obtain_script(settings, loaded)
+    runtime = build_agent(settings, script, options)
     events = runtime.environment.events
     events.init.fire(
         environment=runtime.environment, runner=runtime.environment.runner, web_ui=None
