@@ -126,6 +126,7 @@ class Handlers:
             loop_lag=message.loop_lag,
         )
         c.send(worker_id, m.MasterHeartbeat(worker_id, beat=message.beat))
+        c.hooks.heartbeat_sent(worker_id, now)
         if result.revived:
             log.info("worker back", worker=worker_id)
             c.start_migration(now)

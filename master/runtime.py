@@ -47,6 +47,7 @@ from horde.protocol.corrected import CORRECTED_KEY
 from horde.protocol.errors import ConfigError
 from horde.protocol.messages import ScriptFile
 from horde.worker.api.environment import Environment
+from horde.worker.api.usage import monitor_usage
 
 log = structlog.get_logger("horde.master")
 POLL = 0.1
@@ -104,6 +105,11 @@ class ScriptHooks(RunHooks):
     def worker_connect(self, worker_id: str) -> None:
         """Fire ``events.worker_connect``."""
         self.events.worker_connect.fire(client_id=worker_id)
+
+    def heartbeat_sent(self, worker_id: str, now: float) -> None:
+        """Fire ``events.heartbeat_sent`` (checked first: thousands come a second)."""
+        if self.events.heartbeat_sent.listeners:
+            self.events.heartbeat_sent.fire(client_id=worker_id, timestamp=now)
 
     def custom_message(self, worker_id: str, message: Any) -> bool:
         """Hand a custom message to the script's handler, if it registered one."""
@@ -189,6 +195,7 @@ class MasterRuntime:
         self.endpoint = ""
         self._interrupted = False
         self._csv_loop: gevent.Greenlet | None = None
+        self._usage_loop: gevent.Greenlet | None = None
 
     def _refused(self, identity: bytes, reason: str) -> None:
         """A CURVE frame whose key may not speak for its identity: counted and dropped."""
@@ -251,6 +258,8 @@ class MasterRuntime:
             )
         if self.csv is not None:
             self._csv_loop = gevent.spawn(self._write_csv_loop)
+        if self.environment is not None:
+            self._usage_loop = gevent.spawn(monitor_usage, self.environment)
 
     def _write_csv_loop(self) -> None:
         """Rewrite the ``--csv`` files every interval while a run is on, and once after it.
@@ -324,8 +333,9 @@ class MasterRuntime:
         """Tell the workers to quit, then stop serving."""
         self.loops.command(lambda c, now: c.quit())
         gevent.sleep(0.2)  # let the quit messages leave before the socket closes
-        if self._csv_loop is not None:
-            self._csv_loop.kill(block=False)
+        for loop in (self._csv_loop, self._usage_loop):
+            if loop is not None:
+                loop.kill(block=False)
         if self.web is not None:
             self.web.stop(timeout=1)
         self.loops.stop()

@@ -112,6 +112,9 @@ class RunHooks:
     def worker_report(self, worker_id: str, user_count: int, extra: Mapping[str, Any]) -> None:
         """A worker's stats report arrived, with the keys its script added (``extra``)."""
 
+    def heartbeat_sent(self, worker_id: str, now: float) -> None:
+        """The master answered a worker's heartbeat."""
+
     def custom_message(self, worker_id: str, message: Any) -> bool:
         """A message of a type the protocol does not use: True if a script's handler took it."""
         return False

@@ -101,3 +101,53 @@ def test_the_master_fires_reset_stats_and_worker_connect_once_per_worker() -> No
     coordinator.handle("w_1", m.ClientReady("w_1"), 101.0)
     coordinator.reset_stats(102.0)
     assert heard == ["w_1", "reset_stats"]
+
+
+@pytest.mark.timeout(90)
+def test_heartbeat_events_fire_and_a_blocking_listener_delays_no_heartbeat(
+    tmp_path: Path,
+) -> None:
+    """heartbeat_sent on the master, heartbeat_received on the worker (on its event loop),
+    usage_monitor on both; a listener that holds the worker's loop 2.5 s costs no
+    heartbeat: the worker is never missing."""
+    from tests.fault_support import cluster, events
+
+    log = tmp_path / "events.log"
+    os.environ["EVENTS_LOG"] = str(log)  # the cluster's children inherit it
+    try:
+        with cluster() as c:
+            c.start_master("--heartbeat-interval", "0.5", script="heartbeat_probe.py")
+            worker = c.worker("--heartbeat-interval", "0.5", script="heartbeat_probe.py")
+            node = c.node_id(worker)
+            c.wait_workers([node])
+            wait_for(lambda: log.read_text().count("heartbeat_received") >= 4, 30, "beats")
+            assert c.rows()[node]["state"] == "ready"
+            assert "worker_missing" not in events(c.metrics())
+            master_pid = c.master.pid if c.master is not None else -1
+    finally:
+        del os.environ["EVENTS_LOG"]
+    pairs = sides(log, master_pid)
+    assert {("master", "heartbeat_sent"), ("worker", "heartbeat_received")} <= pairs
+    assert ("worker", "heartbeat_sent") not in pairs and (
+        "master",
+        "heartbeat_received",
+    ) not in pairs
+
+
+def test_usage_reports_fire_usage_monitor_and_cpu_warning_above_the_threshold() -> None:
+    """usage_monitor every time; cpu_warning only above 90% (logged the first time)."""
+    from horde.worker.api.environment import Environment
+    from horde.worker.api.events import Events
+    from horde.worker.api.usage import report_usage
+
+    heard: list[tuple[str, float]] = []
+    environment = Environment(events=Events())
+    environment.events.usage_monitor.add_listener(
+        lambda environment, cpu_usage, memory_usage: heard.append(("usage", cpu_usage))
+    )
+    environment.events.cpu_warning.add_listener(
+        lambda environment, cpu_usage, message, timestamp: heard.append(("warning", timestamp))
+    )
+    assert report_usage(environment, 50.0, 1 << 20, False, 10.0) is False
+    assert report_usage(environment, 95.0, 1 << 20, False, 20.0) is True
+    assert heard == [("usage", 50.0), ("usage", 95.0), ("warning", 20.0)]

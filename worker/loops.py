@@ -35,6 +35,7 @@ from horde.protocol.errors import HordeError
 from horde.worker import agent as a
 from horde.worker.api.environment import Environment
 from horde.worker.api.pacing import current_lateness
+from horde.worker.api.usage import monitor_usage
 from horde.worker.config import LEASE_CHECK_INTERVAL, LOOP_PROBE_INTERVAL
 from horde.worker.pool import UserPool
 from horde.worker.transport import LinkStatus, WorkerLink
@@ -93,6 +94,7 @@ class WorkerRuntime:
         events = self.environment.events
         events.request.add_listener(self.on_request)
         events.user_error.add_listener(self.on_user_error)
+        self.status.forward_heartbeats = bool(events.heartbeat_received.listeners)
         self.link.start()
         log.info("worker connecting", master=self.link.endpoint, node_id=self.agent.node_id)
         self._greenlets = [
@@ -100,6 +102,7 @@ class WorkerRuntime:
             gevent.spawn(self._stats_loop),
             gevent.spawn(self._probe_loop),
             gevent.spawn(self._lease_loop),
+            gevent.spawn(monitor_usage, self.environment),
         ]
         if self.new_log_lines is not None:
             self._greenlets.append(gevent.spawn(self._logs_loop, self.new_log_lines))
@@ -240,8 +243,13 @@ class WorkerRuntime:
     # --- the loops -----------------------------------------------------------------------
 
     def _receive_loop(self) -> None:
+        heartbeat_received = self.environment.events.heartbeat_received
         while not self.agent.quitting:
             message = self.link.recv()
+            if type(message) is m.MasterHeartbeat:  # forwarded only for this hook
+                client_id = self.agent.node_id
+                heartbeat_received.fire(client_id=client_id, timestamp=self.clock())
+                continue
             try:
                 self.handle(message)
             except Exception:  # one bad command must not end the worker
