@@ -46,7 +46,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def test_a_key_flag_takes_the_key_itself_a_certificate_or_a_file_holding_one_key(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Z85 text, zmq.auth's certificates and a bare-key file all read; the rest is refused."""
     public, secret = pair()
@@ -61,6 +61,10 @@ def test_a_key_flag_takes_the_key_itself_a_certificate_or_a_file_holding_one_key
     assert read_key(str(bare), secret=False, flag="-k") == (public, None)
     with pytest.raises(ConfigError, match=r"--secret-key: .*holds no secret key"):
         read_key(pub_file, secret=True, flag="--secret-key")
+    forty = "k" * 40  # a file whose name is 40 Z85 characters: read as a file, not a key
+    (tmp_path / forty).write_text(public)
+    monkeypatch.chdir(tmp_path)
+    assert read_key(forty, secret=False, flag="-k") == (public, None)
     with pytest.raises(ConfigError, match=r"--master-key: 'nope' is neither"):
         read_key("nope", secret=False, flag="--master-key")
 
