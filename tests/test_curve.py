@@ -168,3 +168,27 @@ def test_exposed_without_keys_refuses_and_insecure_starts_with_a_warning() -> No
         wait_for(lambda: "master listening" in c.procs.output(master), 30, "the master")
         assert "--insecure: what would be refused" in c.procs.output(master)
         assert master.poll() is None
+
+
+def test_a_worker_that_cannot_join_says_why(tmp_path: Path) -> None:
+    """A wrong --master-key, a key not on the list, and no keys at all against a CURVE
+    master: each worker logs the cause within seconds instead of hanging silently."""
+    keys = write_keys(tmp_path / "keys")
+    other = write_keys(tmp_path / "other")
+    with cluster(target="http://127.0.0.1:9") as c:
+        secure_master(c, keys)
+        wrong_master = c.worker(
+            "--master-key", other.master_key, "--secret-key", str(keys.worker_secret("worker"))
+        )
+        unlisted = c.worker(
+            "--master-key", keys.master_key, "--secret-key", str(other.worker_secret("worker"))
+        )
+        plain = c.worker()
+        causes = {
+            wrong_master: "--master-key is probably not this master's public key",
+            unlisted: "refused this worker's key",
+            plain: "the master requires CURVE keys",
+        }
+        for worker, cause in causes.items():
+            wait_for(lambda w=worker, t=cause: t in c.procs.output(w), 20, cause)
+        assert c.rows() == {}
