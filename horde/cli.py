@@ -21,7 +21,7 @@ from typing import Any
 from horde import logsetup
 from horde.configfile import apply_config, config_files
 from horde.flags import COMMANDS, LOGGING
-from horde.protocol.errors import HordeError
+from horde.protocol.errors import HordeError, InitListenerError
 from horde.scriptargs import ScriptArguments
 from horde.settings import log_settings
 
@@ -121,6 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = script_args.options(args) if script_args is not None else ()
     try:
         return commands.dispatch(args, logs, commands.Preloaded(script, options))
+    except InitListenerError as exc:  # fatal, as in Locust: its traceback is logged above
+        print(f"horde: error: {exc}", file=sys.stderr)
+        return 1
     except HordeError as exc:
         print(f"horde: error: {exc}", file=sys.stderr)
         return 2

@@ -31,6 +31,7 @@ from horde.settings import (
     master_settings,
     worker_settings,
 )
+from horde.worker.api.events import listener_failures
 
 if TYPE_CHECKING:
     from horde.master.config import MasterSettings
@@ -161,9 +162,22 @@ def _serve_master(runtime: MasterRuntime, workers: LocalWorkers | None = None) -
         runtime.close()
     if workers is not None and workers.failure is not None:
         code = code or LOCAL_WORKER_FAILED
-    if runtime.environment is not None:  # the script's last words, as on Locust's master
-        runtime.environment.events.quitting.fire(environment=runtime.environment)
-        runtime.environment.events.quit.fire(exit_code=code)
+    environment = runtime.environment
+    if environment is not None:  # the script's last words, as on Locust's master
+        environment.events.quitting.fire(environment=environment)
+        code = exit_code(code, environment.process_exit_code, listener_failures())
+        environment.events.quit.fire(exit_code=code)
+    return code
+
+
+def exit_code(code: int, chosen: int | None, failures: int) -> int:
+    """The master's exit code, as Locust decides it: the script's ``process_exit_code``
+    if it set one, else the run's own, else 2 when a listener failed in an otherwise
+    clean run."""
+    if chosen is not None:
+        return chosen
+    if code == 0 and failures:
+        return 2
     return code
 
 

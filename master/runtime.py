@@ -44,9 +44,10 @@ from horde.master.transport import RouterTransport
 from horde.master.view import workers_text
 from horde.master.webui import WebUI
 from horde.protocol.corrected import CORRECTED_KEY
-from horde.protocol.errors import ConfigError
+from horde.protocol.errors import ConfigError, InitListenerError
 from horde.protocol.messages import ScriptFile
 from horde.worker.api.environment import Environment
+from horde.worker.api.events import listener_failures
 from horde.worker.api.usage import monitor_usage
 
 log = structlog.get_logger("horde.master")
@@ -237,9 +238,12 @@ class MasterRuntime:
             web_ui = WebUI(flask_app, self.loops, self.context) if flask_app else None
             web_ui = None if s.headless else web_ui
             self.environment.web_ui = web_ui
+            failures = listener_failures()
             self.environment.events.init.fire(
                 environment=self.environment, runner=self.environment.runner, web_ui=web_ui
             )
+            if listener_failures() > failures:
+                raise InitListenerError("a listener of the script's init event failed (above)")
         self.endpoint = self.loops.start()[0]
         if flask_app is not None and s.web_port is not None:
             host, port = s.web_host, s.web_port

@@ -19,8 +19,10 @@ import structlog
 
 import horde
 from horde.logsetup import RECENT
+from horde.protocol.errors import InitListenerError
 from horde.worker.agent import WorkerAgent
 from horde.worker.api.environment import Environment
+from horde.worker.api.events import listener_failures
 from horde.worker.api.loader import LoadedScript, load_script, load_source
 from horde.worker.config import WorkerSettings
 from horde.worker.fetch import fetch_scripts
@@ -92,9 +94,12 @@ def run_worker(
     script = obtain_script(settings, loaded)
     runtime = build_agent(settings, script, options)
     events = runtime.environment.events
+    failures = listener_failures()
     events.init.fire(
         environment=runtime.environment, runner=runtime.environment.runner, web_ui=None
     )
+    if listener_failures() > failures:
+        raise InitListenerError("a listener of the script's init event failed (above)")
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, lambda: gevent.spawn(runtime.shutdown))
     code = runtime.run()

@@ -33,6 +33,17 @@ log = structlog.get_logger("horde.worker")
 Listener = Callable[..., Any]
 
 
+_FAILURES = [0]
+"""Listeners that raised in this process (Locust's ``unhandled_greenlet_exception``)."""
+
+
+def listener_failures() -> int:
+    """How many times a listener raised in this process: one that fails in ``init`` ends
+    the process with 1, and any later one makes a run that otherwise passed exit 2, as in
+    Locust."""
+    return _FAILURES[0]
+
+
 class EventHook:
     """A named list of listeners fired with keyword arguments.
 
@@ -75,6 +86,7 @@ class EventHook:
                 log.exception("user-flow exception in event listener ignored", hook=self.name)
             except Exception:
                 log.exception("event listener failed", hook=self.name, listener=repr(listener))
+                _FAILURES[0] += 1
 
     @contextmanager
     def measure(
