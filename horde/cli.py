@@ -21,7 +21,7 @@ from typing import Any
 from horde import logsetup
 from horde.configfile import apply_config, config_files
 from horde.flags import COMMANDS, LOGGING
-from horde.protocol.errors import HordeError, InitListenerError
+from horde.protocol.errors import HordeError, InitListenerError, ScriptError
 from horde.scriptargs import ScriptArguments
 from horde.settings import log_settings
 
@@ -101,27 +101,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     monkey.patch_all()  # before anything imports socket, ssl or threading users
     parser = build_parser()
     arguments = list(sys.argv[1:] if argv is None else argv)
-    try:  # config files, then HORDE_* variables, then the command line: later wins
-        files = config_files(arguments, Path.cwd(), os.environ.get("HORDE_CONFIG"))
-        apply_config(parser, files)
-    except HordeError as exc:
-        print(f"horde: error: {exc}", file=sys.stderr)
-        return 2
-    apply_env(parser, os.environ)
-    try:  # the script first, so its init_command_line_parser listeners add their options
-        script, script_args = preload(parser, arguments)
-    except HordeError as exc:
-        print(f"horde: error: {exc}", file=sys.stderr)
-        return 2
-    args = parser.parse_args(arguments)
-    from horde import commands
-
-    logs = log_settings(args)
-    logsetup.configure(logs, args.command)
-    options = script_args.options(args) if script_args is not None else ()
     try:
+        # config files, then HORDE_* variables, then the command line: later wins
+        apply_config(parser, config_files(arguments, Path.cwd(), os.environ.get("HORDE_CONFIG")))
+        apply_env(parser, os.environ)
+        # the script first, so its init_command_line_parser listeners add their options
+        script, script_args = preload(parser, arguments)
+        args = parser.parse_args(arguments)
+        from horde import commands
+
+        logs = log_settings(args)
+        logsetup.configure(logs, args.command)
+        options = script_args.options(args) if script_args is not None else ()
         return commands.dispatch(args, logs, commands.Preloaded(script, options))
-    except InitListenerError as exc:  # fatal, as in Locust: its traceback is logged above
+    except (ScriptError, InitListenerError) as exc:  # the script's fault: 1, as in Locust
         print(f"horde: error: {exc}", file=sys.stderr)
         return 1
     except HordeError as exc:

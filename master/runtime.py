@@ -424,7 +424,7 @@ class MasterRuntime:
             log.error("exiting with an error: the run was cut short", reason=cut_short)
             return EXIT_CUT_SHORT
         failures = snap.stats.total.num_failures
-        return s.exit_code_on_error if failures else 0
+        return s.exit_code_on_error if failures or snap.exceptions else 0  # as Locust
 
 
 def _version() -> str:
