@@ -311,6 +311,13 @@ WORKER: list[Option] = [
         help="the master's CURVE public key (with --secret-key): master.key from"
         " `horde keygen`, or the Z85 key itself",
     ),
+    flag(
+        "--parent-pid",
+        type=int,
+        default=None,
+        metavar="PID",
+        help="exit when this process does (horde run sets it for its local workers)",
+    ),
     *INSECURE,
     flag(
         "--heartbeat-interval",

@@ -27,6 +27,7 @@ from horde.worker.api.loader import LoadedScript, load_script, load_source
 from horde.worker.config import WorkerSettings
 from horde.worker.fetch import fetch_scripts
 from horde.worker.loops import WorkerRuntime
+from horde.worker.parent import follow_parent
 from horde.worker.pool import UserPool
 from horde.worker.runner import HordeWorkerRunner
 from horde.worker.stats import RequestRecorder
@@ -91,6 +92,9 @@ def run_worker(
     options: Mapping[str, Any] | None = None,
 ) -> int:
     """Run a worker until the master lets it go; return the exit code."""
+    if settings.parent_pid is not None and not follow_parent(settings.parent_pid):
+        log.warning("the horde run that started this worker is gone; exiting")
+        return 1
     script = obtain_script(settings, loaded)
     runtime = build_agent(settings, script, options)
     events = runtime.environment.events
