@@ -249,7 +249,7 @@ def test_local_workers_end_when_horde_run_is_killed() -> None:
         start = time.monotonic()
         while time.monotonic() - start < 30:
             children = psutil.Process(run.pid).children()
-            if children and "started local workers" in procs.output(run):
+            if children and "worker ready" in procs.output(run):  # registered: past its start
                 break
             time.sleep(0.05)
         (worker,) = psutil.Process(run.pid).children()
