@@ -25,6 +25,7 @@ _EXPORTS = {
     "TaskSet": "horde.worker.api.tasks",
     "tag": "horde.worker.api.tasks",
     "task": "horde.worker.api.tasks",
+    "FastHttpUser": "horde.worker.api.fasthttp",
     "HttpUser": "horde.worker.api.users",
     "LoadTestShape": "horde.worker.api.users",
     "User": "horde.worker.api.users",
@@ -35,6 +36,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "FastHttpUser",
     "HttpUser",
     "InterruptTaskSet",
     "LoadTestShape",
@@ -55,6 +57,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from horde.worker.api.events import events
+    from horde.worker.api.fasthttp import FastHttpUser
     from horde.worker.api.tasks import (
         InterruptTaskSet,
         RescheduleTask,

@@ -5,7 +5,9 @@ A :class:`User` runs in its own greenlet: ``on_start``, then tasks picked by wei
 stopped. Exceptions raised by the script are reported on ``events.user_error`` with the
 formatted traceback and logged; a task's error does not end the user, an ``on_start`` error
 does (as in Locust). :class:`HttpUser` adds ``self.client``, an :class:`HttpSession` on the
-user's host, created on first use so that idle users hold no client. :class:`LoadTestShape`
+user's host, created on first use so that idle users hold no client, and Locust's ``rest``
+JSON helpers (``FastHttpUser``, in :mod:`horde.worker.api.fasthttp`, shares that base,
+:class:`SessionUser`). :class:`LoadTestShape`
 is the base of load shapes, whose ``tick`` the master calls.
 
 Imports: the standard library, gevent, structlog, ``horde.worker.api`` and ``horde.protocol``.
@@ -23,6 +25,7 @@ from gevent import Greenlet, GreenletExit
 
 from horde.protocol.errors import ConfigError
 from horde.worker.api.client import HttpSession
+from horde.worker.api.rest import RestMixin
 from horde.worker.api.tasks import (
     RUNNING,
     STOPPING,
@@ -178,7 +181,45 @@ class User:
         """Free what the user holds once it has stopped (connections, for HttpUser)."""
 
 
-class HttpUser(User):
+class SessionUser(User, RestMixin):
+    """The base of users with an HTTP ``self.client`` on the user's host (``HttpUser``,
+    ``FastHttpUser``): the client is made by :meth:`new_client` on first use, so that idle
+    users hold none, and closed when the user stops. ``rest``/``rest_`` come from
+    :class:`~horde.worker.api.rest.RestMixin`."""
+
+    abstract = True
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        if not self.host:
+            raise ConfigError(
+                f"{type(self).__name__} has no host: set its 'host' attribute or give a host"
+                " when starting the test"
+            )
+        self._client: HttpSession | None = None
+
+    def new_client(self) -> HttpSession:
+        """Make this user's client (called once, on first use of ``self.client``)."""
+        raise NotImplementedError
+
+    @property
+    def client(self) -> Any:
+        """The user's HTTP session, created on first use (idle users hold none)."""
+        client = self._client
+        if client is None:
+            client = self._client = self.new_client()
+        return client
+
+    @client.setter
+    def client(self, value: HttpSession) -> None:
+        self._client = value
+
+    def _release_resources(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
+class HttpUser(SessionUser):
     """A user with an HTTP client, ``self.client``, whose base URL is the user's host.
 
     Class attributes tune the client: ``connection_timeout`` and ``network_timeout`` in
@@ -192,38 +233,17 @@ class HttpUser(User):
     insecure: bool = False
     default_headers: ClassVar[dict[str, str] | None] = None
 
-    def __init__(self, environment: Environment) -> None:
-        super().__init__(environment)
-        if not self.host:
-            raise ConfigError(
-                f"{type(self).__name__} has no host: set its 'host' attribute or give a host"
-                " when starting the test"
-            )
-        self._client: HttpSession | None = None
-
-    @property
-    def client(self) -> HttpSession:
-        """The user's :class:`HttpSession`, created on first use (idle users hold none)."""
-        client = self._client
-        if client is None:
-            client = self._client = HttpSession(
-                self.host,
-                self.environment.events.request,
-                self,
-                connection_timeout=self.connection_timeout,
-                network_timeout=self.network_timeout,
-                insecure=self.insecure,
-                headers=self.default_headers,
-            )
-        return client
-
-    @client.setter
-    def client(self, value: HttpSession) -> None:
-        self._client = value
-
-    def _release_resources(self) -> None:
-        if self._client is not None:
-            self._client.close()
+    def new_client(self) -> HttpSession:
+        """An :class:`HttpSession` on the user's host with the class's settings."""
+        return HttpSession(
+            self.host,
+            self.environment.events.request,
+            self,
+            connection_timeout=self.connection_timeout,
+            network_timeout=self.network_timeout,
+            insecure=self.insecure,
+            headers=self.default_headers,
+        )
 
 
 class LoadTestShape:
