@@ -151,6 +151,38 @@ class FastHttpSession(HttpSession):
         """The session's cookie jar (Locust's ``FastHttpSession.cookiejar``)."""
         return self.cookies
 
+    def request(  # noqa: PLR0917 - Locust's FastHttpSession.request takes these positionally
+        self,
+        method: str,
+        url: str,
+        name: str | None = None,
+        data: Any = None,
+        catch_response: bool = False,
+        stream: bool = False,
+        headers: Mapping[str, str | None] | None = None,
+        auth: Any = None,
+        json: Any = None,
+        allow_redirects: bool = True,
+        context: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Response:
+        """:meth:`HttpSession.request` with the positional order of Locust's
+        ``FastHttpSession.request`` (``data`` fourth); the other keywords are the same."""
+        return super().request(
+            method,
+            url,
+            name,
+            catch_response,
+            context,
+            data=data,
+            stream=stream,
+            headers=headers,
+            auth=auth,
+            json=json,
+            allow_redirects=allow_redirects,
+            **kwargs,
+        )
+
     def _default_name(self, url: str, target: str) -> str:
         """A request without ``name`` is recorded under its URL as given (as Locust's)."""
         return url
