@@ -151,7 +151,8 @@ class FastHttpSession(HttpSession):
         """The session's cookie jar (Locust's ``FastHttpSession.cookiejar``)."""
         return self.cookies
 
-    def request(  # noqa: PLR0917 - Locust's FastHttpSession.request takes these positionally
+    # Locust's positional order differs from requests'; horde's own callers pass keywords
+    def request(  # type: ignore[override]  # noqa: PLR0917 - Locust's positional order
         self,
         method: str,
         url: str,
