@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from http.cookiejar import Cookie, CookieJar
 from pathlib import Path
 from typing import Any
@@ -73,9 +73,12 @@ class Echo:
         self.in_flight = self.most_in_flight = 0
         self.hits: Counter[str] = Counter()
 
-    def __call__(self, environ: Environ, start_response: Callable[..., Any]) -> list[bytes]:
+    def __call__(self, environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ["PATH_INFO"]
         self.hits[path] += 1
+        if path == "/drip":  # the head and half the body now, the rest 0.5 s later
+            start_response("200 OK", [("Content-Length", "10")])
+            return self.drip()
         status, body, ctype, extra = "200 OK", b"", "application/json", []
         if path == "/echo":
             body = json.dumps(self.echo(environ)).encode()
@@ -103,6 +106,13 @@ class Echo:
             status, [("Content-Type", ctype), ("Content-Length", str(len(body))), *extra]
         )
         return [body]
+
+    @staticmethod
+    def drip() -> Iterator[bytes]:
+        """A body sent in two halves, 0.5 s apart."""
+        yield b"12345"
+        gevent.sleep(0.5)
+        yield b"67890"
 
     @staticmethod
     def echo(environ: Environ) -> dict[str, Any]:
@@ -332,10 +342,16 @@ def test_fast_client_skips_checks_by_default_and_honours_its_tls_settings(
     assert custom.get("/echo").status_code == 200
 
 
-def test_stream_records_the_announced_length_and_iterates_the_body(
+def test_stream_times_the_head_and_records_the_announced_length(
     session: HttpSession, recorded: Recorded
 ) -> None:
-    """stream=True records the Content-Length; iter_content and iter_lines give the body."""
+    """stream=True times the request to its head and records the Content-Length."""
+    assert session.get("/drip", stream=True).content == b"1234567890"
+    assert session.get("/drip").content == b"1234567890"
+    streamed, whole = (event["response_time"] for event in recorded)
+    assert streamed < 300
+    assert whole >= 500
+    recorded.clear()
     response = session.get("/big", stream=True)
     assert recorded[-1]["response_length"] == 5000
     assert [len(chunk) for chunk in response.iter_content(2048)] == [2048, 2048, 904]

@@ -257,18 +257,21 @@ class HttpSession:
         only. ``timeout`` (seconds) bounds the whole request; a ``(connect, read)`` pair
         bounds connecting by the first and the request by the sum; a request that runs out
         of time is recorded as failed with a ``TimeoutError``. ``verify=False`` accepts any
-        TLS certificate, a path trusts that CA bundle. ``stream=True`` records the
-        Content-Length header as the response length (the body is still read before this
-        returns). ``max_redirects``/``max_retries`` override the session's limits
-        (retries are for idempotent methods failing in transport). With ``catch_response``
-        the result is a :class:`ResponseContextManager` to use in a ``with`` block.
+        TLS certificate, a path trusts that CA bundle. ``stream=True`` records the time
+        to the response head and the Content-Length header as the length, as Locust does
+        (the body is still read before this returns, for ``iter_content``).
+        ``max_redirects``/``max_retries`` override the session's limits (retries are for
+        idempotent methods failing in transport). With ``catch_response`` the result is
+        a :class:`ResponseContextManager` to use in a ``with`` block.
         """
         method = method.upper()
         target = self._build_url(url, params)
         fields, body = self._prepare(data, json, files, headers, auth)
         if verify is None:
             verify = _CUSTOM_TLS if self._ssl_context_factory is not None else not self.insecure
-        outgoing = Outgoing(method, target, body, fields=fields, cookies=cookies, verify=verify)
+        outgoing = Outgoing(
+            method, target, body, fields=fields, cookies=cookies, verify=verify, stream=stream
+        )
         redirects = self.max_redirects if max_redirects is None else max_redirects
         if not allow_redirects:
             redirects = 0
@@ -276,7 +279,8 @@ class HttpSession:
         start_time = time.time()
         started = time.perf_counter()
         exchange = self._send(outgoing, redirects, retries, timeout)
-        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        ended = outgoing.head_at if stream and outgoing.head_at else time.perf_counter()
+        elapsed_ms = (ended - started) * 1000.0
         user = self.user
         merged_context = dict(context or {})
         if user is not None:
@@ -420,11 +424,12 @@ class HttpSession:
             head_only = outgoing.method == "HEAD"
             if not connection.is_open:
                 connection.connection_timeout = connect or self.connection_timeout
+            on_head = outgoing.mark_head if outgoing.stream else None
             try:
-                raw = connection.exchange(request, head_only)
+                raw = connection.exchange(request, head_only, on_head)
             except StaleConnection:  # closed by the server while idle: once more, on a new one
                 connection.connection_timeout = connect or self.connection_timeout
-                raw = connection.exchange(request, head_only)
+                raw = connection.exchange(request, head_only, on_head)
         finally:
             pool.release(key, connection)
         headers = raw.headers

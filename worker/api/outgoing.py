@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import zlib
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -92,7 +93,17 @@ def decode_body(raw: bytes, content_encoding: object) -> bytes:
 class Outgoing:
     """A request on its way, updated as redirects are followed."""
 
-    __slots__ = ("block", "body", "cookies", "fields", "method", "url", "verify")
+    __slots__ = (
+        "block",
+        "body",
+        "cookies",
+        "fields",
+        "head_at",
+        "method",
+        "stream",
+        "url",
+        "verify",
+    )
 
     def __init__(
         self,
@@ -103,6 +114,7 @@ class Outgoing:
         fields: Fields | None,
         cookies: Any,
         verify: Verify,
+        stream: bool = False,
     ) -> None:
         self.method = method
         self.url = url
@@ -111,6 +123,12 @@ class Outgoing:
         self.block = _DEFAULT_BLOCK if fields is None else _block(fields)
         self.cookies = cookies
         self.verify = verify
+        self.stream = stream  # time to the response head, not to the last body byte
+        self.head_at: float | None = None  # perf_counter() when the response head came
+
+    def mark_head(self) -> None:
+        """Note the time the response head arrived (``stream=True`` requests are timed so)."""
+        self.head_at = time.perf_counter()
 
     def redirect(self, status_code: int, location: str) -> None:
         """Turn this into the request that follows a redirect response."""
