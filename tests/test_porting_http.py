@@ -433,6 +433,37 @@ def test_max_redirects_limits_a_redirect_loop(base_url: str, echo: Echo) -> None
     assert echo.hits["/loop"] == 4
 
 
+def test_fast_http_user_class_settings_reach_its_client(base_url: str) -> None:
+    """FastHttpUser's network_timeout, default_headers and max_redirects shape its client."""
+
+    class Tuned(FastHttpUser):
+        host = base_url
+        network_timeout = 0.3
+        default_headers = {"X-Team": "blue"}
+        max_redirects = 0
+
+    user = Tuned(Environment(events=Events()))
+    assert user.client.get("/echo").json()["headers"]["x_team"] == "blue"
+    assert user.client.get("/redirect").status_code == 302
+    started = time.monotonic()
+    assert user.client.get("/slow").status_code == 0
+    assert time.monotonic() - started < 2
+
+
+def test_a_geventhttpclient_pool_stands_for_one_shared_horde_pool(base_url: str) -> None:
+    """client_pool = HTTPClientPool(concurrency=1) makes users share one pool of that size."""
+    from geventhttpclient.client import HTTPClientPool
+
+    class Shared(FastHttpUser):
+        host = base_url
+        client_pool = HTTPClientPool(concurrency=1)
+
+    first, second = (Shared(Environment(events=Events())) for _ in range(2))
+    assert first.client._clients is second.client._clients
+    assert first.client._clients.concurrency == 1
+    assert first.client.get("/port").text == second.client.get("/port").text
+
+
 def test_proxies_are_refused_not_ignored(base_url: str) -> None:
     """A FastHttpUser with proxy_host set fails to start with a ConfigError."""
 
