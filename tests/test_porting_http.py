@@ -567,7 +567,8 @@ class _Counting(http.server.BaseHTTPRequestHandler):
         raw = self.rfile.read(length)
         path = self.path.split("?")[0]
         type(self).seen[(self.command, path)] += 1
-        echoed = json.loads(raw) if self.headers.get("Content-Type") == "application/json" else None
+        is_json = raw and self.headers.get("Content-Type") == "application/json"
+        echoed = json.loads(raw) if is_json else None
         status = 404 if path == "/missing" else 200
         body = json.dumps({"ok": True, "path": path, "echo": echoed}).encode()
         self.send_response(status)
