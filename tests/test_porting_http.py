@@ -476,6 +476,17 @@ def test_proxies_are_refused_not_ignored(base_url: str) -> None:
         Proxied(Environment(events=Events()))
 
 
+def test_a_urllib3_pool_manager_is_refused_not_ignored(base_url: str) -> None:
+    """An HttpUser with Locust's pool_manager set fails to start with a ConfigError."""
+
+    class Pooled(horde.HttpUser):
+        host = base_url
+        pool_manager = object()
+
+    with pytest.raises(ConfigError, match="pool_manager"):
+        Pooled(Environment(events=Events()))
+
+
 def test_rest_parses_json_and_marks_bad_answers_failed(base_url: str, recorded: Recorded) -> None:
     """rest() gives .js, and fails non-JSON bodies, error statuses and failed assertions."""
 

@@ -224,7 +224,9 @@ class HttpUser(SessionUser):
 
     Class attributes tune the client: ``connection_timeout`` and ``network_timeout`` in
     seconds, ``insecure`` to skip TLS certificate checks, ``default_headers`` sent on every
-    request.
+    request. Locust's ``pool_manager`` (a urllib3 pool shared by users) is refused rather
+    than ignored: horde's client has no urllib3 pools (``FastHttpUser.client_pool`` shares
+    connections).
     """
 
     abstract = True
@@ -232,6 +234,15 @@ class HttpUser(SessionUser):
     network_timeout: float = 60.0
     insecure: bool = False
     default_headers: ClassVar[dict[str, str] | None] = None
+    pool_manager: Any = None
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        if self.pool_manager is not None:
+            raise ConfigError(
+                f"{type(self).__name__}.pool_manager: horde's HttpUser has no urllib3 pools;"
+                " remove it (or use FastHttpUser with client_pool to share connections)"
+            )
 
     def new_client(self) -> HttpSession:
         """An :class:`HttpSession` on the user's host with the class's settings."""
