@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
+from horde.worker.api.bodies import JSON
 from horde.worker.api.response import RestResponseContextManager
 from horde.worker.api.tasks import USER_FLOW_EXCEPTIONS
 
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
     from horde.worker.api.client import HttpSession
 
 __all__ = ["RestMixin", "rest_exchange"]
-
-JSON = "application/json"
 
 
 def _with_json_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
