@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import contextlib
 import datetime
 import email
 import email.policy
@@ -528,6 +529,27 @@ def test_http_user_rest_and_rest_name_the_stamped_request(
     assert recorded[0]["name"] == "/echo?x=1&_=..."
     with user.client.rest("GET", "/json") as resp:
         assert resp.js == {"foo": 1}
+
+
+def test_a_subclass_may_wrap_rest_with_super(base_url: str, recorded: Recorded) -> None:
+    """A base class overriding rest() around super().rest() (Locust's example) fails on js."""
+
+    class Checked(FastHttpUser):
+        host = base_url
+
+        @contextlib.contextmanager
+        def rest(self, method: str, url: str, **kwargs: Any) -> Iterator[Any]:
+            with super().rest(method, url, headers={"X-Api": "1"}, **kwargs) as resp:
+                if resp.js and resp.js.get("error"):
+                    resp.failure(resp.js["error"])
+                yield resp
+
+    user = Checked(Environment(events=_events(recorded)))
+    with user.rest("GET", "/echo") as resp:
+        assert resp.js["headers"]["x_api"] == "1"
+    with user.rest("GET", "/error-json"):
+        pass
+    assert [str(event["exception"]) for event in recorded] == ["None", "boom"]
 
 
 def _defined_names(module: Any) -> set[str]:
