@@ -25,6 +25,7 @@ _EXPORTS = {
     "TaskSet": "horde.worker.api.tasks",
     "tag": "horde.worker.api.tasks",
     "task": "horde.worker.api.tasks",
+    "FastHttpUser": "horde.worker.api.fasthttp",
     "HttpUser": "horde.worker.api.users",
     "LoadTestShape": "horde.worker.api.users",
     "User": "horde.worker.api.users",
@@ -43,6 +44,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "FastHttpUser",
     "HttpLocust",
     "HttpUser",
     "InterruptTaskSet",
@@ -74,6 +76,7 @@ if TYPE_CHECKING:
     from horde.user import wait_time
     from horde.worker.api.debug import run_single_user
     from horde.worker.api.events import events
+    from horde.worker.api.fasthttp import FastHttpUser
     from horde.worker.api.markov import MarkovTaskSet, transition, transitions
     from horde.worker.api.tasks import (
         InterruptTaskSet,
