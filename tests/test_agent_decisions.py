@@ -54,7 +54,9 @@ def facts(
 
 
 def configure(stop_timeout: float | None = 0.0, tags: Any = None) -> a.Configure:
-    return a.Configure(stop_timeout, HOST, tags)
+    """The Configure a spawn gives; its options are the spawn's (the tags among them)."""
+    options = () if tags is None else (("tags", tags[0]),)
+    return a.Configure(stop_timeout, HOST, tags, options)
 
 
 def fresh() -> a.WorkerAgent:
