@@ -26,8 +26,9 @@ __all__ = ["build_parser", "main"]
 EPILOG = """\
 examples:
   horde run -f locustfile.py --headless -u 100 -r 10 -t 1m -H http://127.0.0.1:8080
-  horde master -f locustfile.py --bind tcp://*:5557 --web-port 8089
-  horde worker -f locustfile.py --master 10.0.0.5:5557
+  horde keygen keys     # CURVE keys: the master refuses to listen beyond loopback without them
+  horde master -f locustfile.py --secret-key keys/master.key_secret --allow-keys keys/workers
+  horde worker --master 10.0.0.5 --master-key keys/master.key --secret-key keys/worker.key_secret
   horde demo
 
 Every flag can also be set with an environment variable, named in each command's --help:
@@ -52,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=summary, description=description)
         for flags, kwargs in [*options, *LOGGING]:
             action = command.add_argument(*flags, **kwargs)
-            action.help = f"{action.help} [env {env_name(action)}]"
+            if action.option_strings:  # a positional argument has no variable
+                action.help = f"{action.help} [env {env_name(action)}]"
     return parser
 
 

@@ -93,8 +93,11 @@ class Coordinator:
         started_at: float = 0.0,
         hooks: RunHooks | None = None,
         shapes: Mapping[str, Callable[[], Any]] | None = None,
+        key_of: Callable[[str], str | None] = lambda worker_id: None,
     ) -> None:
         self.settings = settings
+        self.key_of = key_of
+        """The fingerprint of the CURVE key a worker speaks under (None on a plain master)."""
         self.user_classes = list(user_classes)
         self.shapes = dict(shapes or {})
         self.scripts = tuple(scripts)
@@ -216,6 +219,7 @@ class Coordinator:
         self.end = RunEnd(reason, now - self.started_at, self.run_time)
         if reason.cut_short:
             log.error("the run was cut short", reason=self.end.describe())
+        self.hooks.test_stopping()
         self.ramp = None
         self.shape = None
         self.deadline = None
@@ -243,6 +247,7 @@ class Coordinator:
                     epoch = m.HordeEpoch(record.worker_id, self.run_id, self.intake.epoch)
                     self.send(record.worker_id, epoch)
         log.info("stats reset", run_id=self.run_id, epoch=self.intake.epoch)
+        self.hooks.reset_stats()
 
     def _new_run(self, now: float) -> None:
         self.run_id = self._new_run_id()

@@ -171,13 +171,17 @@ RUN_OPTIONS: dict[str, Callable[[Form, str], object]] = {
 SWARM_FIELDS = ("user_count", "spawn_rate", "host", "run_time", "user_classes", "shape_class")
 
 
-def parse_swarm(form: Form) -> SwarmRequest:
-    """Validate a ``/swarm`` form or JSON body; raise :class:`FieldError` naming the field."""
+def parse_swarm(form: Form, default_shape: str | None = None) -> SwarmRequest:
+    """Validate a ``/swarm`` form or JSON body; raise :class:`FieldError` naming the field.
+
+    Without a ``shape_class`` field the run goes to ``default_shape`` when there is one
+    (the script's only load shape, as Locust uses it).
+    """
     unknown = sorted(k for k in form if k not in SWARM_FIELDS and k not in RUN_OPTIONS)
     if unknown:
         allowed = ", ".join([*SWARM_FIELDS, *RUN_OPTIONS])
         raise FieldError(unknown[0], f"{unknown[0][:40]!r} is not a /swarm field ({allowed})")
-    shape = text_field(form, "shape_class") or None
+    shape = text_field(form, "shape_class") or default_shape
     user_count = int_field(form, "user_count", required=shape is None)
     if user_count is not None and user_count < 0:
         raise FieldError("user_count", f"user_count must be 0 or more, got {user_count}")

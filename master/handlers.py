@@ -79,6 +79,7 @@ class Handlers:
     def client_ready(self, worker_id: str, message: m.ClientReady, now: float) -> None:
         """A worker registers (or registers again): ack it with its index."""
         c = self.c
+        new = worker_id not in c.registry
         if worker_id in c.registry and worker_id in c.placement.distribution:
             # It came back with its users stopped (its lease ran out): they move at once.
             c.lose_worker(worker_id, now)
@@ -87,6 +88,7 @@ class Handlers:
             now,
             is_horde=message.horde_version is not None,
             version=str(message.version),
+            key=c.key_of(worker_id),
         )
         # The intern table and stats sequence stay: the same process resends what we lack.
         c.placement.unsent(worker_id)
@@ -96,12 +98,15 @@ class Handlers:
         else:
             ack = m.Ack(worker_id, index=record.index)
         c.send(worker_id, ack)
+        if new:  # a ready-again after a stop is no new connection (as in Locust)
+            c.hooks.worker_connect(worker_id)
         log.info(
             "worker ready",
             worker=worker_id,
             index=record.index,
             horde=record.is_horde,
             workers=c.registry.count_active(),
+            **({"key": record.key} if record.key else {}),
         )
         c.start_migration(now)
 
@@ -157,6 +162,8 @@ class Handlers:
         users = c.intake.merge(worker_id, message, c.run_id, now)
         if users is not None:
             c.registry.update_users(worker_id, dict(users[0]), users[1])
+            report = message.report if isinstance(message, m.LocustStats) else message.delta
+            c.hooks.worker_report(worker_id, users[1], report.extra)
 
     def client_stopped(self, worker_id: str, message: m.ClientStopped, now: float) -> None:
         """The worker stopped its users: a stop is answered, or its users move elsewhere."""

@@ -29,7 +29,9 @@ from horde.master.dispatch import UserClassSpec
 from horde.master.htmlreport import render_report, report_data
 from horde.master.http import WebContext, create_app, serve, wrap_auth
 from horde.master.jsonout import locust_json
+from horde.master.keybind import WRONG_KEY
 from horde.master.loops import MasterLoops
+from horde.master.metrics import HANDSHAKES_REFUSED
 from horde.master.summary import (
     corrected_table,
     errors_table,
@@ -39,6 +41,7 @@ from horde.master.summary import (
 from horde.master.swarm import ACTIVE_RUN, RunHooks, RunState, SwarmRequest
 from horde.master.transport import RouterTransport
 from horde.master.view import workers_text
+from horde.protocol.corrected import CORRECTED_KEY
 from horde.protocol.errors import ConfigError
 from horde.protocol.messages import ScriptFile
 from horde.worker.api.environment import Environment
@@ -70,18 +73,42 @@ def script_files(path: str | None, source: str | None) -> tuple[ScriptFile, ...]
 
 
 class ScriptHooks(RunHooks):
-    """Fires the user script's ``test_start``/``test_stop`` listeners on the master."""
+    """Fires the user script's listeners of the master's events, as Locust's master does."""
 
     def __init__(self, environment: Environment) -> None:
         self.environment = environment
+        self.events = environment.events
 
     def test_start(self) -> None:
         """Fire ``events.test_start``."""
-        self.environment.events.test_start.fire(environment=self.environment)
+        self.events.test_start.fire(environment=self.environment)
+
+    def test_stopping(self) -> None:
+        """Fire ``events.test_stopping``."""
+        self.events.test_stopping.fire(environment=self.environment)
 
     def test_stop(self) -> None:
         """Fire ``events.test_stop``."""
-        self.environment.events.test_stop.fire(environment=self.environment)
+        self.events.test_stop.fire(environment=self.environment)
+
+    def spawning_complete(self, user_count: int) -> None:
+        """Fire ``events.spawning_complete``."""
+        self.events.spawning_complete.fire(user_count=user_count)
+
+    def reset_stats(self) -> None:
+        """Fire ``events.reset_stats``."""
+        self.events.reset_stats.fire()
+
+    def worker_connect(self, worker_id: str) -> None:
+        """Fire ``events.worker_connect``."""
+        self.events.worker_connect.fire(client_id=worker_id)
+
+    def worker_report(self, worker_id: str, user_count: int, extra: Mapping[str, Any]) -> None:
+        """Fire ``events.worker_report`` (only built when a listener waits for it)."""
+        if self.events.worker_report.listeners:
+            data = {k: v for k, v in extra.items() if k != CORRECTED_KEY}
+            data["user_count"] = user_count
+            self.events.worker_report.fire(client_id=worker_id, data=data)
 
 
 class MasterRuntime:
@@ -116,6 +143,11 @@ class MasterRuntime:
                 f"--shape {settings.shape!r}: the script's load shapes are "
                 f"{sorted(coordinator.shapes) or 'none'}"
             )
+        only = next(iter(coordinator.shapes)) if len(coordinator.shapes) == 1 else None
+        self.default_shape = settings.shape or only
+        """``--shape``, else the script's only load shape (used as Locust uses it), else None."""
+        if self.default_shape is not None and settings.shape is None:
+            log.info("using the script's load shape", shape=self.default_shape)
         self.csv = (
             CsvFiles(settings.csv_prefix, settings.csv_full_history)
             if settings.csv_prefix
@@ -125,26 +157,44 @@ class MasterRuntime:
             locustfile=settings.locustfile,
             user_classes=list(environment.user_classes) if environment is not None else [],
             shape_names=sorted(coordinator.shapes),
+            default_shape=self.default_shape,
             version=_version(),
             log_lines=log_lines,
             history_csv_path=(
                 str(self.csv.history_path) if self.csv and settings.csv_full_history else None
             ),
         )
-        self.loops = MasterLoops(
-            coordinator,
-            [
-                RouterTransport(
-                    settings.bind,
-                    max_frame=settings.max_frame,
-                )
-            ],
-            clock=clock,
+        transport = RouterTransport(
+            settings.bind,
+            max_frame=settings.max_frame,
+            curve=settings.curve,
+            on_refused=self._refused,
+            on_handshake_refused=lambda: coordinator.counters.count(HANDSHAKES_REFUSED),
         )
+        if transport.gate is not None:
+            coordinator.key_of = transport.gate.key_of
+        self.loops = MasterLoops(coordinator, [transport], clock=clock)
         self.web: WSGIServer | None = None
         self.endpoint = ""
         self._interrupted = False
         self._csv_loop: gevent.Greenlet | None = None
+
+    def _refused(self, identity: bytes, reason: str) -> None:
+        """A CURVE frame whose key may not speak for its identity: counted and dropped."""
+        worker = identity.decode("utf-8", "replace")
+        detail = "a frame under another key than the one this worker registered with"
+        if reason != WRONG_KEY:
+            detail = "a frame under a key that is no longer on the allow-list"
+        self.loops.coordinator.count_malformed(worker, reason, detail, self.clock())
+
+    def reload_keys(self) -> None:
+        """Read the allow-list of worker keys again (SIGHUP); a plain master ignores it."""
+        zap = self.loops.transport.zap
+        if zap is None:
+            log.warning("SIGHUP: this master has no worker keys to reload (it is not secure)")
+            return
+        log.info("SIGHUP: reloading the worker keys", source=zap.source)
+        zap.reload()
 
     def _send(self, worker_id: str, message: object) -> None:
         self.loops.send(worker_id, message)  # type: ignore[arg-type]
@@ -159,7 +209,9 @@ class MasterRuntime:
             except OSError as exc:
                 raise ConfigError(f"--csv: cannot create the folder {folder}: {exc}") from exc
         if self.environment is not None:
-            self.environment.events.init.fire(environment=self.environment)
+            self.environment.events.init.fire(
+                environment=self.environment, runner=None, web_ui=None
+            )
         self.endpoint = self.loops.start()[0]
         s = self.settings
         if s.web_port is not None:
@@ -290,7 +342,8 @@ class MasterRuntime:
             log.error("not enough workers connected", expected=s.expect_workers)
             return 1
         users = s.users if s.users is not None else DEFAULT_HEADLESS_USERS
-        request = SwarmRequest(users, s.spawn_rate, s.host, s.run_time, shape_class=s.shape)
+        shape = self.default_shape
+        request = SwarmRequest(users, s.spawn_rate, s.host, s.run_time, shape_class=shape)
         self.loops.command(lambda c, now: c.start(request, now))
         code = self._follow_run(tables)
         self.write_outputs(out)

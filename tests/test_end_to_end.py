@@ -366,7 +366,7 @@ def test_version_and_help_explain_themselves() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["master", "-f", "/nonexistent/script.py"], "script not found"),
+        (["master", "-f", "/nonexistent/script.py", "--insecure"], "script not found"),
         (["run", "-f", str(SCRIPTS / "basic.py"), "-t", "soon", "--headless"], "--run-time"),
         (["worker", "--master", "host:port"], "--master must be HOST[:PORT]"),
     ],

@@ -32,6 +32,7 @@ Imports: the standard library, structlog, horde.protocol and the worker's pure p
 
 from __future__ import annotations
 
+import dataclasses
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -147,9 +148,10 @@ class Report:
 
 @dataclass(frozen=True, slots=True)
 class Fire:
-    """Fire this environment event (``test_start``, ``test_stop``, ``quitting``)."""
+    """Fire this script event with ``arguments`` (None: ``environment=`` the worker's)."""
 
     event: str
+    arguments: tuple[tuple[str, Any], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +220,7 @@ class WorkerAgent:
             m.Reconnect: self._on_reconnect,
             m.HordeEpoch: self._on_epoch,
             m.HordeStatsAck: self._on_stats_ack,
-            m.MasterSpawningComplete: self._ignore,
+            m.MasterSpawningComplete: self._on_spawning_complete,
             m.LocustfileReply: self._ignore,
         }
 
@@ -274,8 +276,16 @@ class WorkerAgent:
             return [StartUsers(dict(spawn.user_classes_count), spawn.host or None)]
         return []
 
-    def report(self, now: float, facts: Facts, *, final: bool = False) -> list[Action]:
-        """Send the stats gathered since the last report.
+    def report(
+        self,
+        now: float,
+        facts: Facts,
+        *,
+        final: bool = False,
+        extra: Mapping[str, Any] | None = None,
+    ) -> list[Action]:
+        """Send the stats gathered since the last report, with ``extra``: the keys the
+        script's ``report_to_master`` listeners added (they travel with it to the master).
 
         To a horde master only while the outbox has room (else the recorder keeps
         accumulating, and the next delta covers it all); a ``final`` delta goes even with a
@@ -287,6 +297,8 @@ class WorkerAgent:
             report = self.recorder.take_locust_report(
                 now=facts.wall, user_classes_count=counts, user_count=total
             )
+            if extra:
+                report = dataclasses.replace(report, extra={**report.extra, **extra})
             return [SendLocustStats(report)]
         if not self.run_id:
             return []
@@ -300,6 +312,8 @@ class WorkerAgent:
             user_classes_count=counts,
             user_count=total,
         )
+        if extra:
+            delta = dataclasses.replace(delta, extra={**delta.extra, **extra})
         actions: list[Action] = [
             Send(m.HordeStats(self.node_id, part)) for part in self.outbox.add(delta, now)
         ]
@@ -378,9 +392,16 @@ class WorkerAgent:
         # restarted master) never reached its table: each run's first delta defines them.
         self.recorder.forget_announcements()
 
+    def _on_spawning_complete(
+        self, message: m.MasterSpawningComplete, now: float, facts: Facts
+    ) -> list[Action]:
+        """The master's ramp is done: the script hears it here too (Locust's order)."""
+        return [Fire("spawning_complete", (("user_count", message.user_count),))]
+
     def _on_stop(self, message: m.Stop, now: float, facts: Facts) -> list[Action]:
         self.waiting_spawn = None
         return [
+            Fire("test_stopping"),
             *_GRACEFUL_STOP,
             Send(m.ClientStopped(self.node_id)),
             Fire("test_stop"),

@@ -21,7 +21,6 @@ transport) and the user API (environment, pacing).
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -123,8 +122,12 @@ class WorkerRuntime:
         self.execute(self.agent.check_lease(self.monotonic(), self.facts()))
 
     def send_stats(self, *, final: bool = False) -> None:
-        """Send the stats gathered since the last report (as the agent decides)."""
-        self.execute(self.agent.report(self.monotonic(), self.facts(), final=final))
+        """Send the stats gathered since the last report (as the agent decides), with what
+        the script's ``report_to_master`` listeners add."""
+        extra: dict[str, Any] = {}
+        if self.environment.events.report_to_master.listeners:
+            self.environment.events.report_to_master.fire(client_id=self.agent.node_id, data=extra)
+        self.execute(self.agent.report(self.monotonic(), self.facts(), final=final, extra=extra))
 
     def resend_stats(self) -> None:
         """Send the unacknowledged deltas again if acks stalled."""
@@ -186,15 +189,14 @@ class WorkerRuntime:
             environment.set_tags(*action.tags)
 
     def _fire(self, action: a.Fire) -> None:
-        getattr(self.environment.events, action.event).fire(environment=self.environment)
+        hook = getattr(self.environment.events, action.event)
+        if action.arguments is None:
+            hook.fire(environment=self.environment)
+        else:
+            hook.fire(**dict(action.arguments))
 
     def _send_locust_stats(self, action: a.SendLocustStats) -> None:
-        report = action.report
-        extra: dict[str, Any] = {}
-        self.environment.events.report_to_master.fire(client_id=self.agent.node_id, data=extra)
-        if extra:
-            report = dataclasses.replace(report, extra={**report.extra, **extra})
-        self.link.send(m.LocustStats(self.agent.node_id, report))
+        self.link.send(m.LocustStats(self.agent.node_id, action.report))
 
     def _reregister(self, action: a.Reregister) -> None:
         self.link.reregister()

@@ -289,7 +289,9 @@
 
     const shapes = Array.isArray(config.shape_classes) ? config.shape_classes : [];
     const select = $("shape-select");
-    select.replaceChildren(select.options[0]);
+    // The script's only shape runs whatever the form says (as in Locust): no "none" then.
+    if (!ui.noShape) ui.noShape = select.options[0];
+    select.replaceChildren(...(shapes.length === 1 ? [] : [ui.noShape]));
     for (const name of shapes) {
       const option = document.createElement("option");
       option.value = String(name);
@@ -297,6 +299,7 @@
       select.appendChild(option);
     }
     $("shape-field").hidden = shapes.length === 0;
+    onShapeChange();
   }
 
   // --- tables --------------------------------------------------------------------------
