@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,16 +22,19 @@ import pytest
 import zmq
 import zmq.auth as zauth
 
-from tests.fault_support import Cluster, CountingTarget, counting_target
+from horde.protocol import messages as m
+from horde.protocol.codec import encode
+from horde.worker.stats import RequestRecorder
+from tests.fault_support import Cluster, CountingTarget, counting_target, events, rejected
 from tests.relay import Relay
-from tests.support import post, processes, wait_for
+from tests.support import Processes, post, processes, wait_for
 
 MARKER = "wire-marker-5f1c9e"
 """A string only the wire script's text holds (a credential, in a real script)."""
 ENTRY = "/wire-entry-5f1c9e"
 USER_CLASS = "WireReaderUser"
 USERS = 2
-REQUESTS_PER_USER = 100
+REQUESTS_PER_USER = 50
 WIRE_SCRIPT = f'''"""Each user makes {REQUESTS_PER_USER} requests and stops; its text, entry
 and class are easy to spot: {MARKER}."""
 
@@ -54,6 +58,8 @@ class {USER_CLASS}(HttpUser):
 '''
 MESSAGE_TYPES = ("client_ready", "heartbeat", "spawn", "spawning_complete", "stats", "ack")
 STATS_INTERVAL = "0.5"
+STATS_BODY = 250
+"""Bytes of a message body (CURVE adds 33) above any heartbeat's and below any stats delta's."""
 
 
 # --- the relay itself (in-process pyzmq, no horde) -------------------------------------------
@@ -197,6 +203,11 @@ class Keys:
             str(self.root / "master.key"),
         )
 
+    def fingerprint(self, n: int) -> str:
+        """Worker ``n``'s key fingerprint, as the workers table shows it."""
+        public, _ = zauth.load_certificate(self.root / "workers" / f"worker-{n}.key")
+        return public.decode()[:8]
+
     def curve_client(self, sock: zmq.Socket, n: int) -> None:
         """Make ``sock`` a CURVE client holding worker ``n``'s key pair."""
         public, secret = zauth.load_certificate(self.root / f"worker-{n}.key_secret")
@@ -263,3 +274,140 @@ def test_nothing_readable_on_the_wire(tmp_path: Path, curve: bool) -> None:
     assert served == counted
     assert len(up) > 1000 and len(down) > 1000, "the run's traffic did not cross the relay"
     assert found == (set() if curve else secrets)
+
+
+def _wire_cluster(
+    procs: Processes, target: CountingTarget, tmp_path: Path, keys: Keys | None
+) -> tuple[Cluster, Path]:
+    """A master for the wire script (a CURVE server when ``keys`` are given) and the script."""
+    script = tmp_path / "wire.py"
+    script.write_text(WIRE_SCRIPT)
+    c = Cluster(procs, target.url)
+    c.start_master(*(keys.master_args() if keys else ()), script=str(script))
+    return c, script
+
+
+@pytest.mark.process
+def test_a_tampered_upstream_message_costs_a_reconnect_and_no_request(tmp_path: Path) -> None:
+    """A bit flipped in an upstream stats message makes the master drop the connection; the
+    worker reconnects, the master keeps serving, and it counts exactly what the target served."""
+    keys = Keys.make(tmp_path / "keys")
+    with counting_target() as target, processes() as procs:
+        c, script = _wire_cluster(procs, target, tmp_path, keys)
+        with Relay(c.zmq_port) as relay:
+            worker, node = _worker(c, relay, "-f", str(script), *keys.worker_args(1))
+            c.wait_workers([node])
+            _swarm(c)
+            wait_for(lambda: c.total_requests() > 0, 20, "a first stats delta merged")
+            assert relay.tamper_next_upstream(min_body=STATS_BODY).wait(10), "nothing to tamper"
+            flip = relay.tampered[0]
+            tampered = relay.connections[flip.connection]
+            wait_for(lambda: tampered.closed_by, 10, "the tampered connection to close")
+            wait_for(
+                lambda: any(x.index > flip.connection for x in relay.open_connections()),
+                10,
+                "the worker to reconnect through the relay",
+            )
+            served, counted = _counted_exactly(c, target)
+            rows = c.rows()
+            metrics = c.metrics()
+            connections = len(relay.connections)
+        assert c.master is not None and c.master.poll() is None, "the master stopped serving"
+        registered = c.procs.output(worker).count("registered with master")
+    print(
+        f"\ntamper: flipped byte {flip.offset} of connection {flip.connection} (a"
+        f" {flip.body_size}-byte message body), closed by the {tampered.closed_by};"
+        f" {connections} connections, worker registered {registered} times;"
+        f" served {served}, counted {counted}; stats events"
+        f" { ({k: v for k, v in events(metrics).items() if 'stats' in k}) }"
+    )
+    assert tampered.closed_by == "target", "libzmq on the master did not drop the connection"
+    assert rows[node]["state"] != "missing"
+    assert counted == served
+
+
+FORGED_REQUESTS = 500
+FORGED_REPORTS = 3
+
+
+def _forged_stats(node: str) -> bytes:
+    """A Locust stats report of FORGED_REQUESTS requests, as if from ``node``."""
+    recorder = RequestRecorder()
+    for _ in range(FORGED_REQUESTS):
+        recorder.record("GET", ENTRY, 1.0, 3, None, time.time())
+    report = recorder.take_locust_report(
+        now=time.time(), user_classes_count={USER_CLASS: 1}, user_count=1
+    )
+    return encode(m.LocustStats(node, report))
+
+
+def _hijack(c: Cluster, keys: Keys, node: str) -> tuple[int, int, int]:
+    """Under ``node``'s identity with worker 2's key, send heartbeats until the master
+    counts one as ``wrong_key``, then forged stats; return (frames sent, the counter
+    before the forged stats, after them)."""
+
+    def wrong_key() -> int:
+        return rejected(c.metrics()).get("wrong_key", 0)
+
+    context = zmq.Context()
+    sock = context.socket(zmq.DEALER)
+    sock.linger = 0
+    sock.routing_id = node.encode()
+    keys.curve_client(sock, 2)
+    sock.connect(f"tcp://127.0.0.1:{c.zmq_port}")
+    heartbeat = encode(m.WorkerHeartbeat(node, "running", 1.0, 1, user_count=1, beat=1))
+    sent = 0
+    try:
+
+        def beat() -> int:
+            nonlocal sent
+            sock.send(heartbeat)
+            sent += 1
+            return wrong_key()
+
+        before = wait_for(beat, 10, "the hijacker's heartbeat counted as wrong_key", 0.1)
+        for _ in range(FORGED_REPORTS):
+            sock.send(_forged_stats(node))
+            sent += 1
+        after = wait_for(
+            lambda: (n := wrong_key()) >= before + FORGED_REPORTS and n, 10, "forged stats"
+        )
+    finally:
+        sock.close(0)
+        context.term()
+    return sent, before, after
+
+
+@pytest.mark.process
+def test_another_allowed_key_cannot_speak_for_a_cut_off_worker(tmp_path: Path) -> None:
+    """While the relay cuts the first worker off, a peer with the second worker's key under
+    the first one's identity has its heartbeats and forged stats dropped and counted as
+    ``wrong_key``; back, the first worker's stats are exact."""
+    keys = Keys.make(tmp_path / "keys")
+    with counting_target() as target, processes() as procs:
+        c, script = _wire_cluster(procs, target, tmp_path, keys)
+        with Relay(c.zmq_port) as relay:
+            _, node = _worker(c, relay, "-f", str(script), *keys.worker_args(1))
+            c.wait_workers([node])
+            _swarm(c)
+            wait_for(lambda: c.total_requests() > 0, 20, "a first stats delta merged")
+            cut_at = time.monotonic()
+            relay.cut()
+            wait_for(lambda: relay.refused >= 1, 10, "the worker's reconnect turned away")
+            sent, before, after = _hijack(c, keys, node)
+            relay.restore()
+            cut_for = time.monotonic() - cut_at
+            wait_for(relay.open_connections, 10, "the first worker back through the relay")
+            served, counted = _counted_exactly(c, target)
+            final = rejected(c.metrics())
+            rows = c.rows()
+    print(
+        f"\nhijack: cut for {cut_for:.2f} s, {relay.refused} reconnects refused; the hijacker"
+        f" sent {sent} frames, wrong_key {before} -> {after} (final {final});"
+        f" served {served}, counted {counted}"
+    )
+    assert before >= 1
+    assert after - before >= FORGED_REPORTS, "a forged report was not counted as wrong_key"
+    assert after == final["wrong_key"] <= sent, "the first worker's own frames were refused"
+    assert rows[node]["key"] == keys.fingerprint(1)
+    assert counted == served
