@@ -1,4 +1,4 @@
-"""Helpers of the master capacity benchmark: processes, polling, percentiles.
+"""Helpers of the master capacity benchmark: processes, polling, percentiles, CPU time.
 
 Starts and stops only the processes it creates (by PID, SIGTERM then SIGKILL), polls the
 master's ``/stats/requests`` from a thread and reduces samples to figures.
@@ -231,6 +231,27 @@ def merge_lags(polls: list[Poll], sent: list[float]) -> list[float]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User plus system CPU seconds of process ``pid``."""
+    """User plus system CPU seconds of process ``pid`` (all its threads)."""
     times = psutil.Process(pid).cpu_times()
     return times.user + times.system
+
+
+ZMQ_IO_THREAD = "ZMQbg/IO/"
+"""How libzmq names its I/O threads (``/proc/PID/task/TID/comm``)."""
+
+
+def thread_cpu_seconds(pid: int, prefix: str = ZMQ_IO_THREAD) -> float:
+    """User plus system CPU seconds of the threads of ``pid`` whose name starts with
+    ``prefix`` (by default libzmq's I/O threads, where CURVE encrypts and decrypts)."""
+    total = 0
+    ticks = os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            if not (task / "comm").read_text().startswith(prefix):
+                continue
+            stat = (task / "stat").read_text()
+        except OSError:  # the thread ended
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return total / ticks
