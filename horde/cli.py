@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=summary, description=description)
         for flags, kwargs in [*options, *LOGGING]:
             action = command.add_argument(*flags, **kwargs)
-            action.help = f"{action.help} [env {env_name(action)}]"
+            if action.option_strings:  # a positional argument has no variable
+                action.help = f"{action.help} [env {env_name(action)}]"
     return parser
 
 

@@ -43,16 +43,35 @@ LOCAL_WORKER_FAILED = 1
 def dispatch(args: argparse.Namespace, logs: LogSettings) -> int:
     """Build the settings of the subcommand named in ``args`` and run it."""
     if args.command == "run":
-        return run_local(local_run(args), logs)
+        run = local_run(args)
+        _warn_insecure(run.master.insecure)
+        return run_local(run, logs)
     if args.command == "master":
-        return cmd_master(master_settings(args), args.locustfile)
+        settings = master_settings(args)
+        _warn_insecure(settings.insecure)
+        return cmd_master(settings, args.locustfile)
     if args.command == "worker":
         from horde.worker.main import run_worker
 
-        return run_worker(worker_settings(args))
+        worker = worker_settings(args)
+        _warn_insecure(worker.insecure)
+        return run_worker(worker)
     if args.command == "demo":
         return cmd_demo(demo_run(args), logs)
+    if args.command == "keygen":
+        from horde.keygen import keygen
+
+        return keygen(args.directory, args.workers, args.force, sys.stdout)
     return cmd_target(args.host, args.port)
+
+
+def _warn_insecure(insecure: bool) -> None:
+    if insecure:
+        log.warning(
+            "--insecure: what would be refused without keys is allowed; a worker channel"
+            " beyond loopback without CURVE can be joined, read and hijacked by anyone on"
+            " the network, and a web API beyond loopback without auth can be driven by them"
+        )
 
 
 def _build_master(settings: MasterSettings, script_path: str) -> MasterRuntime:
@@ -93,6 +112,7 @@ def _serve_master(runtime: MasterRuntime, workers: LocalWorkers | None = None) -
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, end)
+    gevent.signal_handler(signal.SIGHUP, runtime.reload_keys)
 
     def worker_failed(failure: WorkerExit) -> bool:
         """End the run for a local worker that died before any test; else it is a lost worker."""

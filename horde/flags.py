@@ -119,6 +119,25 @@ MAX_NAMES: list[Option] = [
     ),
 ]
 
+INSECURE: list[Option] = [
+    flag(
+        "--insecure",
+        action="store_true",
+        help="allow what is refused without keys: listening (or connecting) beyond loopback"
+        " with no CURVE keys, a web API beyond loopback with no --web-auth (logs a warning)",
+    ),
+]
+
+SECRET_KEY: list[Option] = [
+    flag(
+        "--secret-key",
+        default=None,
+        metavar="KEY",
+        help="this side's CURVE secret key: a *.key_secret file from `horde keygen`,"
+        " or the 40-character Z85 key itself",
+    ),
+]
+
 TEST: list[Option] = [
     flag(
         "-f",
@@ -166,6 +185,7 @@ TEST: list[Option] = [
     ),
     flag("--no-web", action="store_true", help="do not serve the web API"),
     *WEB,
+    *INSECURE,
     *OUTPUTS,
     *MAX_NAMES,
     flag(
@@ -219,6 +239,15 @@ MASTER: list[Option] = [
         default=master.DEFAULT_BIND,
         help=f"ZeroMQ endpoint workers connect to (default {master.DEFAULT_BIND})",
     ),
+    *SECRET_KEY,
+    flag(
+        "--allow-keys",
+        default=None,
+        metavar="KEYS",
+        help="the worker public keys to admit (with --secret-key, workers must use CURVE):"
+        " a directory of *.key files, one key file, or one Z85 key; reloaded on SIGHUP and"
+        " when the files change",
+    ),
     flag(
         "--expect-workers",
         type=int,
@@ -248,6 +277,15 @@ WORKER: list[Option] = [
         metavar="HOST[:PORT]",
         help=f"the master's address (default {worker.DEFAULT_MASTER})",
     ),
+    *SECRET_KEY,
+    flag(
+        "--master-key",
+        default=None,
+        metavar="KEY",
+        help="the master's CURVE public key (with --secret-key): master.key from"
+        " `horde keygen`, or the Z85 key itself",
+    ),
+    *INSECURE,
     flag(
         "--heartbeat-interval",
         type=float,
@@ -306,6 +344,18 @@ TARGET: list[Option] = [
     ),
 ]
 
+KEYGEN: list[Option] = [
+    flag("directory", metavar="DIR", help="where to write the keys (created if missing)"),
+    flag(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="one key pair per worker (worker-1 ... worker-N) instead of one shared pair",
+    ),
+    flag("--force", action="store_true", help="overwrite keys already in DIR"),
+]
+
 #: Each subcommand: (name, one-line help, description, its options).
 COMMANDS: list[tuple[str, str, str, list[Option]]] = [
     (
@@ -321,6 +371,13 @@ COMMANDS: list[tuple[str, str, str, list[Option]]] = [
         MASTER,
     ),
     ("worker", "a worker that joins a master", "Run users for a master (horde or Locust).", WORKER),
+    (
+        "keygen",
+        "write CURVE key pairs for a master and its workers",
+        "Write a key pair for the master and one (or --workers N) for workers, in ZeroMQ's"
+        " certificate format, and print which flags take which file.",
+        KEYGEN,
+    ),
     (
         "demo",
         "a short distributed test against a built-in target",

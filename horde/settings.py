@@ -20,11 +20,21 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import zmq
+
 from horde.logsetup import LogSettings
 from horde.master.auth import parse_web_auth
 from horde.master.config import DEFAULT_MAX_USERS, MasterSettings
 from horde.master.timespan import parse_timespan
 from horde.protocol.errors import ConfigError
+from horde.protocol.security import (
+    ClientKeys,
+    ServerKeys,
+    allowed_keys,
+    is_loopback_endpoint,
+    is_loopback_host,
+    read_key,
+)
 from horde.worker.config import WorkerSettings, parse_master_address
 
 __all__ = [
@@ -99,12 +109,99 @@ def run_time(text: str | None) -> float | None:
 
 def master_settings(args: argparse.Namespace) -> MasterSettings:
     """A master's settings from ``horde master``'s flags."""
-    return _test_master(
+    settings = _test_master(
         args,
         bind=args.bind,
         expect_workers=args.expect_workers,
         expect_workers_max_wait=args.expect_workers_max_wait,
+        curve=server_keys(args.secret_key, args.allow_keys),
     )
+    check_exposure(settings)
+    return settings
+
+
+def _public_of(secret: str) -> str:
+    try:
+        return zmq.curve_public(secret.encode("ascii")).decode("ascii")
+    except (zmq.ZMQError, ValueError) as exc:
+        raise ConfigError(f"--secret-key: not a valid CURVE secret key ({exc})") from None
+
+
+def _own_pair(value: str) -> tuple[str, str]:
+    """``--secret-key``'s ``(public, secret)``: from its certificate, or derived."""
+    public, secret = read_key(value, secret=True, flag="--secret-key")
+    assert secret is not None
+    derived = _public_of(secret)
+    if public and public != derived:
+        raise ConfigError(f"--secret-key: {value}'s public-key does not match its secret-key")
+    return derived, secret
+
+
+def server_keys(secret: str | None, allow: str | None) -> ServerKeys | None:
+    """The master's CURVE settings from ``--secret-key`` and ``--allow-keys`` (both or neither)."""
+    if not secret and not allow:
+        return None
+    if not (secret and allow):
+        missing = "--allow-keys (the worker public keys to admit)" if secret else "--secret-key"
+        raise ConfigError(
+            f"a CURVE master needs --secret-key and --allow-keys: {missing} is missing"
+        )
+    public, secret_key = _own_pair(secret)
+    allowed_keys(allow)  # an unreadable or empty-handed list fails now, with its reason
+    return ServerKeys(public=public, secret=secret_key, allow=allow)
+
+
+def client_keys(secret: str | None, master: str | None) -> ClientKeys | None:
+    """A worker's CURVE settings from ``--secret-key`` and ``--master-key`` (both or neither)."""
+    if not secret and not master:
+        return None
+    if not (secret and master):
+        missing = "--master-key (the master's public key)" if secret else "--secret-key"
+        raise ConfigError(
+            f"a CURVE worker needs --secret-key and --master-key: {missing} is missing"
+        )
+    public, secret_key = _own_pair(secret)
+    server = read_key(master, secret=False, flag="--master-key")[0]
+    return ClientKeys(public=public, secret=secret_key, server=server)
+
+
+KEYS_HINT = "run `horde keygen DIR` and pass the keys as it prints"
+
+
+def check_exposure(settings: MasterSettings) -> None:
+    """Refuse a master reachable beyond loopback with no keys (or a web API with no auth),
+    unless ``--insecure``."""
+    if settings.insecure:
+        return
+    if settings.curve is None and not is_loopback_endpoint(settings.bind):
+        raise ConfigError(
+            f"--bind {settings.bind} listens beyond loopback without CURVE keys: anyone who"
+            " reaches it could join as a worker, receive the script and feed stats. Bind to"
+            f" 127.0.0.1, or give it keys ({KEYS_HINT}: --secret-key and --allow-keys), or"
+            " pass --insecure to accept the risk"
+        )
+    web_auth = settings.web_auth is not None or settings.web_auth_token
+    if settings.web_port is not None and not web_auth and not is_loopback_host(settings.web_host):
+        raise ConfigError(
+            f"--web-host {settings.web_host} serves the web API beyond loopback without"
+            " authentication: anyone who reaches it could start, stop or read the test."
+            " Pass --web-auth USER:PASSWORD or --web-auth-token, or pass --insecure to"
+            " accept the risk"
+        )
+
+
+def check_worker_exposure(settings: WorkerSettings) -> None:
+    """Refuse a plain link to a master beyond loopback (it would run whatever script that
+    master sends), unless ``--insecure``."""
+    if settings.insecure or settings.curve is not None:
+        return
+    if not is_loopback_host(settings.master_host):
+        raise ConfigError(
+            f"--master {settings.address} is beyond loopback and the link has no CURVE keys:"
+            " anyone on the path could read it, or pose as the master and have this worker"
+            f" run their script. Give it keys ({KEYS_HINT}: --master-key and --secret-key),"
+            " or pass --insecure to accept the risk (as a Locust master needs)"
+        )
 
 
 def _test_master(
@@ -113,10 +210,13 @@ def _test_master(
     bind: str,
     expect_workers: int,
     expect_workers_max_wait: float | None,
+    curve: ServerKeys | None = None,
 ) -> MasterSettings:
     """A master's settings from the test flags ``horde master`` and ``horde run`` share."""
     return MasterSettings(
         bind=bind,
+        curve=curve,
+        insecure=args.insecure,
         web_host=args.web_host,
         web_port=None if args.no_web else args.web_port,
         heartbeat_interval=args.heartbeat_interval,
@@ -152,9 +252,11 @@ def _test_master(
 def worker_settings(args: argparse.Namespace) -> WorkerSettings:
     """A worker's settings from ``horde worker``'s flags."""
     host, port = parse_master_address(args.master)
-    return WorkerSettings(
+    settings = WorkerSettings(
         master_host=host,
         master_port=port,
+        curve=client_keys(args.secret_key, args.master_key),
+        insecure=args.insecure,
         script=args.locustfile,
         heartbeat_interval=args.heartbeat_interval,
         stats_interval=args.stats_interval,
@@ -162,6 +264,8 @@ def worker_settings(args: argparse.Namespace) -> WorkerSettings:
         tags=tuple(args.tags or ()),
         exclude_tags=tuple(args.exclude_tags or ()),
     )
+    check_worker_exposure(settings)
+    return settings
 
 
 def _local_workers(count: int) -> int:
@@ -177,6 +281,7 @@ def local_run(args: argparse.Namespace) -> LocalRun:
     master = _test_master(
         args, bind=LOCAL_BIND, expect_workers=workers, expect_workers_max_wait=None
     )
+    check_exposure(master)
     worker = WorkerSettings(
         master_host=LOCAL_HOST,
         script=args.locustfile,

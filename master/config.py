@@ -20,6 +20,7 @@ from horde.protocol.defaults import (
     DEFAULT_MASTER_PORT,
 )
 from horde.protocol.errors import ConfigError
+from horde.protocol.security import ServerKeys
 
 DEFAULT_BIND = f"tcp://*:{DEFAULT_MASTER_PORT}"
 DEFAULT_WEB_HOST = "127.0.0.1"
@@ -47,6 +48,10 @@ class MasterSettings:
     """Everything a master needs to know, validated once."""
 
     bind: str = DEFAULT_BIND
+    curve: ServerKeys | None = None
+    """The worker channel's CURVE keys and allow-list (None: plain, as Locust's)."""
+    insecure: bool = False
+    """``--insecure``: the operator accepted listening beyond loopback without keys."""
     web_host: str = DEFAULT_WEB_HOST
     web_port: int | None = DEFAULT_WEB_PORT
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL

@@ -93,8 +93,11 @@ class Coordinator:
         started_at: float = 0.0,
         hooks: RunHooks | None = None,
         shapes: Mapping[str, Callable[[], Any]] | None = None,
+        key_of: Callable[[str], str | None] = lambda worker_id: None,
     ) -> None:
         self.settings = settings
+        self.key_of = key_of
+        """The fingerprint of the CURVE key a worker speaks under (None on a plain master)."""
         self.user_classes = list(user_classes)
         self.shapes = dict(shapes or {})
         self.scripts = tuple(scripts)

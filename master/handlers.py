@@ -87,6 +87,7 @@ class Handlers:
             now,
             is_horde=message.horde_version is not None,
             version=str(message.version),
+            key=c.key_of(worker_id),
         )
         # The intern table and stats sequence stay: the same process resends what we lack.
         c.placement.unsent(worker_id)
@@ -102,6 +103,7 @@ class Handlers:
             index=record.index,
             horde=record.is_horde,
             workers=c.registry.count_active(),
+            **({"key": record.key} if record.key else {}),
         )
         c.start_migration(now)
 

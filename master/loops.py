@@ -322,7 +322,11 @@ class MasterLoops:
             self._wake.clear()
 
     def _prune_routes(self) -> None:
-        """Forget routes of identities the registry does not know (strangers, forgotten)."""
+        """Forget routes and key bindings of identities the registry does not know
+        (strangers, forgotten workers)."""
         registry = self.coordinator.registry
         if len(self._routes) > len(registry):
             self._routes = {i: t for i, t in self._routes.items() if i in registry}
+        for transport in self.transports:
+            if transport.gate is not None and len(transport.gate) > len(registry):
+                transport.gate.prune(registry)

@@ -49,6 +49,11 @@ REJECTED_REASONS = ("msgpack", "shape", "type", "field", "size", "frames", "iden
 """Decode-failure reasons always exported (0 until seen), so ``rate()`` sees the first one."""
 DROPPED_COUNTERS = ("unknown_type", "stale_stats", "handler_error")
 """Coordinator counters of frames that decoded but were dropped; exported as reasons too."""
+KEY_REASONS = ("wrong_key", "revoked_key")
+"""A CURVE master's reasons (always exported there): a frame under a worker identity
+from another key than the one it registered with, and a frame under a revoked key."""
+HANDSHAKES_REFUSED = "rejected_handshakes"
+"""The counter of CURVE handshakes the ZAP handler refused (exported on its own)."""
 
 
 def _label(value: str) -> str:
@@ -213,11 +218,23 @@ def _worker_families(snapshot: MasterSnapshot) -> list[Metric]:
     return [by_state, users, cpu, memory, lag]
 
 
-def _counter_families(counters: Mapping[str, int]) -> list[Metric]:
-    """The coordinator's counters: rejected frames by reason, other events by name."""
-    rejected = dict.fromkeys((*REJECTED_REASONS, *DROPPED_COUNTERS), 0)
+def _counter_families(counters: Mapping[str, int], *, secure: bool = False) -> list[Metric]:
+    """The coordinator's counters: rejected frames by reason, other events by name, and on
+    a CURVE master (``secure``) the refused handshakes."""
+    reasons = (*REJECTED_REASONS, *(KEY_REASONS if secure else ()), *DROPPED_COUNTERS)
+    rejected = dict.fromkeys(reasons, 0)
     events: dict[str, int] = {}
+    families: list[Metric] = []
+    if secure:
+        handshakes = CounterMetricFamily(
+            "horde_master_rejected_handshakes",
+            "CURVE handshakes refused: the peer's key is not on the allow-list.",
+        )
+        handshakes.add_metric([], counters.get(HANDSHAKES_REFUSED, 0))
+        families.append(handshakes)
     for key, value in counters.items():
+        if key == HANDSHAKES_REFUSED:
+            continue
         if key.startswith(REJECTED_PREFIX):
             reason = key[len(REJECTED_PREFIX) :]
             rejected[reason] = rejected.get(reason, 0) + value
@@ -240,7 +257,7 @@ def _counter_families(counters: Mapping[str, int]) -> list[Metric]:
     )
     for event in sorted(events):
         other.add_metric([_label(event)], events[event])
-    return [frames, other]
+    return [*families, frames, other]
 
 
 class HordeCollector:
@@ -260,7 +277,8 @@ class HordeCollector:
         yield from _entry_families(entries[:MAX_ENTRIES], now)
         yield from _aggregated_families(snapshot.stats, now)
         yield from _worker_families(snapshot)
-        yield from _counter_families(snapshot.counters)
+        secure = snapshot.settings.curve is not None
+        yield from _counter_families(snapshot.counters, secure=secure)
 
 
 def render_metrics(snapshot: MasterSnapshot) -> bytes:

@@ -104,7 +104,9 @@ _WORKER = _object(
         "loop_lag": _nullable(_NUM),
         "horde": {"type": "boolean"},
         "requests": _INT,
-    }
+        "key": _STR,  # CURVE masters only: the worker's key fingerprint
+    },
+    optional=("key",),
 )
 _REPORT = _object(
     {

@@ -51,6 +51,8 @@ class WorkerRecord(NamedTuple):
     loop_lag: float | None = None
     is_horde: bool = False
     version: str = ""
+    key: str | None = None
+    """The fingerprint of the CURVE key it registered with (None on a plain master)."""
 
     @property
     def host(self) -> str:
@@ -120,7 +122,13 @@ class Registry:
         return self.liveness * self.interval
 
     def register(
-        self, worker_id: str, now: float, *, is_horde: bool = False, version: str = ""
+        self,
+        worker_id: str,
+        now: float,
+        *,
+        is_horde: bool = False,
+        version: str = "",
+        key: str | None = None,
     ) -> WorkerRecord:
         """Record a ``client_ready``: a fresh, ready record (a known worker keeps its index).
 
@@ -143,6 +151,7 @@ class Registry:
             memory_usage=0 if previous is None else previous.memory_usage,
             is_horde=is_horde,
             version=version,
+            key=key,
         )
         self._records[worker_id] = record
         return record
@@ -180,6 +189,7 @@ class Registry:
             record.loop_lag if loop_lag is None else loop_lag,
             record.is_horde,
             record.version,
+            record.key,
         )
         return HeartbeatResult(known=True, revived=revived, record=record)
 

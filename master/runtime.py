@@ -29,7 +29,9 @@ from horde.master.dispatch import UserClassSpec
 from horde.master.htmlreport import render_report, report_data
 from horde.master.http import WebContext, create_app, serve, wrap_auth
 from horde.master.jsonout import locust_json
+from horde.master.keybind import WRONG_KEY
 from horde.master.loops import MasterLoops
+from horde.master.metrics import HANDSHAKES_REFUSED
 from horde.master.summary import (
     corrected_table,
     errors_table,
@@ -131,20 +133,37 @@ class MasterRuntime:
                 str(self.csv.history_path) if self.csv and settings.csv_full_history else None
             ),
         )
-        self.loops = MasterLoops(
-            coordinator,
-            [
-                RouterTransport(
-                    settings.bind,
-                    max_frame=settings.max_frame,
-                )
-            ],
-            clock=clock,
+        transport = RouterTransport(
+            settings.bind,
+            max_frame=settings.max_frame,
+            curve=settings.curve,
+            on_refused=self._refused,
+            on_handshake_refused=lambda: coordinator.counters.count(HANDSHAKES_REFUSED),
         )
+        if transport.gate is not None:
+            coordinator.key_of = transport.gate.key_of
+        self.loops = MasterLoops(coordinator, [transport], clock=clock)
         self.web: WSGIServer | None = None
         self.endpoint = ""
         self._interrupted = False
         self._csv_loop: gevent.Greenlet | None = None
+
+    def _refused(self, identity: bytes, reason: str) -> None:
+        """A CURVE frame whose key may not speak for its identity: counted and dropped."""
+        worker = identity.decode("utf-8", "replace")
+        detail = "a frame under another key than the one this worker registered with"
+        if reason != WRONG_KEY:
+            detail = "a frame under a key that is no longer on the allow-list"
+        self.loops.coordinator.count_malformed(worker, reason, detail, self.clock())
+
+    def reload_keys(self) -> None:
+        """Read the allow-list of worker keys again (SIGHUP); a plain master ignores it."""
+        zap = self.loops.transport.zap
+        if zap is None:
+            log.warning("SIGHUP: this master has no worker keys to reload (it is not secure)")
+            return
+        log.info("SIGHUP: reloading the worker keys", source=zap.source)
+        zap.reload()
 
     def _send(self, worker_id: str, message: object) -> None:
         self.loops.send(worker_id, message)  # type: ignore[arg-type]

@@ -9,21 +9,34 @@ connection lives.
 ``ROUTER_MANDATORY`` is on, so a send to a worker that is gone raises instead of
 vanishing silently.
 
+Given :class:`~horde.protocol.security.ServerKeys`, the socket is a CURVE server: a
+:class:`~horde.master.zap.ZapHandler` (started before the bind) admits only the allowed
+keys, and every received message is judged by a :class:`~horde.master.keybind.KeyGate`
+on the key it came under (its ``User-Id``) before anything reads it; a refused one is
+reported to ``on_refused`` and never returned.
+
 Imports: zmq.green (this module runs on the master's gevent loop), gevent's timeout for a
 receive that waits at most so long, zmq's plain socket methods for calls that never wait,
-and horde.protocol.
+structlog, horde.master (zap, keybind) and horde.protocol.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gevent
+import structlog
 import zmq as _zmq
 import zmq.green as zmq
 
+from horde.master.keybind import KeyGate
+from horde.master.zap import ZAP_DOMAIN, ZapHandler
 from horde.protocol.errors import ReceiveError, SendError, TransportError
 from horde.protocol.link import apply_link_options
+from horde.protocol.security import ServerKeys, fingerprint
+
+log = structlog.get_logger("horde.master")
 
 #: Messages queued per peer before sends to it fail fast (a slow worker cannot grow us).
 DEFAULT_SEND_HWM = 1000
@@ -52,19 +65,41 @@ class RouterTransport:
         *,
         max_frame: int,
         context: zmq.Context | None = None,
+        curve: ServerKeys | None = None,
+        on_refused: Callable[[bytes, str], None] = lambda identity, reason: None,
+        on_handshake_refused: Callable[[], None] = lambda: None,
     ) -> None:
         self._bind = bind
         self._max_frame = max_frame
         self._context = context
         self._socket: zmq.Socket | None = None
         self.endpoint = ""
+        self.curve = curve
+        self.zap = (
+            ZapHandler(curve.allow, on_reject=on_handshake_refused) if curve is not None else None
+        )
+        """The ZAP handler of a CURVE transport (None on a plain one)."""
+        self.gate = KeyGate(self._allowed) if curve is not None else None
+        """Which key may speak for which identity (None on a plain transport)."""
+        self._on_refused = on_refused
+
+    def _allowed(self) -> frozenset[str]:
+        return self.zap.allowed if self.zap is not None else frozenset()
 
     def open(self) -> str:
         """Bind the socket and return the endpoint actually bound (port resolved)."""
         context = self._context or zmq.Context.instance()
+        if self.zap is not None:
+            self.zap.start(context)
         sock = context.socket(zmq.ROUTER)
         try:
             sock.setsockopt(zmq.LINGER, 0)
+            if self.curve is not None:
+                sock.setsockopt(zmq.CURVE_SERVER, 1)
+                sock.setsockopt_string(zmq.CURVE_SECRETKEY, self.curve.secret)
+                sock.setsockopt_string(zmq.CURVE_PUBLICKEY, self.curve.public)
+                sock.setsockopt(zmq.ZAP_DOMAIN, ZAP_DOMAIN)
+                sock.setsockopt(zmq.ZAP_ENFORCE_DOMAIN, 1)  # no handler: refuse, not admit
             sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
             sock.setsockopt(zmq.SNDHWM, DEFAULT_SEND_HWM)
             sock.setsockopt(zmq.RCVHWM, DEFAULT_RECV_HWM)
@@ -80,6 +115,8 @@ class RouterTransport:
                 self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         except zmq.ZMQError as exc:
             sock.close(linger=0)
+            if self.zap is not None:
+                self.zap.stop()
             raise TransportError(f"cannot bind {self._bind}: {exc}") from exc
         sock._gevent_bug_timeout = WAIT_RECHECK
         self._socket = sock
@@ -94,10 +131,15 @@ class RouterTransport:
         """Wait for the next message; return its frames (identity first)."""
         if self._socket is None:
             raise ReceiveError("transport is not open")
-        try:
-            return self._socket.recv_multipart(copy=True)
-        except zmq.ZMQError as exc:
-            raise ReceiveError(f"receive failed: {exc}") from exc
+        while True:
+            try:
+                if self.gate is None:
+                    return self._socket.recv_multipart(copy=True)
+                frames = self._admitted(self._socket.recv_multipart(copy=False))
+            except zmq.ZMQError as exc:
+                raise ReceiveError(f"receive failed: {exc}") from exc
+            if frames is not None:
+                return frames
 
     def pending(self) -> bool:
         """Whether a message is queued for :meth:`recv_many` now (never waits).
@@ -129,7 +171,12 @@ class RouterTransport:
             return batch
         try:
             with gevent.Timeout(timeout, False):  # None: no limit; on expiry, nothing came
-                batch.append(self._socket.recv_multipart(copy=True))
+                if self.gate is None:
+                    batch.append(self._socket.recv_multipart(copy=True))
+                else:  # a refused message ends the wait like a timeout
+                    frames = self._admitted(self._socket.recv_multipart(copy=False))
+                    if frames is not None:
+                        batch.append(frames)
         except zmq.ZMQError as exc:
             raise ReceiveError(f"receive failed: {exc}") from exc
         if batch:
@@ -138,6 +185,8 @@ class RouterTransport:
 
     def _drain(self, limit: int) -> list[list[bytes]]:
         """Up to ``limit`` messages that are queued now, without waiting."""
+        if self.gate is not None:
+            return self._drain_judged(limit)
         sock: Any = self._socket
         batch: list[list[bytes]] = []
         try:
@@ -152,6 +201,42 @@ class RouterTransport:
             if not batch:
                 raise ReceiveError(f"receive failed: {exc}") from exc
         return batch
+
+    def _drain_judged(self, limit: int) -> list[list[bytes]]:
+        """:meth:`_drain` on a CURVE socket: each message is judged by the key it came under."""
+        sock: Any = self._socket
+        batch: list[list[bytes]] = []
+        try:
+            while len(batch) < limit:
+                parts = [_raw_recv(sock, _NOBLOCK, False)]
+                while _raw_get(sock, _RCVMORE):
+                    parts.append(_raw_recv(sock, _NOBLOCK, False))
+                frames = self._admitted(parts)
+                if frames is not None:
+                    batch.append(frames)
+        except zmq.Again:
+            pass
+        except zmq.ZMQError as exc:
+            if not batch:
+                raise ReceiveError(f"receive failed: {exc}") from exc
+        return batch
+
+    def _admitted(self, parts: list[Any]) -> list[bytes] | None:
+        """A received message's frames if its key may speak for its identity, else None."""
+        gate: Any = self.gate
+        frames = [part.bytes for part in parts]
+        key = parts[-1].get("User-Id")
+        reason = gate.judge(frames[0], key)
+        if gate.bound:
+            for identity, bound in gate.bound:
+                log.info(
+                    "worker key", worker=identity.decode("utf-8", "replace"), key=fingerprint(bound)
+                )
+            gate.bound.clear()
+        if reason is None:
+            return frames
+        self._on_refused(frames[0], reason)
+        return None
 
     def send(self, identity: str, payload: bytes) -> None:
         """Send ``payload`` to the worker whose socket identity is ``identity``."""
@@ -169,3 +254,5 @@ class RouterTransport:
         if self._socket is not None:
             self._socket.close(linger=0)
             self._socket = None
+        if self.zap is not None:
+            self.zap.stop()

@@ -25,26 +25,38 @@ def workers_table(snapshot: MasterSnapshot) -> list[dict[str, Any]]:
 def worker_rows(
     records: Iterable[WorkerRecord], requests: Mapping[str, int]
 ) -> list[dict[str, Any]]:
-    """The :func:`workers_table` rows of ``records``, with their ``requests`` counts."""
+    """The :func:`workers_table` rows of ``records``, with their ``requests`` counts.
+
+    On a CURVE master each row also has ``key``: the fingerprint of the worker's key.
+    """
     return [
-        {
-            "id": r.worker_id,
-            "state": r.state.value,
-            "user_count": r.user_count,
-            "cpu_usage": r.cpu_usage,
-            "memory_usage": r.memory_usage,
-            "index": r.index,
-            "loop_lag": r.loop_lag,
-            "horde": r.is_horde,
-            "requests": requests.get(r.worker_id, 0),
-        }
+        _with_key(
+            r.key,
+            {
+                "id": r.worker_id,
+                "state": r.state.value,
+                "user_count": r.user_count,
+                "cpu_usage": r.cpu_usage,
+                "memory_usage": r.memory_usage,
+                "index": r.index,
+                "loop_lag": r.loop_lag,
+                "horde": r.is_horde,
+                "requests": requests.get(r.worker_id, 0),
+            },
+        )
         for r in records
     ]
 
 
+def _with_key(key: str | None, row: dict[str, Any]) -> dict[str, Any]:
+    if key is not None:
+        row["key"] = key
+    return row
+
+
 _ROW_JSON = (
     '{"id":%s,"state":"%s","user_count":%d,"cpu_usage":%r,"memory_usage":%d,'
-    '"index":%d,"loop_lag":%s,"horde":%s,"requests":%d}'
+    '"index":%d,"loop_lag":%s,"horde":%s,"requests":%d%s}'
 )
 """A :func:`worker_rows` row as compact JSON (numbers are validated: ints, finite floats)."""
 
@@ -76,6 +88,7 @@ def worker_rows_json(records: Iterable[WorkerRecord], requests: Mapping[str, int
                 "null" if r.loop_lag is None else repr(r.loop_lag),
                 "true" if r.is_horde else "false",
                 get(r.worker_id, 0),
+                "" if r.key is None else f',"key":{_json_str(r.key)}',
             )
             for r in records
         ]
@@ -108,10 +121,14 @@ def workers_text(snapshot: MasterSnapshot) -> str:
     header = (
         f"{'Worker':<48} {'State':<9} {'Users':>7} {'CPU %':>7} {'RSS MiB':>8} {'Requests':>10}"
     )
+    keyed = any(r.key is not None for r in snapshot.workers)
+    if keyed:
+        header += f" {'Key':<8}"
     lines = [header, "-" * len(header)]
     for row in workers_table(snapshot):
         lines.append(
             f"{row['id'][:48]:<48} {row['state']:<9} {row['user_count']:>7} "
             f"{row['cpu_usage']:>7.1f} {row['memory_usage'] / 2**20:>8.1f} {row['requests']:>10}"
+            + (f" {row.get('key') or '-':<8}" if keyed else "")
         )
     return "\n".join(lines)

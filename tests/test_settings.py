@@ -48,7 +48,8 @@ def test_every_flag_names_its_environment_variable_in_help() -> None:
     base = {"HORDE_LOCUSTFILE": "s.py"}
     for name, parser in subparsers().items():
         text = parser.format_help()
-        before = parse([name], base)
+        argv = [name, "keys"] if name == "keygen" else [name]  # keygen's DIR is required
+        before = parse(argv, base)
         for action in parser._actions:
             if not action.option_strings or action.dest == "help":
                 continue
@@ -59,14 +60,14 @@ def test_every_flag_names_its_environment_variable_in_help() -> None:
                 value = "1"
             elif action.choices:
                 value = next(c for c in action.choices if c != action.default)
-            after = parse([name], {**base, variable: value})
+            after = parse(argv, {**base, variable: value})
             assert getattr(after, action.dest) != getattr(before, action.dest), variable
 
 
 def test_flag_defaults_are_the_settings_defaults() -> None:
     """With no flags and no variables, each command builds exactly the settings' defaults."""
-    master = master_settings(parse(["master", "-f", "dir/s.py"]))
-    assert master == MasterSettings(locustfile="s.py")
+    master = master_settings(parse(["master", "-f", "dir/s.py", "--insecure"]))
+    assert master == MasterSettings(locustfile="s.py", insecure=True)
     args = parse(["worker"])
     worker = worker_settings(args)
     assert worker == WorkerSettings(node_id=worker.node_id)
@@ -83,7 +84,7 @@ def test_flag_defaults_are_the_settings_defaults() -> None:
 def test_environment_variables_reach_the_settings() -> None:
     """HORDE_* variables end up in the frozen settings, converted; flags still win."""
     env = {"HORDE_SPAWN_RATE": "2.5", "HORDE_TAGS": "a,b", "HORDE_WEB_BASE_PATH": "/h/"}
-    master = master_settings(parse(["master", "-f", "s.py", "-r", "4"], env))
+    master = master_settings(parse(["master", "-f", "s.py", "-r", "4", "--insecure"], env))
     assert (master.spawn_rate, master.tags, master.web_base_path) == (4.0, ("a", "b"), "/h")
     worker = worker_settings(parse(["worker"], {"HORDE_MASTER": "[::1]:6000"}))
     assert (worker.master_host, worker.master_port) == ("::1", 6000)
@@ -109,6 +110,7 @@ def test_environment_variables_reach_the_settings() -> None:
 def test_worker_settings_survive_their_argv(settings: WorkerSettings) -> None:
     """A child started with to_argv() builds the same settings, whatever HORDE_* it inherits."""
     inherited = {"HORDE_TAGS": "other", "HORDE_STATS_INTERVAL": "9", "HORDE_MASTER": "h:1"}
+    inherited |= {"HORDE_SECRET_KEY": "/no/such.key_secret", "HORDE_MASTER_KEY": "/no/such.key"}
     logs = LogSettings(level="DEBUG", format="json")
     args = parse(["worker", *settings.to_argv(), *logs.to_argv()], inherited)
     rebuilt = worker_settings(args)

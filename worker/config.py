@@ -19,6 +19,7 @@ from horde.protocol.codec import DEFAULT_MAX_FRAME
 from horde.protocol.counters import DEFAULT_MAX_NAMES
 from horde.protocol.defaults import DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_MASTER_PORT
 from horde.protocol.errors import ConfigError
+from horde.protocol.security import ClientKeys
 
 DEFAULT_MASTER_HOST = "127.0.0.1"
 #: ``--master`` when none is given.
@@ -51,6 +52,10 @@ class WorkerSettings:
 
     master_host: str = DEFAULT_MASTER_HOST
     master_port: int = DEFAULT_MASTER_PORT
+    curve: ClientKeys | None = None
+    """The CURVE keys of the link (None: plain, as Locust's)."""
+    insecure: bool = False
+    """``--insecure``: the operator accepted a plain link beyond loopback."""
     script: str | None = None
     node_id: str = field(default_factory=new_node_id)
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
@@ -104,7 +109,10 @@ class WorkerSettings:
 
         Every field that has a flag is written, so the child's settings do not depend on
         its environment's ``HORDE_*`` variables. Not carried: ``node_id`` (each process
-        makes its own) and the fields no flag sets (they keep their defaults).
+        makes its own), ``curve`` (local workers reach their master on loopback, plainly:
+        the keys are written empty; secret keys never go on a command line), and the fields
+        no flag sets (they keep their
+        defaults).
         """
         argv = ["--master", self.address]
         if self.script is not None:
@@ -120,6 +128,9 @@ class WorkerSettings:
             *self.tags,
             "--exclude-tags",
             *self.exclude_tags,
+            # No keys (even if HORDE_SECRET_KEY / HORDE_MASTER_KEY are set for remote ones).
+            "--secret-key=",
+            "--master-key=",
         ]
         return argv
 

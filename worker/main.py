@@ -34,7 +34,7 @@ def obtain_script(settings: WorkerSettings) -> LoadedScript:
     """The user script: from ``-f``, or fetched from the master."""
     if settings.script:
         return load_script(settings.script)
-    files = fetch_scripts(settings.endpoint, timeout=settings.script_wait)
+    files = fetch_scripts(settings.endpoint, timeout=settings.script_wait, curve=settings.curve)
     log.info("received the master's script", filename=files[0].filename)
     return load_source(files[0].filename, files[0].contents)
 
@@ -56,6 +56,7 @@ def build_agent(settings: WorkerSettings, script: LoadedScript) -> WorkerRuntime
         register_retry=settings.register_retry,
         max_frame=settings.max_frame,
         master_silence=settings.master_silence,
+        curve=settings.curve,
     )
     pool = UserPool(environment, script.user_classes)
     agent = WorkerAgent(settings, RequestRecorder(max_names=settings.max_names))

@@ -36,13 +36,16 @@ import structlog
 import zmq
 import zmq.green as gzmq
 from gevent.monkey import get_original
+from zmq.utils.monitor import parse_monitor_message
 
 from horde.protocol import messages as m
 from horde.protocol.codec import AnyMessage, decode_downstream, encode
 from horde.protocol.errors import ProtocolError, TransportError
 from horde.protocol.link import apply_link_options
+from horde.protocol.security import ClientKeys, apply_curve_client
 from horde.protocol.states import WorkerState
 from horde.worker.config import DEFAULT_MASTER_SILENCE, LOOP_PROBE_INTERVAL
+from horde.worker.diagnose import link_problem, monitored_events, waiting_hint
 from horde.worker.handoff import LINK_TICK, Handoff
 from horde.worker.lease import Lease
 
@@ -55,7 +58,7 @@ _RECONNECT = b"reconnect"
 _REREGISTER = b"reregister"
 #: Seconds unregistered before the first "still trying" log line; the gap then doubles,
 #: up to the maximum.
-_WAIT_LOG_FIRST = 10.0
+_WAIT_LOG_FIRST = 5.0
 _WAIT_LOG_MAX = 300.0
 #: Seconds before the first client_ready retry; the delay doubles up to ``register_retry``.
 FIRST_REGISTER_RETRY = 0.25
@@ -108,8 +111,10 @@ class WorkerLink:
         register_retry: float,
         max_frame: int,
         master_silence: float = DEFAULT_MASTER_SILENCE,
+        curve: ClientKeys | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.curve = curve
         self.node_id = node_id
         self.status = status
         self.heartbeat_interval = heartbeat_interval
@@ -123,6 +128,10 @@ class WorkerLink:
         # the link thread's own state
         self._silence = max(master_silence, 3 * heartbeat_interval)
         self._dealer: zmq.Socket | None = None
+        self._monitor: zmq.Socket | None = None
+        self._monitors = 0
+        self._problem: str | None = None
+        """What the last handshake event said is wrong (None: nothing, or not known)."""
         self._beat = 0
         self._next_beat = 0.0
         self._next_register = 0.0
@@ -196,6 +205,11 @@ class WorkerLink:
         dealer.setsockopt(zmq.RECONNECT_IVL, 200)
         dealer.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
         apply_link_options(dealer, zmq)
+        if self.curve is not None:
+            apply_curve_client(dealer, self.curve, zmq)
+        self._monitors += 1
+        address = f"inproc://horde-link-monitor-{id(self)}-{self._monitors}"
+        self._monitor = dealer.get_monitor_socket(monitored_events(zmq), address)
         dealer.connect(self.endpoint)
         return dealer
 
@@ -223,6 +237,9 @@ class WorkerLink:
             for sock, _ in poller.poll(timeout_ms):
                 if sock is pair:
                     frames = pair.recv_multipart()
+                elif sock is self._monitor:
+                    self._read_monitor()
+                    continue
                 elif self._drain_dealer(pair):
                     frames = [_RECONNECT]
                 else:
@@ -237,6 +254,7 @@ class WorkerLink:
                     self._unregister(time.monotonic())
                 elif frames[0] == _CLOSE:
                     assert self._dealer is not None
+                    self._close_monitor(poller)
                     self._dealer.close(linger=1000)
                     return
 
@@ -284,6 +302,7 @@ class WorkerLink:
                 endpoint=self.endpoint,
                 waited=round(waited),
                 attempts=self._ready_attempts,
+                cause=self._problem or waiting_hint(secure=self.curve is not None),
             )
             self._wait_log_gap = min(self._wait_log_gap * 2, _WAIT_LOG_MAX)
             self._next_wait_log = waited + self._wait_log_gap
@@ -299,10 +318,35 @@ class WorkerLink:
     def _rebuild(self, poller: zmq.Poller) -> None:
         """Replace the DEALER (same identity), dropping whatever it still queued."""
         if self._dealer is not None:
+            self._close_monitor(poller)
             poller.unregister(self._dealer)
             self._dealer.close(linger=0)
         self._dealer = self._new_dealer()
         poller.register(self._dealer, zmq.POLLIN)
+        poller.register(self._monitor, zmq.POLLIN)
+
+    def _close_monitor(self, poller: zmq.Poller) -> None:
+        if self._monitor is None or self._dealer is None:
+            return
+        poller.unregister(self._monitor)
+        self._dealer.disable_monitor()
+        self._monitor.close(linger=0)
+        self._monitor = None
+
+    def _read_monitor(self) -> None:
+        """Log a handshake problem once when it appears (and when it changes)."""
+        assert self._monitor is not None
+        while True:
+            try:
+                frames = self._monitor.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            event = parse_monitor_message(frames)
+            secure = self.curve is not None
+            problem = link_problem(event["event"], event["value"], secure=secure, zmq=zmq)
+            if problem is not None and problem != self._problem:
+                log.error("cannot join the master", endpoint=self.endpoint, cause=problem)
+            self._problem = problem
 
     def _drain_dealer(self, pair: zmq.Socket) -> bool:
         """Forward what the master sent; return True when it asked for a reconnect."""
