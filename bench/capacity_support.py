@@ -240,18 +240,24 @@ ZMQ_IO_THREAD = "ZMQbg/IO/"
 """How libzmq names its I/O threads (``/proc/PID/task/TID/comm``)."""
 
 
-def thread_cpu_seconds(pid: int, prefix: str = ZMQ_IO_THREAD) -> float:
-    """User plus system CPU seconds of the threads of ``pid`` whose name starts with
-    ``prefix`` (by default libzmq's I/O threads, where CURVE encrypts and decrypts)."""
-    total = 0
+def threads_cpu_seconds(pid: int) -> dict[str, float]:
+    """User plus system CPU seconds of each thread of ``pid``, by ``name/tid``; the main
+    thread is ``main`` (libzmq's I/O threads are ``ZMQbg/IO/0/tid``...)."""
     ticks = os.sysconf("SC_CLK_TCK")
+    seconds = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            if not (task / "comm").read_text().startswith(prefix):
-                continue
+            name = (task / "comm").read_text().strip()
             stat = (task / "stat").read_text()
         except OSError:  # the thread ended
             continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
-    return total / ticks
+        fields = stat[stat.rindex(")") + 2 :].split()  # from field 3, the state
+        label = "main" if task.name == str(pid) else f"{name}/{task.name}"
+        seconds[label] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return seconds
+
+
+def thread_cpu_seconds(pid: int, prefix: str = ZMQ_IO_THREAD) -> float:
+    """User plus system CPU seconds of the threads of ``pid`` whose name starts with
+    ``prefix`` (by default libzmq's I/O threads, where CURVE encrypts and decrypts)."""
+    return sum(v for k, v in threads_cpu_seconds(pid).items() if k.startswith(prefix))

@@ -64,6 +64,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from capacity_support import (
     HORDE_SCRIPT,
     LOCUST_SCRIPT,
+    ZMQ_IO_THREAD,
     Poller,
     cpu_seconds,
     http_call,
@@ -73,6 +74,7 @@ from capacity_support import (
     start,
     stop,
     thread_cpu_seconds,
+    threads_cpu_seconds,
     wait_http,
     worker_count,
 )
@@ -180,7 +182,7 @@ def run_once(
         env=env,
         cwd=args.horde_tree or None,  # first on sys.path with ``-m``
     )
-    sims: list[Any] = []
+    sims: list[Any] = []  # started in the try, stopped in its finally
     outs = [tmp / f"sim{k}_{i}.json" for i in range(procs)]
     result: dict[str, Any] = {"setup": setup, "curve": curve, "workers": n, "valid": False}
     try:
@@ -188,12 +190,14 @@ def run_once(
             tail = (tmp / f"master{k}.log").read_text()[-300:]
             result["error"] = f"master web port did not answer: {tail}"
             return result
+        admit0 = cpu_seconds(master.pid), thread_cpu_seconds(master.pid)
         for i, share in enumerate(shares):
             cmd = sim_cmd(args, zmq_port, fmt, share)
             cmd += [f"--tag={k}x{i}", f"--out={outs[i]}"]
             cmd += [f"--curve-keys={keys.sim_files[i]}"] if keys is not None else []
             sims.append(start(cmd, core=SIM_CORE, log=tmp / f"sim{k}_{i}.log"))
         registered = _await_registration(web_port, n)
+        result.update(_admission_cpu(master.pid, admit0))
         log(f"{setup}{' CURVE' if curve else ''} N={n}: {registered} workers registered")
         if registered < n:
             tails = [(tmp / f"sim{k}_{i}.log").read_text()[-300:] for i in range(procs)]
@@ -203,17 +207,8 @@ def run_once(
         http_call(web_port, "POST", "/swarm", body=body, timeout=60)
         time.sleep(args.warmup)
         poller = Poller(web_port, master.pid)
-        for sim in sims:
-            os.kill(sim.pid, signal.SIGUSR1)
-        cpu0, io0 = cpu_seconds(master.pid), thread_cpu_seconds(master.pid)
-        t0, rss0 = time.monotonic(), _rss(master.pid)
-        window_start = time.time()
-        poller.start()
-        duration = args.soak if args.soak else args.duration
-        _sleep_with_progress(duration, setup, n, poller)
-        cpu1, io1 = cpu_seconds(master.pid), thread_cpu_seconds(master.pid)
-        t1, rss1 = time.monotonic(), _rss(master.pid)
-        poller.stop()
+        what = f"{setup}{' CURVE' if curve else ''} N={n}"
+        window = _window(master.pid, sims, poller, args.soak or args.duration, what)
         result.update(_totals(sims, outs, web_port))
         for sim in sims:
             stop(sim, timeout=30)
@@ -221,22 +216,37 @@ def run_once(
         if len(figures) < procs:
             result["error"] = "a simulator wrote no figures"
             return result
-        result.update(
-            _reduce(
-                figures,
-                poller,
-                window_start=window_start,
-                cpu=(cpu1 - cpu0) / (t1 - t0) * 100,
-                io_cpu=(io1 - io0) / (t1 - t0) * 100,
-                rss0=rss0,
-                rss1=rss1,
-            )
-        )
+        result.update(_reduce(figures, poller, **window))
         return result
     finally:
         for sim in sims:
             stop(sim)
         stop(master)
+
+
+def _window(
+    pid: int, sims: list[Any], poller: Poller, duration: float, what: str
+) -> dict[str, Any]:
+    """Measure the master ``pid`` for ``duration`` seconds while the simulators measure
+    (from their SIGUSR1) and ``poller`` polls; return the window's start (wall clock),
+    CPU % (all threads, and each thread) and RSS at its start and end."""
+    for sim in sims:
+        os.kill(sim.pid, signal.SIGUSR1)
+    cpu0, threads0 = cpu_seconds(pid), threads_cpu_seconds(pid)
+    t0, rss0 = time.monotonic(), _rss(pid)
+    window_start = time.time()
+    poller.start()
+    _sleep_with_progress(duration, what, poller)
+    cpu1, threads1 = cpu_seconds(pid), threads_cpu_seconds(pid)
+    t1, rss1 = time.monotonic(), _rss(pid)
+    poller.stop()
+    return {
+        "window_start": window_start,
+        "cpu": (cpu1 - cpu0) / (t1 - t0) * 100,
+        "threads": {k: (v - threads0.get(k, 0.0)) / (t1 - t0) * 100 for k, v in threads1.items()},
+        "rss0": rss0,
+        "rss1": rss1,
+    }
 
 
 def _await_registration(web_port: int, n: int) -> int:
@@ -245,6 +255,16 @@ def _await_registration(web_port: int, n: int) -> int:
     while worker_count(web_port) < n and time.monotonic() < deadline:
         time.sleep(0.5)
     return max(worker_count(web_port) for _ in range(3))
+
+
+def _admission_cpu(pid: int, since: tuple[float, float]) -> dict[str, float]:
+    """CPU seconds the master spent (all threads, and its libzmq I/O threads) from
+    ``since`` (both at the simulators' start) until every worker registered (seen from
+    ``/worker-count``, polled every 0.5 s)."""
+    return {
+        "admit_cpu_s": cpu_seconds(pid) - since[0],
+        "admit_io_cpu_s": thread_cpu_seconds(pid) - since[1],
+    }
 
 
 def _rss(pid: int) -> int:
@@ -271,14 +291,14 @@ def _totals(sims: list[Any], outs: list[Path], web_port: int) -> dict[str, Any]:
     return {"unmerged": deltas - markers, "requests_off": total - requests}
 
 
-def _sleep_with_progress(duration: float, setup: str, n: int, poller: Poller) -> None:
+def _sleep_with_progress(duration: float, what: str, poller: Poller) -> None:
     end = time.monotonic() + duration
     while time.monotonic() < end:
         time.sleep(min(15.0, max(0.0, end - time.monotonic())))
         last = poller.polls[-1] if poller.polls else None
         if last is not None:
             log(
-                f"{setup} N={n}: {round(end - time.monotonic())} s left, "
+                f"{what}: {round(end - time.monotonic())} s left, "
                 f"missing={last.missing} deltas merged={last.markers} "
                 f"rss={last.rss / 2**20:.0f} MB"
             )
@@ -290,7 +310,7 @@ def _reduce(
     *,
     window_start: float,
     cpu: float,
-    io_cpu: float,
+    threads: dict[str, float],
     rss0: int,
     rss1: int,
 ) -> dict[str, Any]:
@@ -320,7 +340,8 @@ def _reduce(
         "stats_p99_ms": pct(stats_ms, 0.99),
         "stats_max_ms": max(stats_ms) if stats_ms else None,
         "cpu_pct": cpu,
-        "io_cpu_pct": io_cpu,
+        "io_cpu_pct": sum(v for k, v in threads.items() if k.startswith(ZMQ_IO_THREAD)),
+        "threads_cpu_pct": {k: round(v, 1) for k, v in threads.items() if v >= 0.5},
         "admit_s": admitted and admitted - max(f["connect_last"] for f in figures),
         "admit_first_s": admitted and admitted - min(f["connect_first"] for f in figures),
         "rebuilds": sum(f["rebuilds"] for f in figures),
