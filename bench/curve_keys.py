@@ -38,8 +38,10 @@ class CurveKeys:
 
 def write_curve_keys(directory: Path, shares: list[int]) -> CurveKeys:
     """Make a master pair and ``sum(shares)`` worker pairs under ``directory``: the allow
-    directory ``directory/allow`` and one key file per simulator (``shares[i]`` pairs)."""
-    allow = directory / "allow"
+    directory ``directory/workers`` and one key file per simulator (``shares[i]`` pairs)."""
+    # the layout of `horde keygen`; the name also keeps a 40-character path from being
+    # taken for a Z85 key
+    allow = directory / "workers"
     allow.mkdir(parents=True, exist_ok=True)
     server_public, server_secret = zmq.curve_keypair()
     files = []

@@ -36,6 +36,10 @@ caller puts the public keys on the master's allow-list. Either way the figures c
 wall-clock times of the first and the last ``connect`` and of the moment every worker
 had its first ``ack`` (the handshakes admitted: CURVE and ZAP, then registration).
 
+A worker whose ``client_ready`` goes unanswered sends it again on a fresh socket (a new
+connection, so a new handshake): after 5 s (``--retry fixed``) or on a horde worker's own
+schedule (``--retry horde``: 0.25 s, 0.5 s, 1 s, 2 s, then every 3 s).
+
 Run as a script (``python bench/simulate_workers.py --help``) or import :func:`run`.
 """
 
@@ -63,6 +67,8 @@ from horde.protocol.histogram import bucket_index, bucket_low
 from horde.protocol.link import apply_link_options
 from horde.protocol.packed import PACKED_KEY, pack_entries
 from horde.protocol.stats import EntryDelta
+from horde.worker.config import DEFAULT_REGISTER_RETRY
+from horde.worker.transport import register_delay
 
 HORDE_VERSION = "2.47.0+horde.1"
 LOCUST_VERSION = "2.47.0"
@@ -72,7 +78,11 @@ BUCKETS_PER_ENTRY = 10
 """Distinct histogram buckets per entry and delta: ~10-20 requests an entry per 3 s."""
 SECONDS_PER_DELTA = 3
 RETRY_REGISTER = 5.0
-"""Seconds without an ack before client_ready is sent again, on a fresh socket."""
+"""Seconds without an ack before client_ready is sent again, on a fresh socket
+(``--retry fixed``; ``--retry horde`` waits as a horde worker does: 0.25 s, doubling up to
+its ``register_retry``)."""
+RETRY_SCAN = {"fixed": 3.0, "horde": 0.05}
+"""Seconds between looks for workers to register again, by ``--retry``."""
 _packb = msgpack.packb
 
 
@@ -92,6 +102,8 @@ class Sim:
     registered: bool = False
     horde: bool = False
     ready_sent: float = 0.0
+    attempts: int = 0
+    """client_ready sent since the worker last started registering."""
     state: str = "ready"
     users: int = 0
     run_id: str = ""
@@ -270,7 +282,7 @@ class Simulator:
             self.sims.append(sim)
             self._watch(sim)
             self._send(sim, self._envelope("client_ready", _packb(self._version()), sim))
-            sim.ready_sent = time.monotonic()
+            sim.ready_sent, sim.attempts = time.monotonic(), 1
             if i % 100 == 99:
                 self._pump(0.02)
         self.fig.connect_last = time.time()
@@ -437,7 +449,7 @@ class Simulator:
             sim.registered = False
             sim.names_due = True
             self._send(sim, self._envelope("client_ready", _packb(self._version()), sim))
-            sim.ready_sent = now
+            sim.ready_sent, sim.attempts = now, 1
         elif mtype == "stop":
             sim.state, sim.users = "ready", 0
             self._send(sim, self._envelope("client_stopped", b"\xc0", sim))
@@ -504,7 +516,8 @@ class Simulator:
         n = self.n
         hb_step, st_step = a.heartbeat / n, a.stats / n
         hb_k = st_k = 0  # global send counters: worker k % n, due start + k * step
-        retry_at = start + 3.0
+        scan = RETRY_SCAN[a.retry]
+        retry_at = start + scan
         announced = False
         while not self.stop:
             now = time.monotonic()
@@ -535,7 +548,7 @@ class Simulator:
                 due = start + st_k * st_step
             next_due = min(next_due, due)
             if now >= retry_at:
-                retry_at = now + 3.0
+                retry_at = now + scan
                 self._retry_registration(now)
                 registered = sum(1 for s in self.sims if s.registered)
                 if registered == n and not announced:
@@ -556,11 +569,16 @@ class Simulator:
         os.replace(path + ".tmp", path)
 
     def _retry_registration(self, now: float) -> None:
+        fixed = self.args.retry == "fixed"
         for sim in self.sims:
-            if not sim.registered and now - sim.ready_sent > RETRY_REGISTER:
+            if sim.registered:
+                continue
+            wait = RETRY_REGISTER if fixed else register_delay(sim.attempts, DEFAULT_REGISTER_RETRY)
+            if now - sim.ready_sent > wait:
                 self._rebuild(sim)
                 self._send(sim, self._envelope("client_ready", _packb(self._version()), sim))
                 sim.ready_sent = now
+                sim.attempts += 1
 
     def close(self) -> None:
         """Close every socket."""
@@ -639,6 +657,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--measure-after", type=float, default=-1.0, help="start measuring after")
     p.add_argument("--tag", default="0", help="distinguishes node ids of several processes")
     p.add_argument("--out", default="", help="write the JSON figures here")
+    p.add_argument(
+        "--retry",
+        choices=tuple(RETRY_SCAN),
+        default="fixed",
+        help="unanswered client_ready: a fresh socket after 5 s (fixed) or on a horde"
+        " worker's schedule (0.25 s, doubling up to 3 s)",
+    )
     p.add_argument(
         "--curve-keys",
         default="",
