@@ -347,6 +347,7 @@ def _reduce(
         "threads_cpu_pct": {k: round(v, 1) for k, v in threads.items() if v >= 0.5},
         "admit_s": admitted and admitted - max(f["connect_last"] for f in figures),
         "admit_first_s": admitted and admitted - min(f["connect_first"] for f in figures),
+        "admit_sim_cpu_s": admitted and sum(f["admit_cpu"] for f in figures),
         "rebuilds": sum(f["rebuilds"] for f in figures),
         "rss_start_mb": rss0 / 2**20,
         "rss_end_mb": rss1 / 2**20,

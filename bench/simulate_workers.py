@@ -144,6 +144,8 @@ class Figures:
     """Workers that have had an ``ack``."""
     all_acked: float = 0.0
     """Wall-clock time when the last worker had its first ``ack`` (0: not yet)."""
+    admit_cpu: float = 0.0
+    """CPU seconds of this process (all threads) from the first connect to ``all_acked``."""
 
 
 class Payloads:
@@ -276,6 +278,7 @@ class Simulator:
     def connect_all(self) -> None:
         """Create and connect the DEALERs in batches (the master's accept backlog is finite)."""
         self.fig.connect_first = time.time()
+        self.fig.admit_cpu = -time.process_time()
         for i in range(self.n):
             node_id = f"{self.prefix}w{i}_{uuid.uuid4().hex}"
             sim = Sim(i, node_id, self._dealer(i, node_id), tail=_str(node_id))
@@ -460,6 +463,7 @@ class Simulator:
         self.fig.first_acks += 1
         if self.fig.first_acks == self.n:
             self.fig.all_acked = sim.acked_at
+            self.fig.admit_cpu += time.process_time()
 
     def _version(self) -> str:
         return HORDE_VERSION if self.fmt == "horde" else LOCUST_VERSION
@@ -615,6 +619,7 @@ class Simulator:
             "connect_last": f.connect_last,
             "first_acks": f.first_acks,
             "all_acked": f.all_acked or None,
+            "admit_cpu": f.admit_cpu if f.all_acked else None,
             "lateness_p99_ms": pct(f.lateness_ms, 0.99),
             "lateness_max_ms": max(f.lateness_ms) if f.lateness_ms else None,
             "hb_latency_ms": [round(v, 1) for v in f.hb_latency_ms],
