@@ -236,6 +236,18 @@ def cpu_seconds(pid: int) -> float:
     return times.user + times.system
 
 
+def listen_overflows() -> int:
+    """The kernel's count of connections dropped because a listening socket's accept
+    queue was full (``TcpExt ListenOverflows``, system-wide; the client's SYN is then
+    retransmitted after 1 s, 3 s, 7 s...)."""
+    lines = Path("/proc/net/netstat").read_text().splitlines()
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            fields = dict(zip(names.split()[1:], values.split()[1:], strict=True))
+            return int(fields.get("ListenOverflows", 0))
+    return 0
+
+
 ZMQ_IO_THREAD = "ZMQbg/IO/"
 """How libzmq names its I/O threads (``/proc/PID/task/TID/comm``)."""
 

@@ -70,6 +70,7 @@ from capacity_support import (
     Poller,
     cpu_seconds,
     http_call,
+    listen_overflows,
     merge_lags,
     pct,
     settle,
@@ -193,7 +194,7 @@ def run_once(
             tail = (tmp / f"master{k}.log").read_text()[-300:]
             result["error"] = f"master web port did not answer: {tail}"
             return result
-        admit0 = cpu_seconds(master.pid), thread_cpu_seconds(master.pid)
+        admit0 = cpu_seconds(master.pid), thread_cpu_seconds(master.pid), listen_overflows()
         for i, share in enumerate(shares):
             cmd = sim_cmd(args, zmq_port, fmt, share)
             cmd += [f"--tag={k}x{i}", f"--out={outs[i]}"]
@@ -260,13 +261,15 @@ def _await_registration(web_port: int, n: int) -> int:
     return max(worker_count(web_port) for _ in range(3))
 
 
-def _admission_cpu(pid: int, since: tuple[float, float]) -> dict[str, float]:
-    """CPU seconds the master spent (all threads, and its libzmq I/O threads) from
-    ``since`` (both at the simulators' start) until every worker registered (seen from
-    ``/worker-count``, polled every 0.5 s)."""
+def _admission_cpu(pid: int, since: tuple[float, float, int]) -> dict[str, float]:
+    """CPU seconds the master spent (all threads, and its libzmq I/O threads) and
+    connections the kernel dropped for a full accept queue, from ``since`` (all three at
+    the simulators' start) until every worker registered (seen from ``/worker-count``,
+    polled every 0.5 s)."""
     return {
         "admit_cpu_s": cpu_seconds(pid) - since[0],
         "admit_io_cpu_s": thread_cpu_seconds(pid) - since[1],
+        "listen_overflows": listen_overflows() - since[2],
     }
 
 
@@ -377,6 +380,7 @@ COLUMNS = (
     ("unmerged", "unmerged"),
     ("requests_off", "req off"),
     ("admit_s", "admit s"),
+    ("listen_overflows", "listen ovf"),
     ("rebuilds", "rebuilds"),
 )
 DECIMALS = {"admit_s": 2}
@@ -435,7 +439,8 @@ def table(results: list[dict[str, Any]], workers: list[int]) -> list[dict[str, A
         f"{SETTLE_SECONDS:g} s later; req off = the total's requests minus those sent (0: exact);"
     )
     print("admit s = seconds from the last worker's connect to every worker's first ack;")
-    print("rebuilds = sockets rebuilt after 5 s without an ack; on/off = CURVE on / off.")
+    print("listen ovf = connections dropped meanwhile for a full accept queue (kernel-wide);")
+    print("rebuilds = sockets rebuilt for want of an ack; on/off = CURVE on / off.")
     return rows
 
 
