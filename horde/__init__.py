@@ -25,6 +25,7 @@ _EXPORTS = {
     "TaskSet": "horde.worker.api.tasks",
     "tag": "horde.worker.api.tasks",
     "task": "horde.worker.api.tasks",
+    "FastHttpUser": "horde.worker.api.fasthttp",
     "HttpUser": "horde.worker.api.users",
     "LoadTestShape": "horde.worker.api.users",
     "User": "horde.worker.api.users",
@@ -32,12 +33,24 @@ _EXPORTS = {
     "constant": "horde.worker.api.wait",
     "constant_pacing": "horde.worker.api.wait",
     "constant_throughput": "horde.worker.api.wait",
+    "poisson": "horde.worker.api.wait",
+    "MarkovTaskSet": "horde.worker.api.markov",
+    "transition": "horde.worker.api.markov",
+    "transitions": "horde.worker.api.markov",
+    "run_single_user": "horde.worker.api.debug",
+    "wait_time": "horde.user",
+    "Locust": "horde.deprecated",
+    "HttpLocust": "horde.deprecated",
 }
 
 __all__ = [
+    "FastHttpUser",
+    "HttpLocust",
     "HttpUser",
     "InterruptTaskSet",
     "LoadTestShape",
+    "Locust",
+    "MarkovTaskSet",
     "RescheduleTask",
     "SequentialTaskSet",
     "StopUser",
@@ -49,12 +62,22 @@ __all__ = [
     "constant_pacing",
     "constant_throughput",
     "events",
+    "poisson",
+    "run_single_user",
     "tag",
     "task",
+    "transition",
+    "transitions",
+    "wait_time",
 ]
 
 if TYPE_CHECKING:
+    from horde.deprecated import HttpLocust, Locust
+    from horde.user import wait_time
+    from horde.worker.api.debug import run_single_user
     from horde.worker.api.events import events
+    from horde.worker.api.fasthttp import FastHttpUser
+    from horde.worker.api.markov import MarkovTaskSet, transition, transitions
     from horde.worker.api.tasks import (
         InterruptTaskSet,
         RescheduleTask,
@@ -65,7 +88,13 @@ if TYPE_CHECKING:
         task,
     )
     from horde.worker.api.users import HttpUser, LoadTestShape, User
-    from horde.worker.api.wait import between, constant, constant_pacing, constant_throughput
+    from horde.worker.api.wait import (
+        between,
+        constant,
+        constant_pacing,
+        constant_throughput,
+        poisson,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -15,10 +15,14 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 from horde import logsetup
+from horde.configfile import apply_config, config_files
 from horde.flags import COMMANDS, LOGGING
-from horde.protocol.errors import HordeError
+from horde.protocol.errors import HordeError, InitListenerError, ScriptError
+from horde.scriptargs import ScriptArguments
 from horde.settings import log_settings
 
 __all__ = ["build_parser", "main"]
@@ -26,8 +30,9 @@ __all__ = ["build_parser", "main"]
 EPILOG = """\
 examples:
   horde run -f locustfile.py --headless -u 100 -r 10 -t 1m -H http://127.0.0.1:8080
-  horde master -f locustfile.py --bind tcp://*:5557 --web-port 8089
-  horde worker -f locustfile.py --master 10.0.0.5:5557
+  horde keygen keys     # CURVE keys: the master refuses to listen beyond loopback without them
+  horde master -f locustfile.py --secret-key keys/master.key_secret --allow-keys keys/workers
+  horde worker --master 10.0.0.5 --master-key keys/master.key --secret-key keys/worker.key_secret
   horde demo
 
 Every flag can also be set with an environment variable, named in each command's --help:
@@ -95,16 +100,56 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     monkey.patch_all()  # before anything imports socket, ssl or threading users
     parser = build_parser()
-    apply_env(parser, os.environ)
-    args = parser.parse_args(argv)
-    from horde import commands
-
-    logs = log_settings(args)
-    logsetup.configure(logs, args.command)
+    arguments = list(sys.argv[1:] if argv is None else argv)
     try:
-        return commands.dispatch(args, logs)
+        # config files, then HORDE_* variables, then the command line: later wins
+        apply_config(parser, config_files(arguments, Path.cwd(), os.environ.get("HORDE_CONFIG")))
+        apply_env(parser, os.environ)
+        # the script first, so its init_command_line_parser listeners add their options
+        script, script_args = preload(parser, arguments)
+        args = parser.parse_args(arguments)
+        from horde import commands
+
+        logs = log_settings(args)
+        logsetup.configure(logs, args.command)
+        options = script_args.options(args) if script_args is not None else ()
+        return commands.dispatch(args, logs, commands.Preloaded(script, options))
+    except (ScriptError, InitListenerError) as exc:  # the script's fault: 1, as in Locust
+        print(f"horde: error: {exc}", file=sys.stderr)
+        return 1
     except HordeError as exc:
         print(f"horde: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+SCRIPT_COMMANDS = ("run", "master", "worker")
+"""The commands that load a user script from ``-f`` before parsing the rest."""
+
+
+def preload(
+    parser: argparse.ArgumentParser, arguments: Sequence[str]
+) -> tuple[Any, ScriptArguments | None]:
+    """Load ``-f``'s script and let its ``init_command_line_parser`` listeners add their
+    options to the command's parser (as Locust does); ``(None, None)`` without one."""
+    known, _ = parser.parse_known_args(arguments)
+    path = getattr(known, "locustfile", None)
+    if known.command not in SCRIPT_COMMANDS or not path:
+        return None, None
+    import horde
+    from horde.worker.api.loader import load_script
+
+    script = load_script(path)
+    script_args = ScriptArguments(subparser(parser, known.command), os.environ)
+    horde.events.init_command_line_parser.fire(parser=script_args)
+    return script, script_args
+
+
+def subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of subcommand ``name``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices[name]
+            return found
+    raise KeyError(name)

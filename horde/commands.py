@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import gevent
@@ -22,6 +22,7 @@ import structlog
 
 from horde.local import LocalWorkers, WorkerExit
 from horde.logsetup import LogSettings
+from horde.protocol.options import ScriptOption
 from horde.settings import (
     LOCAL_HOST,
     LocalRun,
@@ -30,32 +31,46 @@ from horde.settings import (
     master_settings,
     worker_settings,
 )
+from horde.worker.api.events import listener_failures
 
 if TYPE_CHECKING:
     from horde.master.config import MasterSettings
     from horde.master.runtime import MasterRuntime
+    from horde.worker.api.loader import LoadedScript
 
 log = structlog.get_logger("horde")
 LOCAL_WORKER_FAILED = 1
 """Exit code of a local run that a failed local worker ended (unless it already failed)."""
 
 
-def dispatch(args: argparse.Namespace, logs: LogSettings) -> int:
+@dataclass(frozen=True)
+class Preloaded:
+    """What the CLI loaded before parsing: ``-f``'s script and the options it added."""
+
+    script: LoadedScript | None = None
+    options: tuple[ScriptOption, ...] = ()
+
+
+def dispatch(
+    args: argparse.Namespace, logs: LogSettings, preloaded: Preloaded = Preloaded()
+) -> int:
     """Build the settings of the subcommand named in ``args`` and run it."""
     if args.command == "run":
         run = local_run(args)
+        run = replace(run, master=replace(run.master, script_options=preloaded.options))
         _warn_insecure(run.master.insecure)
-        return run_local(run, logs)
+        return run_local(run, logs, preloaded.script)
     if args.command == "master":
-        settings = master_settings(args)
+        settings = replace(master_settings(args), script_options=preloaded.options)
         _warn_insecure(settings.insecure)
-        return cmd_master(settings, args.locustfile)
+        return cmd_master(settings, args.locustfile, preloaded.script)
     if args.command == "worker":
         from horde.worker.main import run_worker
 
         worker = worker_settings(args)
         _warn_insecure(worker.insecure)
-        return run_worker(worker)
+        options = {o.name: o.value for o in preloaded.options}
+        return run_worker(worker, preloaded.script, options)
     if args.command == "demo":
         return cmd_demo(demo_run(args), logs)
     if args.command == "keygen":
@@ -74,7 +89,9 @@ def _warn_insecure(insecure: bool) -> None:
         )
 
 
-def _build_master(settings: MasterSettings, script_path: str) -> MasterRuntime:
+def _build_master(
+    settings: MasterSettings, script_path: str, loaded: LoadedScript | None = None
+) -> MasterRuntime:
     import horde
     from horde.logsetup import RECENT
     from horde.master.process import tune_process
@@ -82,9 +99,12 @@ def _build_master(settings: MasterSettings, script_path: str) -> MasterRuntime:
     from horde.worker.api.environment import Environment
     from horde.worker.api.loader import load_script
 
-    script = load_script(script_path)
+    script = loaded if loaded is not None else load_script(script_path)
     environment = Environment(
-        events=horde.events, host=settings.host, user_classes=script.user_classes.values()
+        events=horde.events,
+        host=settings.host,
+        user_classes=script.user_classes.values(),
+        parsed_options={o.name: o.value for o in settings.script_options},
     )
     runtime = MasterRuntime(
         settings,
@@ -105,14 +125,15 @@ def _serve_master(runtime: MasterRuntime, workers: LocalWorkers | None = None) -
     done = gevent.event.Event()
 
     def end() -> None:
-        if headless:
-            runtime.interrupt()
-        else:
+        if headless or runtime.settings.autostart:
+            runtime.interrupt()  # an --autostart test ends as a headless one does
+        if not headless:
             done.set()
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, end)
     gevent.signal_handler(signal.SIGHUP, runtime.reload_keys)
+    runtime.on_quit = end  # a script's environment.runner.quit()
 
     def worker_failed(failure: WorkerExit) -> bool:
         """End the run for a local worker that died before any test; else it is a lost worker."""
@@ -140,15 +161,44 @@ def _serve_master(runtime: MasterRuntime, workers: LocalWorkers | None = None) -
             watcher.kill()  # from here on, workers exit because we tell them to
         runtime.close()
     if workers is not None and workers.failure is not None:
-        return code or LOCAL_WORKER_FAILED
+        code = code or LOCAL_WORKER_FAILED
+    environment = runtime.environment
+    if environment is not None:  # the script's last words, as on Locust's master
+        environment.events.quitting.fire(environment=environment)
+        code = exit_code(code, environment.process_exit_code, listener_failures())
+        environment.events.quit.fire(exit_code=code)
+    return code
+
+
+def exit_code(code: int, chosen: int | None, failures: int) -> int:
+    """The master's exit code, as Locust decides it: the script's ``process_exit_code``
+    if it set one, else the run's own, else 2 when a listener failed in an otherwise
+    clean run."""
+    if chosen is not None:
+        return chosen
+    if code == 0 and failures:
+        return 2
     return code
 
 
 def _follow(runtime: MasterRuntime, done: gevent.event.Event) -> int:
-    """The headless run to its end, or the web master's life until ``done``."""
-    if runtime.settings.headless:
-        tables = sys.stderr if runtime.settings.json_output else sys.stdout
-        return int(runtime.run_headless(sys.stdout, tables))
+    """The headless run to its end, or the web master's life until ``done``.
+
+    With ``--autostart`` the web master runs its test at once, as headless does; then it
+    exits ``--autoquit`` seconds after the test ended, or serves on until ``done``.
+    """
+    s = runtime.settings
+    if s.headless or s.autostart:
+        tables = sys.stderr if s.json_output else sys.stdout
+        code = int(runtime.run_headless(sys.stdout, tables))
+        if s.headless:
+            return code
+        if s.autoquit is not None and not done.is_set():
+            log.info("--autoquit: exiting soon", seconds=s.autoquit)
+        elif not done.is_set():
+            log.info("the test ended; the web UI stays until interrupted (--autoquit exits)")
+        done.wait(timeout=s.autoquit)
+        return code
     done.wait()
     log.info("shutting down: stopping the test and waiting for the workers' final stats")
     runtime.loops.command(lambda c, now: c.stop(now))
@@ -157,16 +207,16 @@ def _follow(runtime: MasterRuntime, done: gevent.event.Event) -> int:
     return 0
 
 
-def cmd_master(settings: MasterSettings, script: str) -> int:
+def cmd_master(settings: MasterSettings, script: str, loaded: LoadedScript | None = None) -> int:
     """``horde master``: a master that remote workers join."""
-    runtime = _build_master(settings, script)
+    runtime = _build_master(settings, script, loaded)
     runtime.start()
     return _serve_master(runtime)
 
 
-def run_local(run: LocalRun, logs: LogSettings) -> int:
+def run_local(run: LocalRun, logs: LogSettings, loaded: LoadedScript | None = None) -> int:
     """``horde run``: a master on loopback plus local workers, watched while it runs."""
-    runtime = _build_master(run.master, run.script)
+    runtime = _build_master(run.master, run.script, loaded)
     runtime.start()
     workers = LocalWorkers.start(run.workers, replace(run.worker, master_port=runtime.port), logs)
     try:

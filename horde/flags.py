@@ -33,6 +33,13 @@ def flag(*names: str, **kwargs: Any) -> Option:
 
 LOGGING: list[Option] = [
     flag(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="read settings from this file (locust.conf's 'key = value' lines); ./locust.conf"
+        " and ./horde.conf are read when present; variables and flags override them",
+    ),
+    flag(
         "--log-level",
         default=logsetup.DEFAULT_LEVEL,
         choices=list(logsetup.LEVELS),
@@ -104,7 +111,8 @@ OUTPUTS: list[Option] = [
         "--shape",
         default=None,
         metavar="CLASS",
-        help="run this LoadTestShape class of the script (headless)",
+        help="run this LoadTestShape class of the script (default: the script's only one,"
+        " as in Locust; a script with several offers them in the dashboard)",
     ),
 ]
 
@@ -173,6 +181,23 @@ TEST: list[Option] = [
         help="start at once, print stats, stop at --run-time; no swarm needed",
     ),
     flag(
+        "--autostart",
+        action="store_true",
+        help="start the test at once, as --headless does, but keep the web UI (Locust's flag)",
+    ),
+    flag(
+        "--autoquit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="with --autostart: exit this long after the test ends (default: stay)",
+    ),
+    flag(
+        "--only-summary",
+        action="store_true",
+        help="headless: print only the final summary, not the periodic tables",
+    ),
+    flag(
         "--web-host",
         default=master.DEFAULT_WEB_HOST,
         help=f"interface for the web API (default {master.DEFAULT_WEB_HOST}; 0.0.0.0 for all)",
@@ -226,9 +251,10 @@ RUN: list[Option] = [
     *TEST,
     flag(
         "--workers",
+        "--processes",
         type=int,
         default=cmd.DEFAULT_LOCAL_WORKERS,
-        help="local worker processes (default: one per CPU core)",
+        help="local worker processes (default: one per CPU core; --processes is Locust's name)",
     ),
 ]
 
@@ -284,6 +310,13 @@ WORKER: list[Option] = [
         metavar="KEY",
         help="the master's CURVE public key (with --secret-key): master.key from"
         " `horde keygen`, or the Z85 key itself",
+    ),
+    flag(
+        "--parent-pid",
+        type=int,
+        default=None,
+        metavar="PID",
+        help="exit when this process does (horde run sets it for its local workers)",
     ),
     *INSECURE,
     flag(

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from collections import deque
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,14 +102,37 @@ def configure(settings: LogSettings, process: str = "") -> None:
     )
 
 
+def recent_lines(event: Mapping[str, Any]) -> list[str]:
+    """An event as ``/logs`` shows it: Locust's ``[time] process/LEVEL/logger: message``
+    (the level in capitals, so Locust's web UI flags WARNING, ERROR and CRITICAL lines),
+    then a traceback, if any, as plain text lines."""
+    fields = dict(event)
+    message = fields.pop("event", "")
+    level = str(fields.pop("level", "info")).upper()
+    stamp = fields.pop("timestamp", "")
+    process = fields.pop("process", "")
+    logger = fields.pop("logger", "horde")
+    trace = fields.pop("exception", None)
+    exc_info = fields.pop("exc_info", None)
+    if trace is None and exc_info:
+        info = sys.exc_info() if exc_info is True else exc_info
+        if isinstance(info, BaseException):
+            info = (type(info), info, info.__traceback__)
+        if isinstance(info, tuple) and info[0] is not None:
+            trace = "".join(traceback.format_exception(*info))
+    extras = " ".join(f"{key}={value}" for key, value in fields.items())
+    head = f"[{stamp}] {process}/{level}/{logger}: {message}" + (f" {extras}" if extras else "")
+    return [head, *(str(trace).rstrip("\n").splitlines() if trace else [])]
+
+
 def _keep_recent(renderer: structlog.types.Processor, fmt: str) -> structlog.types.Processor:
-    """Wrap the renderer so that each line is also kept, uncoloured, in :data:`RECENT`."""
-    plain = renderer if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    """Wrap the renderer so that each event is also kept, as :func:`recent_lines`, in
+    :data:`RECENT`."""
 
     def render(logger: Any, name: str, event: MutableMapping[str, Any]) -> Any:
         out = renderer(logger, name, dict(event))
-        line = out if plain is renderer else plain(logger, name, event)
-        RECENT.append(line if isinstance(line, str) else str(line))
+        for line in recent_lines(event):
+            RECENT.append(line)
         return out
 
     return render

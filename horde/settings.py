@@ -246,7 +246,19 @@ def _test_master(
         csv_full_history=args.csv_full_history,
         html_path=args.html,
         json_output=args.json,
+        only_summary=args.only_summary,
+        autostart=args.autostart and not args.headless,
+        autoquit=_autoquit(args),
     )
+
+
+def _autoquit(args: argparse.Namespace) -> float | None:
+    """``--autoquit`` in seconds (None: stay); refused without ``--autostart``, as Locust does."""
+    if args.autoquit is None or args.autoquit < 0:  # Locust's -1: stay
+        return None
+    if not args.autostart:
+        raise ConfigError("--autoquit is only meaningful in combination with --autostart")
+    return float(args.autoquit)
 
 
 def worker_settings(args: argparse.Namespace) -> WorkerSettings:
@@ -257,6 +269,7 @@ def worker_settings(args: argparse.Namespace) -> WorkerSettings:
         master_port=port,
         curve=client_keys(args.secret_key, args.master_key),
         insecure=args.insecure,
+        parent_pid=args.parent_pid,
         script=args.locustfile,
         heartbeat_interval=args.heartbeat_interval,
         stats_interval=args.stats_interval,
@@ -284,6 +297,7 @@ def local_run(args: argparse.Namespace) -> LocalRun:
     check_exposure(master)
     worker = WorkerSettings(
         master_host=LOCAL_HOST,
+        parent_pid=os.getpid(),
         script=args.locustfile,
         heartbeat_interval=master.heartbeat_interval,
         max_names=master.max_names,
@@ -310,5 +324,5 @@ def demo_run(args: argparse.Namespace) -> LocalRun:
         print_stats=args.print_stats,
         exit_code_on_error=0,
     )
-    worker = WorkerSettings(master_host=LOCAL_HOST, script=str(DEMO_SCRIPT))
+    worker = WorkerSettings(master_host=LOCAL_HOST, script=str(DEMO_SCRIPT), parent_pid=os.getpid())
     return LocalRun(master, worker, workers)

@@ -20,6 +20,7 @@ from horde.protocol.defaults import (
     DEFAULT_MASTER_PORT,
 )
 from horde.protocol.errors import ConfigError
+from horde.protocol.options import ScriptOption
 from horde.protocol.security import ServerKeys
 
 DEFAULT_BIND = f"tcp://*:{DEFAULT_MASTER_PORT}"
@@ -88,6 +89,14 @@ class MasterSettings:
     csv_interval: float = DEFAULT_CSV_INTERVAL
     html_path: str | None = None
     json_output: bool = False
+    only_summary: bool = False
+    """``--only-summary``: a headless run prints the final summary, no periodic tables."""
+    autostart: bool = False
+    """``--autostart``: start the test at once, as headless does, keeping the web UI."""
+    autoquit: float | None = None
+    """``--autoquit``: with ``--autostart``, exit this long after the test ends (None: stay)."""
+    script_options: tuple[ScriptOption, ...] = ()
+    """The options the script added (``init_command_line_parser``), with their values."""
 
     @property
     def lease_seconds(self) -> float:
@@ -111,6 +120,8 @@ class MasterSettings:
             options["tags"] = list(self.tags)
         if self.exclude_tags:
             options["exclude_tags"] = list(self.exclude_tags)
+        for option in self.script_options:
+            options[option.name] = option.value
         return options
 
     def __post_init__(self) -> None:

@@ -219,6 +219,7 @@ class Coordinator:
         self.end = RunEnd(reason, now - self.started_at, self.run_time)
         if reason.cut_short:
             log.error("the run was cut short", reason=self.end.describe())
+        self.hooks.test_stopping()
         self.ramp = None
         self.shape = None
         self.deadline = None
@@ -246,6 +247,7 @@ class Coordinator:
                     epoch = m.HordeEpoch(record.worker_id, self.run_id, self.intake.epoch)
                     self.send(record.worker_id, epoch)
         log.info("stats reset", run_id=self.run_id, epoch=self.intake.epoch)
+        self.hooks.reset_stats()
 
     def _new_run(self, now: float) -> None:
         self.run_id = self._new_run_id()

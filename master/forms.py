@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 
 from horde.master.swarm import SwarmRequest
 from horde.master.timespan import parse_timespan
-from horde.protocol.errors import RequestError
+from horde.protocol.errors import ConfigError, RequestError
+from horde.protocol.options import ScriptOption
 
 MAX_TEXT = 200
 """Longest text value (a profile name, a tag) a form may carry."""
@@ -171,13 +172,25 @@ RUN_OPTIONS: dict[str, Callable[[Form, str], object]] = {
 SWARM_FIELDS = ("user_count", "spawn_rate", "host", "run_time", "user_classes", "shape_class")
 
 
-def parse_swarm(form: Form) -> SwarmRequest:
-    """Validate a ``/swarm`` form or JSON body; raise :class:`FieldError` naming the field."""
-    unknown = sorted(k for k in form if k not in SWARM_FIELDS and k not in RUN_OPTIONS)
+def parse_swarm(
+    form: Form,
+    default_shape: str | None = None,
+    script_options: Sequence[ScriptOption] = (),
+) -> SwarmRequest:
+    """Validate a ``/swarm`` form or JSON body; raise :class:`FieldError` naming the field.
+
+    Without a ``shape_class`` field the run goes to ``default_shape`` when there is one
+    (the script's only load shape, as Locust uses it). The script's own options
+    (``script_options``) are run options too, converted to their type.
+    """
+    own = {o.name: o for o in script_options}
+    unknown = sorted(
+        k for k in form if k not in SWARM_FIELDS and k not in RUN_OPTIONS and k not in own
+    )
     if unknown:
-        allowed = ", ".join([*SWARM_FIELDS, *RUN_OPTIONS])
+        allowed = ", ".join([*SWARM_FIELDS, *RUN_OPTIONS, *own])
         raise FieldError(unknown[0], f"{unknown[0][:40]!r} is not a /swarm field ({allowed})")
-    shape = text_field(form, "shape_class") or None
+    shape = text_field(form, "shape_class") or default_shape
     user_count = int_field(form, "user_count", required=shape is None)
     if user_count is not None and user_count < 0:
         raise FieldError("user_count", f"user_count must be 0 or more, got {user_count}")
@@ -187,6 +200,16 @@ def parse_swarm(form: Form) -> SwarmRequest:
         value = parse(form, name)
         if value is not None:
             options[name] = list(value) if isinstance(value, tuple) else value
+    for name, option in own.items():
+        if name in form:
+            raw = form[name]
+            raw = raw[-1] if isinstance(raw, list) and raw else raw
+            if raw is None or (option.is_secret and raw == ""):
+                continue  # JSON's null is "not given"; a secret left empty keeps its value
+            try:
+                options[name] = option.convert(raw)
+            except ConfigError as exc:
+                raise FieldError(name, str(exc)) from None
     classes = list_field(form, "user_classes")
     return SwarmRequest(
         user_count=user_count or 0,

@@ -20,6 +20,7 @@ import structlog
 from horde.master.registry import WorkerState
 from horde.master.swarm import ACTIVE_RUN
 from horde.protocol import messages as m
+from horde.protocol.base import UnknownMessage
 from horde.protocol.codec import AnyMessage
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ class Handlers:
         c = self.c
         handler = self._table.get(type(message))
         if handler is None:
+            if isinstance(message, UnknownMessage) and c.hooks.custom_message(worker_id, message):
+                return  # a type the script registered (runner.register_message)
             c.counters.count("unknown_type")
             if c.throttle.allow(f"type:{message.type}", now) is not None:
                 log.warning("unknown message type", type=message.type, worker=worker_id)
@@ -79,6 +82,7 @@ class Handlers:
     def client_ready(self, worker_id: str, message: m.ClientReady, now: float) -> None:
         """A worker registers (or registers again): ack it with its index."""
         c = self.c
+        new = worker_id not in c.registry
         if worker_id in c.registry and worker_id in c.placement.distribution:
             # It came back with its users stopped (its lease ran out): they move at once.
             c.lose_worker(worker_id, now)
@@ -97,6 +101,8 @@ class Handlers:
         else:
             ack = m.Ack(worker_id, index=record.index)
         c.send(worker_id, ack)
+        if new:  # a ready-again after a stop is no new connection (as in Locust)
+            c.hooks.worker_connect(worker_id)
         log.info(
             "worker ready",
             worker=worker_id,
@@ -120,6 +126,7 @@ class Handlers:
             loop_lag=message.loop_lag,
         )
         c.send(worker_id, m.MasterHeartbeat(worker_id, beat=message.beat))
+        c.hooks.heartbeat_sent(worker_id, now)
         if result.revived:
             log.info("worker back", worker=worker_id)
             c.start_migration(now)
@@ -159,6 +166,8 @@ class Handlers:
         users = c.intake.merge(worker_id, message, c.run_id, now)
         if users is not None:
             c.registry.update_users(worker_id, dict(users[0]), users[1])
+            report = message.report if isinstance(message, m.LocustStats) else message.delta
+            c.hooks.worker_report(worker_id, users[1], report.extra)
 
     def client_stopped(self, worker_id: str, message: m.ClientStopped, now: float) -> None:
         """The worker stopped its users: a stop is answered, or its users move elsewhere."""

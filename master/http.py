@@ -47,6 +47,8 @@ class WebContext:
     locustfile: str = ""
     user_classes: Sequence[type] = ()
     shape_names: Sequence[str] = ()
+    default_shape: str | None = None
+    """The shape a swarm gets without ``shape_class``: the script's only one, or ``--shape``."""
     version: str = ""
     log_lines: Callable[[], list[str]] = field(default=list)
     history_csv_path: str | None = None
@@ -75,8 +77,10 @@ def _render_report(snapshot: MasterSnapshot, pause: Callable[[], None]) -> bytes
 class ControlRoutes:
     """The routes that change or report the run; they hold only a report cache."""
 
-    def __init__(self, loops: MasterLoops) -> None:
+    def __init__(self, loops: MasterLoops, default_shape: str | None = None) -> None:
         self.loops = loops
+        self.default_shape = default_shape
+        """The shape a swarm without ``shape_class`` runs (see :class:`WebContext`)."""
         self.max_age = loops.settings.report_cache
         self._report: bytes | None = None
         self._report_at = -math.inf
@@ -95,7 +99,8 @@ class ControlRoutes:
     def swarm(self) -> Any:
         """``POST /swarm``: start a test, change its user count, or hand it to a shape."""
         try:
-            swarm_request = parse_swarm(_form())
+            options = self.loops.settings.script_options
+            swarm_request = parse_swarm(_form(), self.default_shape, options)
             self.loops.command(lambda c, now: c.start(swarm_request, now))
         except (FieldError, CommandError) as exc:
             return self.fail(str(exc))
@@ -192,9 +197,10 @@ def create_app(loops: MasterLoops, context: WebContext | None = None) -> Flask:
     app = Flask("horde.master", static_folder=None)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep Locust's key order
     bp = Blueprint("horde", "horde.master", url_prefix=settings.web_base_path or None)
-    routes = ControlRoutes(loops)
+    context = context or WebContext()
+    routes = ControlRoutes(loops, context.default_shape)
     _control_routes(bp, routes)
-    register_data_routes(bp, DataRoutes(loops, context or WebContext()))
+    register_data_routes(bp, DataRoutes(loops, context))
     app.register_blueprint(bp)
     app.register_error_handler(404, lambda _: routes.fail("not found", 404))
     app.register_error_handler(405, lambda exc: _not_allowed(routes, exc))

@@ -131,6 +131,17 @@ class DataRoutes:
                 "locustfile": self.context.locustfile,
                 "version": self.context.version,
                 "history_csv": self.context.history_csv_path is not None,
+                "extra_options": {
+                    o.name: {
+                        "value": None if o.is_secret else o.value,
+                        "help": o.help,
+                        "choices": list(o.choices) if o.choices is not None else None,
+                        "kind": o.kind,
+                        "is_secret": o.is_secret,
+                    }
+                    for o in s.script_options
+                    if o.include_in_web_ui
+                },
             }
         )
 
@@ -142,6 +153,7 @@ class DataRoutes:
             user_classes=[spec.name for spec in snapshot.user_classes],
             shape_classes=list(snapshot.shape_names),
             max_users=snapshot.settings.max_users,
+            script_options=snapshot.settings.script_options,
         )
         return jsonify(document)
 

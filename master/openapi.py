@@ -18,6 +18,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from horde.protocol.options import OPTION_TYPES, ScriptOption
 from horde.protocol.states import WorkerState
 
 __all__ = ["OPENAPI_VERSION", "document"]
@@ -151,6 +152,17 @@ _UI_CONFIG = _object(
         "locustfile": _STR,
         "version": _STR,
         "history_csv": {"type": "boolean"},
+        "extra_options": _map(
+            _object(
+                {
+                    "value": {},
+                    "help": _STR,
+                    "choices": _nullable({"type": "array"}),
+                    "kind": {"type": "string", "enum": list(OPTION_TYPES)},
+                    "is_secret": {"type": "boolean"},
+                }
+            )
+        ),
     }
 )
 _FAILURE = _object({"success": {"type": "boolean", "enum": [False]}, "message": _STR, "host": _STR})
@@ -189,12 +201,31 @@ def _absent_if_null(schema: Schema) -> Schema:
     return {**schema, "nullable": True, **({"enum": [*enum, None]} if enum else {})}
 
 
+_OPTION_KINDS: dict[str, Schema] = {
+    "str": {"type": "string"},
+    "int": {"type": "integer"},
+    "float": {"type": "number"},
+    "bool": {"type": "boolean"},
+}
+
+
+def _option_schema(option: ScriptOption, *, json: bool) -> Schema:
+    """A script option's field: its type (any text in a form), its choices if it has some."""
+    schema: Schema = dict(_OPTION_KINDS[option.kind]) if json else {"type": "string"}
+    if option.choices is not None:
+        schema["enum"] = [c if json else str(c) for c in option.choices]
+    if option.help:
+        schema["description"] = option.help
+    return schema
+
+
 def _swarm_body(
     user_classes: Sequence[str] | None,
     shapes: Sequence[str] | None,
     max_users: int | None,
     *,
     json: bool,
+    script_options: Sequence[ScriptOption] = (),
 ) -> Schema:
     """The ``/swarm`` fields (forms.parse_swarm) as one closed object.
 
@@ -219,6 +250,8 @@ def _swarm_body(
         "stop_timeout": {"type": "number", "minimum": 0},
         "profile": text,
     }
+    for option in script_options:
+        fields[option.name] = _option_schema(option, json=json)
     if shapes is None:
         fields["shape_class"] = text
     elif shapes:
@@ -329,15 +362,21 @@ def document(
     user_classes: Sequence[str] | None = None,
     shape_classes: Sequence[str] | None = None,
     max_users: int | None = None,
+    script_options: Sequence[ScriptOption] = (),
 ) -> dict[str, Any]:
     """The OpenAPI document of a master serving under ``base_path``.
 
     ``user_classes``, ``shape_classes`` and ``max_users``, when given, narrow the
-    ``/swarm`` fields to the names and bound this master accepts.
+    ``/swarm`` fields to the names and bound this master accepts; ``script_options`` (the
+    script's own, Locust's ``init_command_line_parser``) are fields too.
     """
     schemas: dict[str, Schema] = {
-        "SwarmForm": _swarm_body(user_classes, shape_classes, max_users, json=False),
-        "SwarmRequest": _swarm_body(user_classes, shape_classes, max_users, json=True),
+        "SwarmForm": _swarm_body(
+            user_classes, shape_classes, max_users, json=False, script_options=script_options
+        ),
+        "SwarmRequest": _swarm_body(
+            user_classes, shape_classes, max_users, json=True, script_options=script_options
+        ),
         "SwarmStarted": _object(
             {
                 "success": {"type": "boolean", "enum": [True]},

@@ -32,6 +32,7 @@ from horde.master.jsonout import locust_json
 from horde.master.keybind import WRONG_KEY
 from horde.master.loops import MasterLoops
 from horde.master.metrics import HANDSHAKES_REFUSED
+from horde.master.runner import HordeMasterRunner
 from horde.master.summary import (
     corrected_table,
     errors_table,
@@ -41,9 +42,13 @@ from horde.master.summary import (
 from horde.master.swarm import ACTIVE_RUN, RunHooks, RunState, SwarmRequest
 from horde.master.transport import RouterTransport
 from horde.master.view import workers_text
-from horde.protocol.errors import ConfigError
+from horde.master.webui import WebUI
+from horde.protocol.corrected import CORRECTED_KEY
+from horde.protocol.errors import ConfigError, InitListenerError
 from horde.protocol.messages import ScriptFile
 from horde.worker.api.environment import Environment
+from horde.worker.api.events import listener_failures
+from horde.worker.api.usage import monitor_usage
 
 log = structlog.get_logger("horde.master")
 POLL = 0.1
@@ -72,18 +77,52 @@ def script_files(path: str | None, source: str | None) -> tuple[ScriptFile, ...]
 
 
 class ScriptHooks(RunHooks):
-    """Fires the user script's ``test_start``/``test_stop`` listeners on the master."""
+    """Fires the user script's listeners of the master's events, as Locust's master does."""
 
     def __init__(self, environment: Environment) -> None:
         self.environment = environment
+        self.events = environment.events
 
     def test_start(self) -> None:
         """Fire ``events.test_start``."""
-        self.environment.events.test_start.fire(environment=self.environment)
+        self.events.test_start.fire(environment=self.environment)
+
+    def test_stopping(self) -> None:
+        """Fire ``events.test_stopping``."""
+        self.events.test_stopping.fire(environment=self.environment)
 
     def test_stop(self) -> None:
         """Fire ``events.test_stop``."""
-        self.environment.events.test_stop.fire(environment=self.environment)
+        self.events.test_stop.fire(environment=self.environment)
+
+    def spawning_complete(self, user_count: int) -> None:
+        """Fire ``events.spawning_complete``."""
+        self.events.spawning_complete.fire(user_count=user_count)
+
+    def reset_stats(self) -> None:
+        """Fire ``events.reset_stats``."""
+        self.events.reset_stats.fire()
+
+    def worker_connect(self, worker_id: str) -> None:
+        """Fire ``events.worker_connect``."""
+        self.events.worker_connect.fire(client_id=worker_id)
+
+    def heartbeat_sent(self, worker_id: str, now: float) -> None:
+        """Fire ``events.heartbeat_sent`` (checked first: thousands come a second)."""
+        if self.events.heartbeat_sent.listeners:
+            self.events.heartbeat_sent.fire(client_id=worker_id, timestamp=now)
+
+    def custom_message(self, worker_id: str, message: Any) -> bool:
+        """Hand a custom message to the script's handler, if it registered one."""
+        runner = self.environment.runner
+        return bool(runner is not None and runner.deliver(message))
+
+    def worker_report(self, worker_id: str, user_count: int, extra: Mapping[str, Any]) -> None:
+        """Fire ``events.worker_report`` (only built when a listener waits for it)."""
+        if self.events.worker_report.listeners:
+            data = {k: v for k, v in extra.items() if k != CORRECTED_KEY}
+            data["user_count"] = user_count
+            self.events.worker_report.fire(client_id=worker_id, data=data)
 
 
 class MasterRuntime:
@@ -118,6 +157,11 @@ class MasterRuntime:
                 f"--shape {settings.shape!r}: the script's load shapes are "
                 f"{sorted(coordinator.shapes) or 'none'}"
             )
+        only = next(iter(coordinator.shapes)) if len(coordinator.shapes) == 1 else None
+        self.default_shape = settings.shape or only
+        """``--shape``, else the script's only load shape (used as Locust uses it), else None."""
+        if self.default_shape is not None and settings.shape is None:
+            log.info("using the script's load shape", shape=self.default_shape)
         self.csv = (
             CsvFiles(settings.csv_prefix, settings.csv_full_history)
             if settings.csv_prefix
@@ -127,6 +171,7 @@ class MasterRuntime:
             locustfile=settings.locustfile,
             user_classes=list(environment.user_classes) if environment is not None else [],
             shape_names=sorted(coordinator.shapes),
+            default_shape=self.default_shape,
             version=_version(),
             log_lines=log_lines,
             history_csv_path=(
@@ -143,10 +188,15 @@ class MasterRuntime:
         if transport.gate is not None:
             coordinator.key_of = transport.gate.key_of
         self.loops = MasterLoops(coordinator, [transport], clock=clock)
+        self.on_quit: Callable[[], None] = self.interrupt
+        """What ``environment.runner.quit()`` ends the master with (the CLI sets its own)."""
+        if environment is not None:
+            environment.runner = HordeMasterRunner(environment, self.loops, self._quit)
         self.web: WSGIServer | None = None
         self.endpoint = ""
         self._interrupted = False
         self._csv_loop: gevent.Greenlet | None = None
+        self._usage_loop: gevent.Greenlet | None = None
 
     def _refused(self, identity: bytes, reason: str) -> None:
         """A CURVE frame whose key may not speak for its identity: counted and dropped."""
@@ -155,6 +205,9 @@ class MasterRuntime:
         if reason != WRONG_KEY:
             detail = "a frame under a key that is no longer on the allow-list"
         self.loops.coordinator.count_malformed(worker, reason, detail, self.clock())
+
+    def _quit(self) -> None:
+        self.on_quit()  # looked up when called: the CLI replaces it after construction
 
     def reload_keys(self) -> None:
         """Read the allow-list of worker keys again (SIGHUP); a plain master ignores it."""
@@ -177,13 +230,24 @@ class MasterRuntime:
                 folder.mkdir(parents=True, exist_ok=True)  # as Locust does
             except OSError as exc:
                 raise ConfigError(f"--csv: cannot create the folder {folder}: {exc}") from exc
-        if self.environment is not None:
-            self.environment.events.init.fire(environment=self.environment)
-        self.endpoint = self.loops.start()[0]
         s = self.settings
-        if s.web_port is not None:
+        flask_app = create_app(self.loops, self.context) if s.web_port is not None else None
+        if self.environment is not None:
+            # Headless, Locust has no web UI: scripts that check for one see None, though
+            # horde still serves its API (unless --no-web).
+            web_ui = WebUI(flask_app, self.loops, self.context) if flask_app else None
+            web_ui = None if s.headless else web_ui
+            self.environment.web_ui = web_ui
+            failures = listener_failures()
+            self.environment.events.init.fire(
+                environment=self.environment, runner=self.environment.runner, web_ui=web_ui
+            )
+            if listener_failures() > failures:
+                raise InitListenerError("a listener of the script's init event failed (above)")
+        self.endpoint = self.loops.start()[0]
+        if flask_app is not None and s.web_port is not None:
             host, port = s.web_host, s.web_port
-            app = wrap_auth(create_app(self.loops, self.context), s.web_auth, s.web_auth_token)
+            app = wrap_auth(flask_app, s.web_auth, s.web_auth_token)
             try:
                 web = serve(app, host, port, certfile=s.tls_cert, keyfile=s.tls_key)
             except (OSError, ConfigError) as exc:
@@ -198,6 +262,8 @@ class MasterRuntime:
             )
         if self.csv is not None:
             self._csv_loop = gevent.spawn(self._write_csv_loop)
+        if self.environment is not None:
+            self._usage_loop = gevent.spawn(monitor_usage, self.environment)
 
     def _write_csv_loop(self) -> None:
         """Rewrite the ``--csv`` files every interval while a run is on, and once after it.
@@ -271,8 +337,9 @@ class MasterRuntime:
         """Tell the workers to quit, then stop serving."""
         self.loops.command(lambda c, now: c.quit())
         gevent.sleep(0.2)  # let the quit messages leave before the socket closes
-        if self._csv_loop is not None:
-            self._csv_loop.kill(block=False)
+        for loop in (self._csv_loop, self._usage_loop):
+            if loop is not None:
+                loop.kill(block=False)
         if self.web is not None:
             self.web.stop(timeout=1)
         self.loops.stop()
@@ -309,7 +376,19 @@ class MasterRuntime:
             log.error("not enough workers connected", expected=s.expect_workers)
             return 1
         users = s.users if s.users is not None else DEFAULT_HEADLESS_USERS
-        request = SwarmRequest(users, s.spawn_rate, s.host, s.run_time, shape_class=s.shape)
+        shape = self.default_shape
+        run_time = s.run_time
+        if shape is not None and not getattr(
+            self.loops.coordinator.shapes[shape], "use_common_options", False
+        ):
+            if run_time is not None or s.users is not None:
+                log.warning(
+                    "--run-time, --users and --spawn-rate have no effect on a load shape unless"
+                    " its class sets use_common_options = True (as in Locust)",
+                    shape=shape,
+                )
+            run_time = None
+        request = SwarmRequest(users, s.spawn_rate, s.host, run_time, shape_class=shape)
         self.loops.command(lambda c, now: c.start(request, now))
         code = self._follow_run(tables)
         self.write_outputs(out)
@@ -322,7 +401,7 @@ class MasterRuntime:
         while self.loops.run_snapshot().state is not RunState.STOPPED:
             gevent.sleep(POLL)
             now = self.clock()
-            if now >= next_print:
+            if now >= next_print and not s.only_summary:
                 out.write(requests_table(self.loops.snapshot(now).stats, now) + "\n")
                 out.flush()
                 next_print = now + s.print_stats
@@ -345,7 +424,7 @@ class MasterRuntime:
             log.error("exiting with an error: the run was cut short", reason=cut_short)
             return EXIT_CUT_SHORT
         failures = snap.stats.total.num_failures
-        return s.exit_code_on_error if failures else 0
+        return s.exit_code_on_error if failures or snap.exceptions else 0  # as Locust
 
 
 def _version() -> str:

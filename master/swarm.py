@@ -14,6 +14,7 @@ import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from horde.protocol.errors import RequestError
 
@@ -86,15 +87,37 @@ class SwarmRequest:
 class RunHooks:
     """What the coordinator tells the outside world about runs; the default does nothing.
 
-    The runtime passes one that fires the user script's ``test_start``/``test_stop``
-    events on the master, as Locust's master does.
+    The runtime passes one that fires the user script's events on the master, as Locust's
+    master does.
     """
 
     def test_start(self) -> None:
         """A new run has begun."""
 
+    def test_stopping(self) -> None:
+        """The run is about to stop its users."""
+
     def test_stop(self) -> None:
         """The run has stopped (every worker answered, or the stop wait ran out)."""
+
+    def spawning_complete(self, user_count: int) -> None:
+        """A ramp is done: ``user_count`` users run in all."""
+
+    def reset_stats(self) -> None:
+        """The figures were reset."""
+
+    def worker_connect(self, worker_id: str) -> None:
+        """A worker registered."""
+
+    def worker_report(self, worker_id: str, user_count: int, extra: Mapping[str, Any]) -> None:
+        """A worker's stats report arrived, with the keys its script added (``extra``)."""
+
+    def heartbeat_sent(self, worker_id: str, now: float) -> None:
+        """The master answered a worker's heartbeat."""
+
+    def custom_message(self, worker_id: str, message: Any) -> bool:
+        """A message of a type the protocol does not use: True if a script's handler took it."""
+        return False
 
 
 class CommandError(RequestError):

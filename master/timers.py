@@ -86,6 +86,7 @@ class Timers:
         for record in c.registry.active():
             c.send(record.worker_id, m.MasterSpawningComplete(record.worker_id, total))
         log.info("spawning complete", users=total)
+        c.hooks.spawning_complete(total)
         return math.inf
 
     def _shape_step(self, shape: ShapeRunner, now: float) -> None:

@@ -54,6 +54,10 @@ class ReceiveError(TransportError):
     """A message could not be received from the socket."""
 
 
+class InitListenerError(HordeError):
+    """A script's ``init`` listener raised: the process ends with 1, as Locust's does."""
+
+
 class ConfigError(HordeError):
     """A setting, flag or environment variable that cannot be used; the message names it."""
 

@@ -89,9 +89,9 @@ def read_key(value: str, *, secret: bool, flag: str) -> tuple[str, str | None]:
     derives the public half). Anything else is a :class:`ConfigError` naming ``flag``.
     """
     value = value.strip()
-    if is_z85_key(value):
-        return ("", value) if secret else (value, None)
     path = Path(value)
+    if is_z85_key(value) and not path.exists():  # a 40-character path may look like a key
+        return ("", value) if secret else (value, None)
     try:
         text = path.read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError) as exc:
@@ -126,9 +126,9 @@ def allowed_keys(source: str) -> frozenset[str]:
     key; ``*_secret`` files are read for their public half, and files holding neither are
     an error), a single such file, or one Z85 public key.
     """
-    if is_z85_key(source.strip()):
-        return frozenset({source.strip()})
     path = Path(source)
+    if is_z85_key(source.strip()) and not path.exists():
+        return frozenset({source.strip()})
     if not path.is_dir():
         return frozenset({read_key(source, secret=False, flag="--allow-keys")[0]})
     try:

@@ -1,5 +1,6 @@
-"""Helpers for the fault and fuzz tests: a master-and-workers cluster, a counting target,
-a background sampler and a reader for the master's ``/metrics``.
+"""Helpers for the fault and fuzz tests: a master-and-workers cluster (plain, or with
+CURVE keys), a counting target, a background sampler and a reader for the master's
+``/metrics``.
 
 Everything runs on loopback. Every wait is on a condition with a deadline; every process
 is started through :class:`tests.support.Processes` and stopped by PID.
@@ -21,11 +22,30 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import SCRIPTS, Processes, free_port, get_json, processes, start_master, wait_for
+from tests.support import (
+    SCRIPTS,
+    Keys,
+    Processes,
+    free_port,
+    get_json,
+    processes,
+    start_master,
+    wait_for,
+)
 
 NODE_ID = re.compile(r"node_id=(\S+)")
+#: Run a test with the worker channel plain and with CURVE on (``curve`` is the flag).
+SECURITY = pytest.mark.parametrize(
+    "curve", [False, True], ids=lambda on: "curve" if on else "plain"
+)
+
+
+def keys_for(curve: bool, root: Path) -> Keys | None:
+    """A fresh key set under ``root`` when ``curve`` is on, else ``None`` (plain)."""
+    return Keys.make(root) if curve else None
 
 
 # --- a target that counts what it serves --------------------------------------------------
@@ -117,6 +137,7 @@ class Cluster:
     zmq_port: int = field(default_factory=free_port)
     web_port: int = field(default_factory=free_port)
     master: subprocess.Popen[str] | None = None
+    keys: Keys | None = None
 
     @property
     def web(self) -> str:
@@ -126,12 +147,15 @@ class Cluster:
     def start_master(
         self, *extra: str, script: str = "basic.py", wait: bool = True
     ) -> subprocess.Popen[str]:
-        """Start ``horde master`` on this cluster's ports; wait for its web API unless told."""
+        """Start ``horde master`` on this cluster's ports (a CURVE server if the cluster has
+        keys); wait for its web API unless told."""
+        security = self.keys.master_args() if self.keys else ()
         self.master = start_master(
             self.procs,
             script,
             "--host",
             self.target,
+            *security,
             *extra,
             zmq_port=self.zmq_port,
             web_port=self.web_port,
@@ -139,14 +163,16 @@ class Cluster:
         ).proc
         return self.master
 
-    def worker(self, *extra: str, script: str = "basic.py") -> subprocess.Popen[str]:
-        """Start a ``horde worker`` for this cluster's master."""
+    def worker(self, *extra: str, script: str = "basic.py", key: int = 1) -> subprocess.Popen[str]:
+        """Start a ``horde worker`` for this cluster's master (with worker ``key``'s key pair
+        if the cluster has keys)."""
         return self.procs.horde(
             "worker",
             "--master",
             f"127.0.0.1:{self.zmq_port}",
             "-f",
             str(SCRIPTS / script),
+            *(self.keys.worker_args(key) if self.keys else ()),
             *extra,
         )
 
@@ -216,12 +242,13 @@ def events(metrics: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> dic
 
 
 @contextmanager
-def cluster(target: str | None = None) -> Iterator[Cluster]:
-    """A process group with a demo target (unless ``target`` is given) and no master yet."""
+def cluster(target: str | None = None, keys: Keys | None = None) -> Iterator[Cluster]:
+    """A process group with a demo target (unless ``target`` is given) and no master yet;
+    with ``keys``, its master and workers speak CURVE."""
     from tests.support import start_target
 
     with processes() as procs:
-        yield Cluster(procs, target or start_target(procs))
+        yield Cluster(procs, target or start_target(procs), keys=keys)
 
 
 # --- sampling in the background ------------------------------------------------------------

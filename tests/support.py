@@ -1,4 +1,5 @@
-"""Helpers for process-level tests: free ports, child processes, HTTP calls, waiting.
+"""Helpers for process-level tests: free ports, child processes, HTTP calls, waiting,
+and CURVE key sets made by ``horde keygen``.
 
 Every wait is on a condition with a deadline; every process a test starts is stopped by
 PID when the test ends.
@@ -22,6 +23,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
+
+import zmq
+import zmq.auth as zauth
 
 T = TypeVar("T")
 SCRIPTS = Path(__file__).parent / "scripts"
@@ -228,3 +232,48 @@ def run_headless(
     command = [sys.executable, "-m", "horde", "run", "-f", str(path), "--headless", "-H", target]
     command += ["--workers", "1", "--web-port", "0", *extra]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@dataclass(frozen=True)
+class Keys:
+    """The key files ``horde keygen ROOT --workers 2`` wrote, as the flags that use them."""
+
+    root: Path
+
+    @classmethod
+    def make(cls, root: Path) -> Keys:
+        """Run ``horde keygen`` into ``root`` (a master pair and two worker pairs)."""
+        command = [sys.executable, "-m", "horde", "keygen", str(root), "--workers", "2"]
+        subprocess.run(command, check=True, capture_output=True, timeout=30)
+        return cls(root)
+
+    def master_args(self) -> tuple[str, ...]:
+        """``horde master`` flags for a CURVE server allowing both workers' keys."""
+        return (
+            "--secret-key",
+            str(self.root / "master.key_secret"),
+            "--allow-keys",
+            str(self.root / "workers"),
+        )
+
+    def worker_args(self, n: int = 1) -> tuple[str, ...]:
+        """``horde worker`` flags for worker ``n``'s key pair."""
+        return (
+            "--secret-key",
+            str(self.root / f"worker-{n}.key_secret"),
+            "--master-key",
+            str(self.root / "master.key"),
+        )
+
+    def fingerprint(self, n: int = 1) -> str:
+        """Worker ``n``'s key fingerprint, as the master shows it (8 Z85 characters)."""
+        public, _ = zauth.load_certificate(self.root / "workers" / f"worker-{n}.key")
+        return public[:8].decode()
+
+    def curve_client(self, sock: zmq.Socket, n: int) -> None:
+        """Make ``sock`` (before it connects) a CURVE client holding worker ``n``'s pair."""
+        public, secret = zauth.load_certificate(self.root / f"worker-{n}.key_secret")
+        master_public, _ = zauth.load_certificate(self.root / "master.key")
+        assert secret is not None
+        sock.curve_publickey, sock.curve_secretkey = public, secret
+        sock.curve_serverkey = master_public

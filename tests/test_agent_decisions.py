@@ -54,7 +54,9 @@ def facts(
 
 
 def configure(stop_timeout: float | None = 0.0, tags: Any = None) -> a.Configure:
-    return a.Configure(stop_timeout, HOST, tags)
+    """The Configure a spawn gives; its options are the spawn's (the tags among them)."""
+    options = () if tags is None else (("tags", tags[0]),)
+    return a.Configure(stop_timeout, HOST, tags, options)
 
 
 def fresh() -> a.WorkerAgent:
@@ -116,10 +118,11 @@ HANDLE_TABLE: list[tuple[str, list[m.Message], a.Facts, list[a.Action]]] = [
         ],
     ),
     (
-        "stop: graceful stop, final delta, stopped, test_stop, ready",
+        "stop: test_stopping, graceful stop, final delta, stopped, test_stop, ready",
         [m.Stop("w_1")],
         facts(users=2, state=WorkerState.RUNNING),
         [
+            a.Fire("test_stopping"),
             *GRACEFUL_STOP,
             a.Send(m.ClientStopped("w_1")),
             a.Fire("test_stop"),
@@ -148,7 +151,12 @@ HANDLE_TABLE: list[tuple[str, list[m.Message], a.Facts, list[a.Action]]] = [
     ("a reconnect is only logged", [m.Reconnect("w_1")], facts(), []),
     ("an epoch of another run changes nothing", [m.HordeEpoch("w_1", "x", 3)], facts(), []),
     ("a stats ack sends nothing", [m.HordeStatsAck("w_1", "r1", 1)], facts(), []),
-    ("Locust's spawning_complete is ignored", [m.MasterSpawningComplete("w_1", 3)], facts(), []),
+    (
+        "the master's spawning_complete fires the script's, with the total",
+        [m.MasterSpawningComplete("w_1", 3)],
+        facts(),
+        [a.Fire("spawning_complete", (("user_count", 3),))],
+    ),
 ]
 
 

@@ -366,7 +366,6 @@ def test_version_and_help_explain_themselves() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["master", "-f", "/nonexistent/script.py"], "script not found"),
         (["run", "-f", str(SCRIPTS / "basic.py"), "-t", "soon", "--headless"], "--run-time"),
         (["worker", "--master", "host:port"], "--master must be HOST[:PORT]"),
     ],
@@ -382,3 +381,16 @@ def test_bad_command_lines_get_a_clear_error(args: list[str], message: str) -> N
     )
     assert out.returncode == 2
     assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_script_that_does_not_load_ends_with_1_as_in_locust() -> None:
+    """A missing (or failing) script: exit 1 and one line naming it, no traceback."""
+    out = subprocess.run(
+        [sys.executable, "-m", "horde", "master", "-f", "/nonexistent/script.py", "--insecure"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert out.returncode == 1
+    assert "script not found" in out.stderr and "Traceback" not in out.stderr

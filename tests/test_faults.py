@@ -17,12 +17,14 @@ from typing import Any
 import pytest
 
 from tests.fault_support import (
+    SECURITY,
     Cluster,
     Sample,
     Sampler,
     cluster,
     counting_target,
     csv_aggregated,
+    keys_for,
 )
 from tests.support import get_json, post, wait_for
 
@@ -42,7 +44,8 @@ def _swarm(c: Cluster, users: int, rate: float) -> None:
 
 
 def _start_workers(c: Cluster, count: int, script: str = "basic.py") -> list[Any]:
-    workers = [c.worker(script=script) for _ in range(count)]
+    """Start ``count`` workers (with keys 1, 2, 1, ... on a CURVE cluster) and wait for them."""
+    workers = [c.worker(script=script, key=1 + n % 2) for n in range(count)]
     ids = [c.node_id(w) for w in workers]
     c.wait_workers(ids)
     return list(zip(workers, ids, strict=True))
@@ -144,10 +147,11 @@ def test_sigkill_one_of_three_workers_moves_its_users_at_once() -> None:
 # --- the master killed ---------------------------------------------------------------------
 
 
-def test_workers_stop_their_users_when_their_lease_runs_out() -> None:
+@SECURITY
+def test_workers_stop_their_users_when_their_lease_runs_out(curve: bool, tmp_path: Path) -> None:
     """With the master SIGKILLed, each worker stops its users within the 3 s lease (no
     heartbeat reply), says so in its log, and keeps trying to reconnect."""
-    with counting_target() as target, cluster(target.url) as c:
+    with counting_target() as target, cluster(target.url, keys_for(curve, tmp_path)) as c:
         c.start_master(script="by_pid.py")
         pairs = _start_workers(c, 2, script="by_pid.py")
         _swarm(c, 4, 100)
@@ -168,10 +172,14 @@ def test_workers_stop_their_users_when_their_lease_runs_out() -> None:
         assert max(last.values()) <= LEASE + 0.5, last
 
 
-def test_restarted_master_adopts_the_workers_idle_and_runs_a_new_test() -> None:
+@SECURITY
+def test_restarted_master_adopts_the_workers_idle_and_runs_a_new_test(
+    curve: bool, tmp_path: Path
+) -> None:
     """After a SIGKILL, a new master on the same ports sees both old workers ready and idle
-    within 5 s of starting, with no old users running, and runs a new test on them."""
-    with counting_target() as target, cluster(target.url) as c:
+    within 5 s of starting (with CURVE, each re-registered under its own key), with no old
+    users running, and runs a new test on them."""
+    with counting_target() as target, cluster(target.url, keys_for(curve, tmp_path)) as c:
         c.start_master(script="by_pid.py")
         pairs = _start_workers(c, 2, script="by_pid.py")
         ids = [i for _, i in pairs]
@@ -198,6 +206,8 @@ def test_restarted_master_adopts_the_workers_idle_and_runs_a_new_test() -> None:
         )
         assert adoption <= ADOPTED_WITHIN
         assert [rows[i]["user_count"] for i in ids] == [0, 0]
+        keys = [c.keys.fingerprint(n) for n in (1, 2)] if c.keys else [None, None]
+        assert [rows[i].get("key") for i in ids] == keys
         assert c.report()["state"] == "ready", "the new master resumed the old run"
         wait_for(lambda: _quiet_for(target, 1.0), 10, "the old run's users to be gone")
         assert all(c.rows()[i]["user_count"] == 0 for i in ids)

@@ -6,6 +6,10 @@ nesting, lying length headers, msgpack extension types, frames near and over the
 limit) and sends more than 100,000 of them from several DEALER identities, one of which
 names a real worker in every payload's ``node_id``. Every frame is also decoded locally
 with horde's codec, so the master's per-reason rejection counters can be checked exactly.
+
+The fuzzer and the oversized-frame test also run against a CURVE master: there the fuzzer
+holds an allowed key (worker 2's; the real worker has worker 1's), and its rejection
+counts must be the very ones the plain run predicts and counts.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import msgpack
@@ -27,8 +32,8 @@ from horde.protocol import messages as m
 from horde.protocol.codec import DEFAULT_MAX_FRAME, decode_downstream, decode_upstream, encode
 from horde.protocol.errors import ProtocolError
 from horde.worker.stats import RequestRecorder
-from tests.fault_support import Cluster, Sampler, cluster, events, rejected
-from tests.support import post, wait_for
+from tests.fault_support import SECURITY, Cluster, Sampler, cluster, events, keys_for, rejected
+from tests.support import Keys, post, wait_for
 
 pytestmark = pytest.mark.process
 
@@ -38,6 +43,10 @@ KNOWN_FRAMES = 12_000
 OVERSIZED_FRAMES = 2
 #: Decode failures the codec and the receive loop classify (the exact-count reasons).
 CODEC_REASONS = ("msgpack", "shape", "type", "field", "size", "frames", "identity")
+#: The allowed key pair (of ``horde keygen --workers 2``) the fuzzer holds on a CURVE master.
+FUZZER_KEY = 2
+#: Drops for a frame's key rather than its bytes (CURVE only): none of the fuzzer's.
+KEY_REASONS = ("wrong_key", "revoked_key")
 UTF8_IDENTITIES = (b"fuzz-0", b"fuzz-1", b"fuzz-2")
 SPOOF_IDENTITY = b"fuzz-spoof"
 BAD_IDENTITY = b"\xfe\xff-not-utf8"
@@ -325,9 +334,12 @@ def known_plan(rng: random.Random, real_node: str) -> Plan:
 
 
 class Fuzzers:
-    """One DEALER per identity, with deep queues; collects what the master answers."""
+    """One DEALER per identity, with deep queues; collects what the master answers.
 
-    def __init__(self, port: int, identities: list[bytes]) -> None:
+    With ``keys``, every DEALER is a CURVE client holding the allowed pair ``FUZZER_KEY``.
+    """
+
+    def __init__(self, port: int, identities: list[bytes], keys: Keys | None = None) -> None:
         self.context = zmq.Context()
         self.sockets: dict[bytes, zmq.Socket] = {}
         self.replies: dict[bytes, list[bytes]] = {ident: [] for ident in identities}
@@ -337,6 +349,8 @@ class Fuzzers:
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.SNDHWM, 0)  # no limit: the master's RCVHWM paces us
             sock.setsockopt(zmq.RCVHWM, 0)
+            if keys is not None:
+                keys.curve_client(sock, FUZZER_KEY)
             sock.connect(f"tcp://127.0.0.1:{port}")
             self.sockets[ident] = sock
 
@@ -417,9 +431,16 @@ def _master_health(c: Cluster, real: str) -> Callable[[], dict[str, Any]]:
 
 
 @pytest.fixture
-def running_cluster() -> Iterator[tuple[Cluster, str]]:
-    """A master, the demo target, and one real worker running 2 users."""
-    with cluster() as c:
+def curve() -> bool:
+    """The worker channel is plain unless a test is parametrised with ``SECURITY``."""
+    return False
+
+
+@pytest.fixture
+def running_cluster(curve: bool, tmp_path: Path) -> Iterator[tuple[Cluster, str]]:
+    """A master, the demo target, and one real worker running 2 users (with CURVE keys
+    when ``curve`` is on)."""
+    with cluster(keys=keys_for(curve, tmp_path)) as c:
         c.start_master()
         worker = c.worker()
         real = c.node_id(worker)
@@ -435,11 +456,13 @@ def running_cluster() -> Iterator[tuple[Cluster, str]]:
         assert worker.poll() is None, "the real worker died"
 
 
+@SECURITY
 def test_seeded_fuzzer_over_100k_frames_leaves_the_master_serving(
-    running_cluster: tuple[Cluster, str],
+    running_cluster: tuple[Cluster, str], curve: bool
 ) -> None:
-    """A live master survives 112,000 mutated frames, counts each rejection exactly, keeps
-    its real worker running, and then runs a test with a newly joined worker."""
+    """A live master (plain, or CURVE with the fuzzer holding an allowed key) survives
+    112,000 mutated frames, counts each rejection exactly, keeps its real worker running,
+    and then runs a test with a newly joined worker."""
     c, real = running_cluster
     rng = random.Random(SEED)
     started = time.monotonic()
@@ -448,7 +471,7 @@ def test_seeded_fuzzer_over_100k_frames_leaves_the_master_serving(
     generated = time.monotonic() - started
     before_codec = _codec_counts(c)
     before_all = {**rejected(c.metrics()), **events(c.metrics())}
-    fuzz = Fuzzers(c.zmq_port, [*strangers.sends, KNOWN_IDENTITY])
+    fuzz = Fuzzers(c.zmq_port, [*strangers.sends, KNOWN_IDENTITY], c.keys)
     try:
         with Sampler(_master_health(c, real), interval=0.1) as health:
             # Phase 1: strangers. Each UTF-8 identity ends with a locustfile request; its
@@ -498,7 +521,11 @@ def test_seeded_fuzzer_over_100k_frames_leaves_the_master_serving(
         f" in {phase2:.2f} s ({known.total / phase2:,.0f} frames/s)"
     )
     print(f"fuzzer: predicted stranger verdicts {dict(sorted(strangers.verdicts.items()))}")
-    print(f"fuzzer: master counter growth {_delta(after_all, before_all)}")
+    print(
+        f"fuzzer ({'curve' if curve else 'plain'}): stranger rejections counted"
+        f" {_delta(phase1_counts, before_codec)}; master counter growth"
+        f" {_delta(after_all, before_all)}"
+    )
     latencies = [s.took for s in health.values()]
     print(
         f"fuzzer: /stats/requests during the flood: {len(latencies)} answers, "
@@ -519,6 +546,9 @@ def test_seeded_fuzzer_over_100k_frames_leaves_the_master_serving(
     during_phase1 = [s.value["real"] for s in health.values() if s.at < phase1_end]
     if {r and r["user_count"] for r in during_phase1} != {2}:
         problems.append("strangers changed the real worker's users")
+    key_drops = {r: after_all.get(r, 0) - before_all.get(r, 0) for r in KEY_REASONS}
+    if any(key_drops.values()):
+        problems.append(f"frames under the fuzzer's allowed key dropped as a key's: {key_drops}")
     if after_all.get("handler_error", 0) != before_all.get("handler_error", 0):
         problems.append(
             "a decoded message made a handler raise (a validation gap):\n"
@@ -597,11 +627,13 @@ def test_spoofed_node_id_and_stolen_identity_leave_a_real_worker_alone(
     assert "spoofer" not in c.rows()
 
 
+@SECURITY
 def test_oversized_frames_are_counted_or_cut_off_without_touching_others(
     running_cluster: tuple[Cluster, str],
 ) -> None:
     """A frame over 16 MiB is counted and dropped; one over 32 MiB disconnects only its
-    sender (which may reconnect); the real worker and the HTTP API carry on."""
+    sender (which may reconnect, with CURVE through a new handshake); the real worker and
+    the HTTP API carry on."""
     c, real = running_cluster
     before = rejected(c.metrics()).get("size", 0)
     before_strangers = events(c.metrics()).get("unknown_worker", 0)
@@ -614,6 +646,8 @@ def test_oversized_frames_are_counted_or_cut_off_without_touching_others(
     try:
         for sock in (counted, cut):
             sock.setsockopt(zmq.LINGER, 0)
+            if c.keys is not None:
+                c.keys.curve_client(sock, FUZZER_KEY)
             sock.connect(f"tcp://127.0.0.1:{c.zmq_port}")
         assert recv_monitor_message(monitor)["event"] == zmq.EVENT_CONNECTED
         with Sampler(_master_health(c, real), interval=0.1) as health:

@@ -50,6 +50,30 @@ def test_swarm_accepts_form_and_json(client: tuple[FlaskClient, Coordinator]) ->
     assert coordinator.target_total == 6
 
 
+def test_a_swarm_on_a_script_with_one_shape_runs_that_shape() -> None:
+    """As in Locust, the script's only shape takes a swarm that names none (users ignored)."""
+
+    class Steps:
+        def tick(self) -> tuple[int, float] | None:
+            return (3, 10.0)
+
+    coordinator = Coordinator(
+        MasterSettings(host="http://127.0.0.1:9"),
+        [UserClassSpec("A", 1, 0)],
+        lambda i, msg: None,
+        shapes={"Steps": Steps},
+    )
+    transport = RouterTransport("tcp://127.0.0.1:0", max_frame=1024)
+    loops = MasterLoops(coordinator, [transport], clock=lambda: 100.0)  # never started
+    context = WebContext(shape_names=["Steps"], default_shape="Steps")
+    http = create_app(loops, context).test_client()
+    coordinator.handle("h_1", m.ClientReady("h_1"), 100.0)
+    answer = http.post("/swarm", data={"user_count": "4", "spawn_rate": "2"})
+    assert answer.status_code == 200, answer.json
+    assert answer.json["message"] == "Swarming started using shape class 'Steps'"
+    assert coordinator.shape is not None
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

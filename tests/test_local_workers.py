@@ -237,3 +237,22 @@ def test_local_workers_run_under_the_normal_policy_not_the_masters_batch(tmp_pat
     )  # fmt: skip
     assert run.code == 0, run.output[-4000:]
     assert f"WORKER-POLICY={os.SCHED_OTHER}" in run.output, run.output[-4000:]
+
+
+def test_local_workers_end_when_horde_run_is_killed() -> None:
+    """SIGKILL on `horde run` (no chance to tell its workers): they end within seconds
+    instead of retrying to register forever."""
+    with processes() as procs:
+        run = procs.horde(
+            "run", "-f", str(SCRIPTS / "basic.py"), "--workers", "1", "--web-port", "0"
+        )
+        start = time.monotonic()
+        while time.monotonic() - start < 30:
+            children = psutil.Process(run.pid).children()
+            if children and "worker ready" in procs.output(run):  # registered: past its start
+                break
+            time.sleep(0.05)
+        (worker,) = psutil.Process(run.pid).children()
+        run.kill()
+        gone, _ = psutil.wait_procs([worker], timeout=15)
+        assert gone, "the local worker outlived its horde run"

@@ -34,14 +34,13 @@ LOCUST_JSON_KEYS = [  # locust/stats.py StatsEntry.serialize(), in its order
 
 @pytest.mark.process
 def test_headless_shape_run_writes_every_output(tmp_path: Path) -> None:
-    """--shape drives a headless run to its end; CSV, history, HTML and JSON outputs follow."""
+    """The script's only shape drives a headless run to its end without --shape, as in
+    Locust; CSV, history, HTML and JSON outputs follow."""
     with processes() as procs:
         target = start_target(procs)
         done = run_headless(
             "shaped.py",
             target,
-            "--shape",
-            "Steps",
             "--print-stats",
             "1",
             "--csv",
@@ -57,6 +56,7 @@ def test_headless_shape_run_writes_every_output(tmp_path: Path) -> None:
     by_name = {e["name"]: e for e in entries}
     assert by_name["/fast"]["num_requests"] > 0 and by_name["/login"]["num_requests"] > 0
     assert "load shape finished" in done.stderr and "users=4" in done.stderr
+    assert "using the script's load shape" in done.stderr
 
     out = tmp_path / "out"
     with (out / "run_stats.csv").open() as f:

@@ -4,6 +4,10 @@ The hosts are built by ``tests/netns.py`` (root only). Worker host A's link is c
 10 s and restored; the test times lease expiry, missing detection, re-dispatch, return
 and reconciliation, and then compares the master's request total with the sum of the
 workers' own counts (``tests/scripts/counted.py`` prints them).
+
+The master binds beyond loopback, so it runs twice: as a CURVE server with keys from
+``horde keygen``, and plain with ``--insecure`` (which its workers need too). Its web API
+listens on the master host's loopback only: the test reaches it from inside that host.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from tests.fault_support import SECURITY, keys_for
 from tests.netns import Network, network, unavailable
-from tests.support import SCRIPTS, get_json, post, wait_for
+from tests.support import SCRIPTS, Keys, get_json, post, wait_for
 
 pytestmark = pytest.mark.process
 
@@ -89,6 +94,13 @@ class Cluster:
     workers: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
     ids: dict[str, str] = field(default_factory=dict)
     web: str = f"http://127.0.0.1:{WEB_PORT}"
+    keys: Keys | None = None
+
+    def security(self, side: str) -> tuple[str, ...]:
+        """The key flags for ``side`` (``"master"`` or ``"worker"``), or ``--insecure``."""
+        if self.keys is None:
+            return ("--insecure",)
+        return self.keys.master_args() if side == "master" else self.keys.worker_args()
 
     def report(self) -> dict[str, Any]:
         """The master's ``/stats/requests`` (cached by the master up to 0.5 s)."""
@@ -132,13 +144,14 @@ class Cluster:
             "--bind",
             f"tcp://0.0.0.0:{MASTER_PORT}",
             "--web-host",
-            "0.0.0.0",
+            "127.0.0.1",
             "--web-port",
             str(WEB_PORT),
             "--heartbeat-interval",
             "1",
             "--host",
             target_url,
+            *self.security("master"),
         )
         wait_for(self.report, 20, "the master's web API")
 
@@ -146,14 +159,15 @@ class Cluster:
         """Start a worker on ``host`` and learn its node id from its log."""
         master = f"{self.net.address('master')}:{MASTER_PORT}"
         args = ["worker", "-f", SCRIPT, "--master", master, "--stats-interval", "1"]
-        self.workers[host] = self.net.horde(host, *args)
+        self.workers[host] = self.net.horde(host, *args, *self.security("worker"))
         node = wait_for(lambda: NODE_ID.search(self.output(host)), 20, f"worker {host} node id")
         self.ids[host] = node.group(1)
 
 
-def start_cluster(net: Network) -> Cluster:
-    """Start the target and master on host ``master`` and a worker on hosts a and b."""
-    cluster = Cluster(net)
+def start_cluster(net: Network, keys: Keys | None = None) -> Cluster:
+    """Start the target and master on host ``master`` and a worker on hosts a and b (with
+    CURVE when given ``keys``, else plain with ``--insecure``)."""
+    cluster = Cluster(net, keys=keys)
     cluster.start_master()
     for host in ("a", "b"):
         cluster.start_worker(host)
@@ -350,13 +364,14 @@ def stop_and_count(cluster: Cluster) -> tuple[int, dict[str, int], dict[str, int
 
 
 @pytest.mark.timeout(150)
+@SECURITY
 def test_partitioned_worker_stops_is_replaced_returns_and_no_request_is_lost(
-    net: Network,
+    net: Network, curve: bool, tmp_path: Path
 ) -> None:
     """A worker cut off for 10 s stops its users at lease expiry, goes missing, its users move
-    to the other worker, it returns and is reconciled, and the master's request total equals
-    the sum of the workers' own counts."""
-    cluster = start_cluster(net)
+    to the other worker, it returns (with CURVE, through a new handshake) and is reconciled,
+    and the master's request total equals the sum of the workers' own counts."""
+    cluster = start_cluster(net, keys_for(curve, tmp_path))
     status, body = cluster.post("/swarm", {"user_count": USERS, "spawn_rate": USERS})
     assert status == 200 and body["success"] is True, body
     wait_for(lambda: cluster.split_evenly(cluster.report()), 30, f"{USERS} users split evenly")

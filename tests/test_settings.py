@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -77,7 +78,8 @@ def test_flag_defaults_are_the_settings_defaults() -> None:
         bind=LOCAL_BIND, expect_workers=DEFAULT_LOCAL_WORKERS, locustfile="s.py"
     )
     assert run.master == expected
-    assert run.worker == WorkerSettings(script="s.py", node_id=run.worker.node_id)
+    local = WorkerSettings(script="s.py", node_id=run.worker.node_id, parent_pid=os.getpid())
+    assert run.worker == local
     assert run.workers == DEFAULT_LOCAL_WORKERS
 
 
@@ -103,6 +105,7 @@ def test_environment_variables_reach_the_settings() -> None:
             max_names=17,
             tags=("a", "b c"),
             exclude_tags=("x",),
+            parent_pid=4242,
         ),
     ],
     ids=["defaults", "every-flag"],
@@ -124,8 +127,9 @@ def test_local_workers_share_the_masters_heartbeat_names_and_tags() -> None:
     flags = ["--heartbeat-interval", "2", "--max-names", "5", "-T", "a", "-E", "b"]
     run = local_run(parse(["run", "-f", "s.py", *flags, "--workers", "3"]))
     expected = WorkerSettings(
-        script="s.py", heartbeat_interval=2.0, max_names=5, tags=("a",), exclude_tags=("b",)
-    )
+        script="s.py", heartbeat_interval=2.0, max_names=5, tags=("a",), exclude_tags=("b",),
+        parent_pid=os.getpid(),  # local workers end with horde run
+    )  # fmt: skip
     assert run.worker == replace(expected, node_id=run.worker.node_id)
     assert (run.workers, run.master.expect_workers, run.script) == (3, 3, "s.py")
 
@@ -144,7 +148,9 @@ def test_demo_builds_a_headless_loopback_run_that_never_fails_on_errors() -> Non
         exit_code_on_error=0,
     )
     assert run.master == expected
-    assert run.worker == WorkerSettings(script=str(DEMO_SCRIPT), node_id=run.worker.node_id)
+    assert run.worker == WorkerSettings(
+        script=str(DEMO_SCRIPT), node_id=run.worker.node_id, parent_pid=os.getpid()
+    )
     assert DEMO_SCRIPT.is_file()
 
 

@@ -60,6 +60,16 @@ def test_swarm_json_body_and_shape_without_user_count() -> None:
     assert request.options == {"tags": ["a", "b"]} and request.run_time == 30.0
 
 
+def test_a_swarm_without_shape_class_goes_to_the_default_shape() -> None:
+    """The script's only shape (the default) takes a swarm that names none, as in Locust;
+    a named one still wins, and without a default the form's users run."""
+    request = parse_swarm({"user_count": "5"}, default_shape="Steps")
+    assert request.shape_class == "Steps"
+    assert parse_swarm({}, default_shape="Steps").shape_class == "Steps"
+    assert parse_swarm({"shape_class": "Other"}, default_shape="Steps").shape_class == "Other"
+    assert parse_swarm({"user_count": "5"}).shape_class is None
+
+
 @pytest.mark.parametrize(
     ("form", "field"),
     [

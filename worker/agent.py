@@ -32,6 +32,7 @@ Imports: the standard library, structlog, horde.protocol and the worker's pure p
 
 from __future__ import annotations
 
+import dataclasses
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from typing import Any
 import structlog
 
 from horde.protocol import messages as m
+from horde.protocol.base import UnknownMessage
 from horde.protocol.codec import AnyMessage, encode
 from horde.protocol.locust_stats import LocustStatsReport
 from horde.protocol.states import WorkerState
@@ -87,6 +89,13 @@ class Send:
 
 
 @dataclass(frozen=True, slots=True)
+class Deliver:
+    """Hand this custom message (a type the protocol does not use) to the script's handler."""
+
+    message: UnknownMessage
+
+
+@dataclass(frozen=True, slots=True)
 class SendLocustStats:
     """Send this Locust stats report, with what the script's ``report_to_master`` adds."""
 
@@ -95,11 +104,13 @@ class SendLocustStats:
 
 @dataclass(frozen=True, slots=True)
 class Configure:
-    """Set the environment from a spawn: stop timeout, host (None: keep), tags (None: keep)."""
+    """Set the environment from a spawn: stop timeout, host (None: keep), tags (None: keep),
+    and the master's options (Locust's ``parsed_options``: the script's own among them)."""
 
     stop_timeout: float | None
     host: str | None
     tags: tuple[Any, Any] | None
+    options: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,9 +158,10 @@ class Report:
 
 @dataclass(frozen=True, slots=True)
 class Fire:
-    """Fire this environment event (``test_start``, ``test_stop``, ``quitting``)."""
+    """Fire this script event with ``arguments`` (None: ``environment=`` the worker's)."""
 
     event: str
+    arguments: tuple[tuple[str, Any], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +187,7 @@ Action = (
     | Fire
     | Reregister
     | Finish
+    | Deliver
 )
 """One thing the runtime does for the agent."""
 
@@ -201,6 +214,10 @@ class WorkerAgent:
         self.run_id = ""
         self.epoch = 0
         self.last_spawn_ts = 0.0
+        self.worker_index = -1
+        """This worker's index, as the master's last ``ack`` gave it (-1 before one)."""
+        self.target_user_count = 0
+        """Users the master's last accepted spawn asks of this worker."""
         self.quitting = False
         self.waiting_spawn: m.Spawn | None = None
         self.outbox = Outbox(
@@ -218,7 +235,7 @@ class WorkerAgent:
             m.Reconnect: self._on_reconnect,
             m.HordeEpoch: self._on_epoch,
             m.HordeStatsAck: self._on_stats_ack,
-            m.MasterSpawningComplete: self._ignore,
+            m.MasterSpawningComplete: self._on_spawning_complete,
             m.LocustfileReply: self._ignore,
         }
 
@@ -228,6 +245,8 @@ class WorkerAgent:
         """What to do for one message from the master."""
         handler = self._handlers.get(type(message))
         if handler is None:
+            if isinstance(message, UnknownMessage):
+                return [Deliver(message)]  # a script's custom message, if it registered one
             log.warning("unexpected message from master", type=message.type)
             return []
         return handler(message, now, facts)
@@ -274,8 +293,16 @@ class WorkerAgent:
             return [StartUsers(dict(spawn.user_classes_count), spawn.host or None)]
         return []
 
-    def report(self, now: float, facts: Facts, *, final: bool = False) -> list[Action]:
-        """Send the stats gathered since the last report.
+    def report(
+        self,
+        now: float,
+        facts: Facts,
+        *,
+        final: bool = False,
+        extra: Mapping[str, Any] | None = None,
+    ) -> list[Action]:
+        """Send the stats gathered since the last report, with ``extra``: the keys the
+        script's ``report_to_master`` listeners added (they travel with it to the master).
 
         To a horde master only while the outbox has room (else the recorder keeps
         accumulating, and the next delta covers it all); a ``final`` delta goes even with a
@@ -287,6 +314,8 @@ class WorkerAgent:
             report = self.recorder.take_locust_report(
                 now=facts.wall, user_classes_count=counts, user_count=total
             )
+            if extra:
+                report = dataclasses.replace(report, extra={**report.extra, **extra})
             return [SendLocustStats(report)]
         if not self.run_id:
             return []
@@ -300,6 +329,8 @@ class WorkerAgent:
             user_classes_count=counts,
             user_count=total,
         )
+        if extra:
+            delta = dataclasses.replace(delta, extra={**delta.extra, **extra})
         actions: list[Action] = [
             Send(m.HordeStats(self.node_id, part)) for part in self.outbox.add(delta, now)
         ]
@@ -329,6 +360,7 @@ class WorkerAgent:
     # --- handlers ------------------------------------------------------------------------
 
     def _on_ack(self, message: m.Ack, now: float, facts: Facts) -> list[Action]:
+        self.worker_index = message.index
         # A restarted master knows none of this worker's names: define them again, in the
         # resent deltas first (a master that kept them just reads them twice).
         self.recorder.forget_announcements()
@@ -358,11 +390,13 @@ class WorkerAgent:
             log.warning("dropping an old spawn message", timestamp=message.timestamp)
             return actions
         self.last_spawn_ts = message.timestamp
+        self.target_user_count = sum(message.user_classes_count.values())
         options = message.parsed_options
         tags = None
         if "tags" in options or "exclude_tags" in options:
             tags = (options.get("tags"), options.get("exclude_tags"))
-        actions.append(Configure(message.stop_timeout, message.host or None, tags))
+        given = tuple(options.items())
+        actions.append(Configure(message.stop_timeout, message.host or None, tags, given))
         if message.run_id != self.run_id or not self.run_id:
             self._begin_run(message)
             actions.append(Fire("test_start"))
@@ -378,9 +412,16 @@ class WorkerAgent:
         # restarted master) never reached its table: each run's first delta defines them.
         self.recorder.forget_announcements()
 
+    def _on_spawning_complete(
+        self, message: m.MasterSpawningComplete, now: float, facts: Facts
+    ) -> list[Action]:
+        """The master's ramp is done: the script hears it here too (Locust's order)."""
+        return [Fire("spawning_complete", (("user_count", message.user_count),))]
+
     def _on_stop(self, message: m.Stop, now: float, facts: Facts) -> list[Action]:
         self.waiting_spawn = None
         return [
+            Fire("test_stopping"),
             *_GRACEFUL_STOP,
             Send(m.ClientStopped(self.node_id)),
             Fire("test_stop"),

@@ -56,6 +56,8 @@ class WorkerSettings:
     """The CURVE keys of the link (None: plain, as Locust's)."""
     insecure: bool = False
     """``--insecure``: the operator accepted a plain link beyond loopback."""
+    parent_pid: int | None = None
+    """``horde run``'s PID for its local workers: they end when it does."""
     script: str | None = None
     node_id: str = field(default_factory=new_node_id)
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
@@ -115,6 +117,8 @@ class WorkerSettings:
         defaults).
         """
         argv = ["--master", self.address]
+        if self.parent_pid is not None:
+            argv += ["--parent-pid", str(self.parent_pid)]
         if self.script is not None:
             argv += ["--locustfile", self.script]
         argv += [

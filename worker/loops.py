@@ -21,7 +21,6 @@ transport) and the user API (environment, pacing).
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -36,6 +35,7 @@ from horde.protocol.errors import HordeError
 from horde.worker import agent as a
 from horde.worker.api.environment import Environment
 from horde.worker.api.pacing import current_lateness
+from horde.worker.api.usage import monitor_usage
 from horde.worker.config import LEASE_CHECK_INTERVAL, LOOP_PROBE_INTERVAL
 from horde.worker.pool import UserPool
 from horde.worker.transport import LinkStatus, WorkerLink
@@ -84,6 +84,7 @@ class WorkerRuntime:
             a.SendLocustStats: self._send_locust_stats,
             a.Reregister: self._reregister,
             a.Finish: self._finish,
+            a.Deliver: self._deliver,
         }
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -93,6 +94,7 @@ class WorkerRuntime:
         events = self.environment.events
         events.request.add_listener(self.on_request)
         events.user_error.add_listener(self.on_user_error)
+        self.status.forward_heartbeats = bool(events.heartbeat_received.listeners)
         self.link.start()
         log.info("worker connecting", master=self.link.endpoint, node_id=self.agent.node_id)
         self._greenlets = [
@@ -100,6 +102,7 @@ class WorkerRuntime:
             gevent.spawn(self._stats_loop),
             gevent.spawn(self._probe_loop),
             gevent.spawn(self._lease_loop),
+            gevent.spawn(monitor_usage, self.environment),
         ]
         if self.new_log_lines is not None:
             self._greenlets.append(gevent.spawn(self._logs_loop, self.new_log_lines))
@@ -123,8 +126,12 @@ class WorkerRuntime:
         self.execute(self.agent.check_lease(self.monotonic(), self.facts()))
 
     def send_stats(self, *, final: bool = False) -> None:
-        """Send the stats gathered since the last report (as the agent decides)."""
-        self.execute(self.agent.report(self.monotonic(), self.facts(), final=final))
+        """Send the stats gathered since the last report (as the agent decides), with what
+        the script's ``report_to_master`` listeners add."""
+        extra: dict[str, Any] = {}
+        if self.environment.events.report_to_master.listeners:
+            self.environment.events.report_to_master.fire(client_id=self.agent.node_id, data=extra)
+        self.execute(self.agent.report(self.monotonic(), self.facts(), final=final, extra=extra))
 
     def resend_stats(self) -> None:
         """Send the unacknowledged deltas again if acks stalled."""
@@ -184,20 +191,26 @@ class WorkerRuntime:
             environment.host = action.host
         if action.tags is not None:
             environment.set_tags(*action.tags)
+        if action.options:
+            environment.parsed_options.update(action.options)
 
     def _fire(self, action: a.Fire) -> None:
-        getattr(self.environment.events, action.event).fire(environment=self.environment)
+        hook = getattr(self.environment.events, action.event)
+        if action.arguments is None:
+            hook.fire(environment=self.environment)
+        else:
+            hook.fire(**dict(action.arguments))
 
     def _send_locust_stats(self, action: a.SendLocustStats) -> None:
-        report = action.report
-        extra: dict[str, Any] = {}
-        self.environment.events.report_to_master.fire(client_id=self.agent.node_id, data=extra)
-        if extra:
-            report = dataclasses.replace(report, extra={**report.extra, **extra})
-        self.link.send(m.LocustStats(self.agent.node_id, report))
+        self.link.send(m.LocustStats(self.agent.node_id, action.report))
 
     def _reregister(self, action: a.Reregister) -> None:
         self.link.reregister()
+
+    def _deliver(self, action: a.Deliver) -> None:
+        runner = self.environment.runner
+        if runner is None or not runner.deliver(action.message):
+            log.warning("unexpected message from master", type=action.message.type)
 
     def _finish(self, action: a.Finish) -> None:
         self._done.set()
@@ -230,8 +243,13 @@ class WorkerRuntime:
     # --- the loops -----------------------------------------------------------------------
 
     def _receive_loop(self) -> None:
+        heartbeat_received = self.environment.events.heartbeat_received
         while not self.agent.quitting:
             message = self.link.recv()
+            if type(message) is m.MasterHeartbeat:  # forwarded only for this hook
+                client_id = self.agent.node_id
+                heartbeat_received.fire(client_id=client_id, timestamp=self.clock())
+                continue
             try:
                 self.handle(message)
             except Exception:  # one bad command must not end the worker

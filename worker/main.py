@@ -11,27 +11,35 @@ Imports: gevent, horde.worker, horde.protocol.
 from __future__ import annotations
 
 import signal
+from collections.abc import Mapping
+from typing import Any
 
 import gevent
 import structlog
 
 import horde
 from horde.logsetup import RECENT
+from horde.protocol.errors import InitListenerError
 from horde.worker.agent import WorkerAgent
 from horde.worker.api.environment import Environment
+from horde.worker.api.events import listener_failures
 from horde.worker.api.loader import LoadedScript, load_script, load_source
 from horde.worker.config import WorkerSettings
 from horde.worker.fetch import fetch_scripts
 from horde.worker.loops import WorkerRuntime
+from horde.worker.parent import follow_parent
 from horde.worker.pool import UserPool
+from horde.worker.runner import HordeWorkerRunner
 from horde.worker.stats import RequestRecorder
 from horde.worker.transport import LinkStatus, WorkerLink
 
 log = structlog.get_logger("horde.worker")
 
 
-def obtain_script(settings: WorkerSettings) -> LoadedScript:
-    """The user script: from ``-f``, or fetched from the master."""
+def obtain_script(settings: WorkerSettings, loaded: LoadedScript | None = None) -> LoadedScript:
+    """The user script: as the CLI loaded it, from ``-f``, or fetched from the master."""
+    if loaded is not None:
+        return loaded
     if settings.script:
         return load_script(settings.script)
     files = fetch_scripts(settings.endpoint, timeout=settings.script_wait, curve=settings.curve)
@@ -39,10 +47,14 @@ def obtain_script(settings: WorkerSettings) -> LoadedScript:
     return load_source(files[0].filename, files[0].contents)
 
 
-def build_agent(settings: WorkerSettings, script: LoadedScript) -> WorkerRuntime:
-    """Wire a worker's parts; nothing runs until ``runtime.run()``."""
+def build_agent(
+    settings: WorkerSettings, script: LoadedScript, options: Mapping[str, Any] | None = None
+) -> WorkerRuntime:
+    """Wire a worker's parts; nothing runs until ``runtime.run()``. ``options``: the
+    script's own options as this worker's command line gave them."""
     environment = Environment(
         events=horde.events,
+        parsed_options=options,
         user_classes=list(script.user_classes.values()),
         tags=list(settings.tags) or None,
         exclude_tags=list(settings.exclude_tags) or None,
@@ -58,9 +70,11 @@ def build_agent(settings: WorkerSettings, script: LoadedScript) -> WorkerRuntime
         master_silence=settings.master_silence,
         curve=settings.curve,
     )
+    runner = HordeWorkerRunner(environment)
+    environment.runner = runner
     pool = UserPool(environment, script.user_classes)
     agent = WorkerAgent(settings, RequestRecorder(max_names=settings.max_names))
-    return WorkerRuntime(
+    runtime = WorkerRuntime(
         agent,
         link,
         status=status,
@@ -68,13 +82,30 @@ def build_agent(settings: WorkerSettings, script: LoadedScript) -> WorkerRuntime
         pool=pool,
         new_log_lines=RECENT.take_new,
     )
+    runner.attach(runtime)
+    return runtime
 
 
-def run_worker(settings: WorkerSettings) -> int:
+def run_worker(
+    settings: WorkerSettings,
+    loaded: LoadedScript | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> int:
     """Run a worker until the master lets it go; return the exit code."""
-    script = obtain_script(settings)
-    runtime = build_agent(settings, script)
-    runtime.environment.events.init.fire(environment=runtime.environment)
+    if settings.parent_pid is not None and not follow_parent(settings.parent_pid):
+        log.warning("the horde run that started this worker is gone; exiting")
+        return 1
+    script = obtain_script(settings, loaded)
+    runtime = build_agent(settings, script, options)
+    events = runtime.environment.events
+    failures = listener_failures()
+    events.init.fire(
+        environment=runtime.environment, runner=runtime.environment.runner, web_ui=None
+    )
+    if listener_failures() > failures:
+        raise InitListenerError("a listener of the script's init event failed (above)")
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, lambda: gevent.spawn(runtime.shutdown))
-    return runtime.run()
+    code = runtime.run()
+    events.quit.fire(exit_code=code)  # after quitting, as Locust's last word
+    return code

@@ -90,6 +90,8 @@ class LinkStatus:
     malformed: int = 0
     lease: Lease = field(default_factory=Lease)
     handoff: Handoff = field(default_factory=Handoff)
+    forward_heartbeats: bool = False
+    """Whether the thread passes the master's heartbeats on (a script listens for them)."""
 
     def loop_lag(self, now: float) -> float:
         """The worst lag since the last call, counting a loop that is blocked right now."""
@@ -366,6 +368,8 @@ class WorkerLink:
             if isinstance(message, m.MasterHeartbeat):
                 if message.beat is not None:
                     status.lease.answered(message.beat)
+                if status.forward_heartbeats:  # the script listens (heartbeat_received)
+                    pair.send(raw)
                 continue
             if isinstance(message, m.Reconnect) and not status.registered:
                 continue  # an answer to a stale heartbeat: we are registering already

@@ -200,7 +200,52 @@
       for (const name of ticked) fields.append("user_classes", name);
     }
     if (shape) fields.set("shape_class", shape);
+    for (const input of form.querySelectorAll("[data-script-option]")) {
+      const text = input.type === "checkbox" ? String(input.checked) : String(input.value).trim();
+      if (input.dataset.secret === "true" && !text) continue; // empty: keep the master's value
+      fields.set(input.name, text);
+    }
     return fields;
+  }
+
+  /** One input per option the script added (Locust's init_command_line_parser). */
+  function renderScriptOptions(options) {
+    const entries = Object.entries(options || {});
+    $("script-option-list").replaceChildren(
+      ...entries.map(([name, option]) => {
+        const label = document.createElement("label");
+        label.className = "field";
+        const caption = document.createElement("span");
+        caption.textContent = option.help ? `${name}: ${option.help}` : name;
+        let input;
+        if (Array.isArray(option.choices)) {
+          input = document.createElement("select");
+          for (const choice of option.choices) {
+            const item = document.createElement("option");
+            item.value = String(choice);
+            item.textContent = String(choice);
+            input.appendChild(item);
+          }
+          input.value = String(option.value);
+        } else {
+          input = document.createElement("input");
+          if (option.kind === "bool") {
+            input.type = "checkbox";
+            input.checked = Boolean(option.value);
+          } else {
+            input.type = option.is_secret ? "password" : "text";
+            input.value = option.value === null || option.value === undefined ? "" : String(option.value);
+            if (option.is_secret) input.placeholder = "unchanged";
+          }
+        }
+        input.name = name;
+        input.dataset.scriptOption = "true";
+        input.dataset.secret = String(Boolean(option.is_secret));
+        label.append(caption, input);
+        return label;
+      }),
+    );
+    $("script-options").hidden = entries.length === 0;
   }
 
   /** A load shape drives users and rate itself, so their inputs are off while one is chosen. */
@@ -286,10 +331,13 @@
       }),
     );
     $("user-classes").hidden = classes.length === 0;
+    renderScriptOptions(config.extra_options);
 
     const shapes = Array.isArray(config.shape_classes) ? config.shape_classes : [];
     const select = $("shape-select");
-    select.replaceChildren(select.options[0]);
+    // The script's only shape runs whatever the form says (as in Locust): no "none" then.
+    if (!ui.noShape) ui.noShape = select.options[0];
+    select.replaceChildren(...(shapes.length === 1 ? [] : [ui.noShape]));
     for (const name of shapes) {
       const option = document.createElement("option");
       option.value = String(name);
@@ -297,6 +345,7 @@
       select.appendChild(option);
     }
     $("shape-field").hidden = shapes.length === 0;
+    onShapeChange();
   }
 
   // --- tables --------------------------------------------------------------------------

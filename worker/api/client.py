@@ -1,9 +1,15 @@
 """The HTTP client an ``HttpUser`` calls as ``self.client``; it times and records requests.
 
-:class:`HttpSession` keeps one keep-alive connection (:mod:`horde.worker.api.http11`) per
+:class:`HttpSession` keeps keep-alive connections (:mod:`horde.worker.api.http11`) per
 (scheme, host, port) it talks to, sends a request, reads the whole body, follows redirects,
 keeps cookies, and fires ``events.request`` with the time in ms from sending to the last
-body byte. What it returns, and the failures it records, live in
+body byte. It takes the keyword arguments of requests' ``Session.request`` that Locust
+scripts pass (``params``, ``headers``, ``data``, ``json``, ``files``, ``auth``, ``cookies``,
+``allow_redirects``, ``timeout``, ``verify``, ``stream``), each with its effect; the bodies
+they make are built in :mod:`horde.worker.api.bodies`, the request's bytes in
+:mod:`horde.worker.api.outgoing`, and connections come from a
+:class:`~horde.worker.api.connections.ConnectionPool`. ``rest`` is Locust's JSON helper
+(:mod:`horde.worker.api.rest`). What it returns, and the failures it records, live in
 :mod:`horde.worker.api.response` (:class:`Response`, :class:`ResponseContextManager` for
 ``catch_response=True``, :class:`HTTPError` and the other response errors); they are
 re-exported here so ``horde.worker.api.client`` keeps offering every name it always has.
@@ -18,29 +24,51 @@ Imports: the standard library, gevent and ``horde.worker.api``.
 
 from __future__ import annotations
 
-import json as jsonlib
 import time
 import zlib
-from base64 import b64encode
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from functools import lru_cache
 from http.cookiejar import CookieJar
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
-from urllib.parse import quote, unquote, urlencode, urljoin, urlsplit
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import unquote, urlsplit
 from urllib.request import Request as CookieRequest
 
 import gevent
 
+from horde.worker.api.bodies import (
+    JSON,
+    auth_value,
+    basic_auth,
+    cookie_pairs,
+    encode_body,
+    query_string,
+)
+from horde.worker.api.connections import ConnectionPool
 from horde.worker.api.http11 import BadResponse, Connection, Headers, StaleConnection, tls_context
+from horde.worker.api.outgoing import (
+    DEFAULT_FIELDS,
+    DEFAULT_HEADERS,
+    IDEMPOTENT_METHODS,
+    REDIRECT_CODES,
+    Fields,
+    Outgoing,
+    Route,
+    Verify,
+    ca_context,
+    decode_body,
+    timeouts,
+)
+from horde.worker.api.outgoing import route as outgoing_route
 from horde.worker.api.response import (
     CatchResponseError,
     HTTPError,
     Response,
     ResponseContextManager,
     ResponseError,
+    RestResponseContextManager,
     _Exchange,
 )
+from horde.worker.api.rest import rest_exchange
 
 if TYPE_CHECKING:
     from horde.worker.api.events import EventHook
@@ -59,132 +87,16 @@ __all__ = [
     "Response",
     "ResponseContextManager",
     "ResponseError",
+    "RestResponseContextManager",
 ]
 
 DEFAULT_CONNECTION_TIMEOUT = 60.0
 DEFAULT_NETWORK_TIMEOUT = 60.0
-MAX_REDIRECTS = 10
-REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
-DEFAULT_HEADERS = {"User-Agent": "horde", "Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
+MAX_REDIRECTS = 30  # requests' limit, and Locust FastHttpUser's default
 # what a failed exchange raises: socket errors (incl. timeouts, refused, TLS, DNS), a
 # response that is not HTTP, a body that does not decompress
 TRANSPORT_ERRORS = (OSError, BadResponse, zlib.error)
-_DEFAULT_FIELDS = {name.lower(): (name, value) for name, value in DEFAULT_HEADERS.items()}
-_DEFAULT_BLOCK = "".join(f"{name}: {value}\r\n" for name, value in DEFAULT_HEADERS.items())
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-_URI_SAFE = "!#$%&'()*+,/:;=?@[]~"
-Fields = dict[str, tuple[str, str]]  # lower-case name -> (name as given, value)
-
-
-class _Route(NamedTuple):
-    """What a URL means on the wire, parsed once per distinct URL."""
-
-    scheme: str
-    host: str
-    port: int
-    host_header: str
-    target: str  # the request-target: quoted path and query
-    name: str  # the default name in the statistics: path and query as given
-
-
-@lru_cache(maxsize=4096)
-def _route(url: str) -> _Route:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"cannot request {url!r}: not an absolute http(s) URL")
-    port = parts.port or (443 if scheme == "https" else 80)
-    path = parts.path or "/"
-    query = f"?{parts.query}" if parts.query else ""
-    host_header = parts.netloc.rpartition("@")[2]
-    return _Route(
-        scheme, parts.hostname, port, host_header, quote(path + query, safe=_URI_SAFE), path + query
-    )
-
-
-def _basic_auth(user: str | bytes, password: str | bytes) -> str:
-    raw = [part.encode("latin-1") if isinstance(part, str) else part for part in (user, password)]
-    return "Basic " + b64encode(b":".join(raw)).decode("ascii")
-
-
-def _decode_body(raw: bytes, content_encoding: object) -> bytes:
-    coding = str(content_encoding or "").lower()
-    if not raw or not coding:
-        return raw
-    if "gzip" in coding:
-        return zlib.decompress(raw, 16 + zlib.MAX_WBITS)
-    if "deflate" in coding:
-        try:
-            return zlib.decompress(raw)
-        except zlib.error:
-            return zlib.decompress(raw, -zlib.MAX_WBITS)
-    return raw
-
-
-def _body_bytes(body: Any) -> bytes:
-    """A request body as bytes: bytes-like, a file-like object, or an iterable of chunks."""
-    if isinstance(body, bytes | bytearray | memoryview):
-        return bytes(body)
-    if hasattr(body, "read"):
-        data = body.read()
-        return data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    return b"".join(part.encode("utf-8") if isinstance(part, str) else part for part in body)
-
-
-class _Outgoing:
-    """A request on its way, updated as redirects are followed."""
-
-    __slots__ = ("block", "body", "cookies", "fields", "insecure", "method", "url")
-
-    def __init__(
-        self,
-        method: str,
-        url: str,
-        body: bytes | None,
-        *,
-        fields: Fields | None,
-        cookies: Mapping[str, str] | None,
-        insecure: bool,
-    ) -> None:
-        self.method = method
-        self.url = url
-        self.body = body
-        self.fields = fields  # None: just the default headers (prebuilt block)
-        self.block = _DEFAULT_BLOCK if fields is None else _block(fields)
-        self.cookies = cookies
-        self.insecure = insecure
-
-    def redirect(self, status_code: int, location: str) -> None:
-        """Turn this into the request that follows a redirect response."""
-        next_url = urljoin(self.url, location)
-        fields = dict(_DEFAULT_FIELDS) if self.fields is None else self.fields
-        if urlsplit(next_url).netloc != urlsplit(self.url).netloc:
-            fields.pop("authorization", None)
-        self.url = next_url
-        if status_code == 303 or (status_code in (301, 302) and self.method == "POST"):
-            self.method = "HEAD" if self.method == "HEAD" else "GET"
-            self.body = None
-            fields.pop("content-type", None)
-        self.fields = fields
-        self.block = _block(fields)
-
-    def encode(self, route: _Route, cookie: str) -> bytes:
-        """The request's bytes on the wire for ``route``, with ``cookie`` if not empty."""
-        body = self.body
-        extra = f"Cookie: {cookie}\r\n" if cookie else ""
-        if body is not None:
-            extra += f"Content-Length: {len(body)}\r\n"
-        elif self.method in _BODY_METHODS:
-            extra += "Content-Length: 0\r\n"
-        head = (
-            f"{self.method} {route.target} HTTP/1.1\r\nHost: {route.host_header}\r\n"
-            f"{self.block}{extra}\r\n"
-        ).encode("latin-1")
-        return head if body is None else head + body
-
-
-def _block(fields: Fields) -> str:
-    return "".join(f"{name}: {value}\r\n" for name, value in fields.values())
+_CUSTOM_TLS = "<ssl_context_factory>"  # verify value: the session's own TLS context factory
 
 
 def _holds_cookies(jar: CookieJar) -> bool:
@@ -207,8 +119,13 @@ class HttpSession:
     """A user's HTTP client: a base URL, default headers, cookies and pooled connections.
 
     Creating it opens nothing; connections open on the first request to each host and stay
-    open (keep-alive) until :meth:`close`.
+    open (keep-alive) until :meth:`close`. ``pool`` shares connections between sessions
+    (default: a pool of this session's own, without a limit); ``ssl_context_factory``
+    makes the TLS context used when a request does not pass ``verify``.
     """
+
+    _HEAD_FOLLOWS_REDIRECTS = False  # requests' head() does not follow redirects
+    _JSON_ACCEPTS_JSON = False  # a json= body also sets Accept (FastHttpSession does)
 
     def __init__(
         self,
@@ -220,6 +137,10 @@ class HttpSession:
         network_timeout: float = DEFAULT_NETWORK_TIMEOUT,
         insecure: bool = False,
         headers: Mapping[str, str] | None = None,
+        max_redirects: int = MAX_REDIRECTS,
+        max_retries: int = 0,
+        pool: ConnectionPool | None = None,
+        ssl_context_factory: Callable[[], Any] | None = None,
     ) -> None:
         self.base_url, self.auth_header = self._split_credentials(base_url or "")
         self.request_event = request_event
@@ -227,10 +148,15 @@ class HttpSession:
         self.connection_timeout = connection_timeout
         self.network_timeout = network_timeout
         self.insecure = insecure
+        self.max_redirects = max_redirects
+        self.max_retries = max_retries
         self.headers: dict[str, str] = dict(headers or {})
         self._cookies: CookieJar | None = None
         self.request_name: str | None = None
-        self._clients: dict[tuple[str, str, int, bool], Connection] = {}
+        self._clients = pool if pool is not None else ConnectionPool()
+        self._own_pool = pool is None
+        self._ssl_context_factory = ssl_context_factory
+        self._custom_tls: Any = None
 
     @property
     def cookies(self) -> CookieJar:
@@ -249,7 +175,7 @@ class HttpSession:
         if not parts.username:
             return base_url, None
         netloc = parts.netloc.rpartition("@")[2]
-        auth = _basic_auth(unquote(parts.username), unquote(parts.password or ""))
+        auth = basic_auth(unquote(parts.username), unquote(parts.password or ""))
         return parts._replace(netloc=netloc).geturl(), auth
 
     @contextmanager
@@ -282,12 +208,22 @@ class HttpSession:
         return self.request("DELETE", url, **kwargs)
 
     def head(self, url: str, **kwargs: Any) -> Response:
-        """Send a HEAD request (see :meth:`request`)."""
+        """Send a HEAD request (see :meth:`request`; it follows no redirects unless asked)."""
+        kwargs.setdefault("allow_redirects", self._HEAD_FOLLOWS_REDIRECTS)
         return self.request("HEAD", url, **kwargs)
 
     def options(self, url: str, **kwargs: Any) -> Response:
         """Send an OPTIONS request (see :meth:`request`)."""
         return self.request("OPTIONS", url, **kwargs)
+
+    @contextmanager
+    def rest(
+        self, method: str, url: str, headers: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> Iterator[RestResponseContextManager]:
+        """A JSON request in a ``with`` block (Locust's ``rest``): see
+        :func:`horde.worker.api.rest.rest_exchange`."""
+        with rest_exchange(self, method, url, headers, **kwargs) as response:
+            yield response
 
     def request(
         self,
@@ -295,49 +231,68 @@ class HttpSession:
         url: str,
         name: str | None = None,
         catch_response: bool = False,
+        context: Mapping[str, Any] | None = None,
         *,
         params: Any = None,
         data: Any = None,
         json: Any = None,
-        headers: Mapping[str, str] | None = None,
-        cookies: Mapping[str, str] | None = None,
-        auth: tuple[str | bytes, str | bytes] | None = None,
+        files: Any = None,
+        headers: Mapping[str, str | None] | None = None,
+        cookies: Any = None,
+        auth: Any = None,
         allow_redirects: bool = True,
-        timeout: float | None = None,
-        context: Mapping[str, Any] | None = None,
-        verify: bool | None = None,
+        timeout: float | tuple[float | None, float | None] | None = None,
+        verify: Verify | None = None,
         stream: bool = False,
+        max_redirects: int | None = None,
+        max_retries: int | None = None,
     ) -> Response:
         """Send a request, record it on ``events.request`` and return the response.
 
-        ``url`` is relative to the base URL unless absolute. ``name`` groups requests in the
-        statistics (default: the path and query). ``data`` is a body (str, bytes, a file, or
-        a dict sent as a form), ``json`` a value sent as JSON. ``timeout`` bounds the whole
-        request in seconds. ``verify=False`` skips TLS certificate checks. ``stream`` is
-        accepted for Locust compatibility; the body is always read. With
-        ``catch_response`` the result is a :class:`ResponseContextManager` to use in a
-        ``with`` block.
+        ``url`` is relative to the base URL unless absolute; ``params`` adds to its query.
+        ``name`` groups requests in the statistics (default: the path and query). ``data``
+        is a body (str, bytes, a file, or a dict sent as a form), ``json`` a value sent as
+        JSON, ``files`` makes a multipart/form-data body (with ``data``'s fields). ``auth``
+        is a (user, password) pair sent as Basic; ``cookies`` are sent with this request
+        only. ``timeout`` (seconds) bounds the whole request; a ``(connect, read)`` pair
+        bounds connecting by the first and the request by the sum; a request that runs out
+        of time is recorded as failed with a ``TimeoutError``. ``verify=False`` accepts any
+        TLS certificate, a path trusts that CA bundle. ``stream=True`` records the time
+        to the response head and the Content-Length header as the length, as Locust does
+        (the body is still read before this returns, for ``iter_content``).
+        ``max_redirects``/``max_retries`` override the session's limits (retries are for
+        idempotent methods failing in transport). With ``catch_response`` the result is
+        a :class:`ResponseContextManager` to use in a ``with`` block.
         """
         method = method.upper()
         target = self._build_url(url, params)
-        fields, body = self._prepare(data, json, headers, auth)
-        insecure = self.insecure if verify is None else not verify
-        outgoing = _Outgoing(
-            method, target, body, fields=fields, cookies=cookies, insecure=insecure
+        fields, body = self._prepare(data, json, files, headers, auth)
+        if verify is None:
+            verify = _CUSTOM_TLS if self._ssl_context_factory is not None else not self.insecure
+        outgoing = Outgoing(
+            method, target, body, fields=fields, cookies=cookies, verify=verify, stream=stream
         )
+        redirects = self.max_redirects if max_redirects is None else max_redirects
+        if not allow_redirects:
+            redirects = 0
+        retries = self.max_retries if max_retries is None else max_retries
         start_time = time.time()
         started = time.perf_counter()
-        exchange = self._send(outgoing, allow_redirects, timeout)
-        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        exchange = self._send(outgoing, redirects, retries, timeout)
+        ended = outgoing.head_at if stream and outgoing.head_at else time.perf_counter()
+        elapsed_ms = (ended - started) * 1000.0
         user = self.user
         merged_context = dict(context or {})
         if user is not None:
             merged_context = {**user.context(), **merged_context}
+        length = len(exchange.content)
+        if stream:
+            length = int(exchange.headers.get("content-length") or 0)
         meta: dict[str, Any] = {
             "request_type": method,
-            "name": name or self.request_name or _route(target).name,
+            "name": name or self.request_name or self._default_name(url, target),
             "response_time": elapsed_ms,
-            "response_length": len(exchange.content),
+            "response_length": length,
             "response": None,
             "context": merged_context,
             "exception": None,
@@ -356,10 +311,14 @@ class HttpSession:
         return response
 
     def close(self) -> None:
-        """Close every pooled connection; the session can still be used afterwards."""
-        clients, self._clients = self._clients, {}
-        for client in clients.values():
-            client.close()
+        """Close the pooled connections (unless the pool is shared); the session can still
+        be used afterwards."""
+        if self._own_pool:
+            self._clients.close()
+
+    def _default_name(self, url: str, target: str) -> str:
+        """The statistics name of a request without ``name``: requests' path and query."""
+        return outgoing_route(target).name
 
     def _build_url(self, url: str, params: Any) -> str:
         if url.startswith("/") and self.base_url:
@@ -377,80 +336,102 @@ class HttpSession:
                 " no host (set the class's host or give one when starting the test)"
             )
         if params:
-            query = params if isinstance(params, str | bytes) else urlencode(params, doseq=True)
-            query = query.decode() if isinstance(query, bytes) else query
-            target += ("&" if "?" in target else "?") + query
+            query = query_string(params)
+            if query:
+                target += ("&" if "?" in target else "?") + query
         return target
 
     def _prepare(
         self,
         data: Any,
         json_body: Any,
-        headers: Mapping[str, str] | None,
-        auth: tuple[str | bytes, str | bytes] | None,
+        files: Any,
+        headers: Mapping[str, str | None] | None,
+        auth: Any,
     ) -> tuple[Fields | None, bytes | None]:
         """The header fields (None: just the defaults) and the body bytes of a request."""
-        body: bytes | None = None
-        content_type = None
-        if data is not None:
-            if isinstance(data, Mapping) or (isinstance(data, list) and data):
-                body = urlencode(data, doseq=True).encode("ascii")
-                content_type = "application/x-www-form-urlencoded"
-            else:
-                body = data.encode("utf-8") if isinstance(data, str) else _body_bytes(data)
-        elif json_body is not None:
-            body = jsonlib.dumps(json_body).encode("utf-8")
-            content_type = "application/json"
+        body, content_type = encode_body(data, json_body, files)
         if not (headers or self.headers or auth or self.auth_header or content_type):
             return None, body
-        fields = dict(_DEFAULT_FIELDS)
+        fields = dict(DEFAULT_FIELDS)
+        explicit: set[str] = set()
         for extra in (self.headers, headers or {}):
             for field, value in extra.items():
-                fields[field.lower()] = (field, value)
+                key = field.lower()
+                if value is None:  # requests: a None value removes a session header
+                    fields.pop(key, None)
+                    continue
+                fields[key] = (field, value)
+                explicit.add(key)
         if auth is not None:
-            fields["authorization"] = ("Authorization", _basic_auth(*auth))
+            fields["authorization"] = ("Authorization", auth_value(auth))
         elif self.auth_header and "authorization" not in fields:
             fields["authorization"] = ("Authorization", self.auth_header)
         if content_type is not None:
-            fields.setdefault("content-type", ("Content-Type", content_type))
+            if content_type.startswith("multipart/"):  # the boundary must be this body's
+                fields["content-type"] = ("Content-Type", content_type)
+            else:
+                fields.setdefault("content-type", ("Content-Type", content_type))
+            if self._JSON_ACCEPTS_JSON and content_type == JSON and "accept" not in explicit:
+                fields["accept"] = ("Accept", JSON)
         return fields, body
 
-    def _send(self, outgoing: _Outgoing, allow_redirects: bool, timeout: float | None) -> _Exchange:
-        """Exchange with redirects; a transport failure becomes an exchange with status 0."""
-        deadline = None
-        if timeout:
-            deadline = gevent.Timeout(timeout, TimeoutError(f"request timed out after {timeout} s"))
+    def _send(
+        self, outgoing: Outgoing, max_redirects: int, max_retries: int, timeout: Any
+    ) -> _Exchange:
+        """Exchange with redirects and retries; a transport failure (a timeout included)
+        becomes an exchange with status 0."""
+        connect, total = timeouts(timeout)
+        deadline = expired = None
+        if total is not None:
+            expired = TimeoutError(f"request timed out after {total:g} s")
+            deadline = gevent.Timeout(total, expired)
             deadline.start()
+        attempts = 1 + (max_retries if outgoing.method in IDEMPOTENT_METHODS else 0)
         try:
-            for _ in range(MAX_REDIRECTS):
-                exchange = self._exchange(outgoing)
-                if not allow_redirects or exchange.status_code not in REDIRECT_CODES:
-                    return exchange
-                location = exchange.headers.get("location")
-                if not location:
-                    return exchange
-                outgoing.redirect(exchange.status_code, location)
-            return self._exchange(outgoing)
-        except TRANSPORT_ERRORS as exc:
-            return _Exchange(0, "", Headers(), b"", outgoing.url, exc)
+            for attempt in range(attempts):
+                try:
+                    return self._follow(outgoing, max_redirects, connect)
+                except TRANSPORT_ERRORS as exc:
+                    if exc is expired or attempt + 1 >= attempts:
+                        return _Exchange(0, "", Headers(), b"", outgoing.url, exc)
+            raise AssertionError("unreachable: the last attempt returns")
         finally:
             if deadline is not None:
                 deadline.close()
 
-    def _exchange(self, outgoing: _Outgoing) -> _Exchange:
+    def _follow(self, outgoing: Outgoing, max_redirects: int, connect: float | None) -> _Exchange:
+        """One exchange and up to ``max_redirects`` redirects after it."""
+        for _ in range(max_redirects):
+            exchange = self._exchange(outgoing, connect)
+            if exchange.status_code not in REDIRECT_CODES:
+                return exchange
+            location = exchange.headers.get("location")
+            if not location:
+                return exchange
+            outgoing.redirect(exchange.status_code, location)
+        return self._exchange(outgoing, connect)
+
+    def _exchange(self, outgoing: Outgoing, connect: float | None) -> _Exchange:
         """One request and its full response on a pooled connection."""
         url = outgoing.url
-        route = _route(url)
-        key = (route.scheme, route.host, route.port, outgoing.insecure)
-        connection = self._clients.get(key)
-        if connection is None:
-            connection = self._clients[key] = self._connection(route, outgoing.insecure)
-        request = outgoing.encode(route, self._cookie_header(url, outgoing.cookies))
-        head_only = outgoing.method == "HEAD"
+        route = outgoing_route(url)
+        key = (route.scheme, route.host, route.port, outgoing.verify)
+        pool = self._clients
+        connection = pool.acquire(key, self._connection, route, outgoing.verify)
         try:
-            raw = connection.exchange(request, head_only)
-        except StaleConnection:  # closed by the server while idle: once more, on a new one
-            raw = connection.exchange(request, head_only)
+            request = outgoing.encode(route, self._cookie_header(url, outgoing.cookies))
+            head_only = outgoing.method == "HEAD"
+            if not connection.is_open:
+                connection.connection_timeout = connect or self.connection_timeout
+            on_head = outgoing.mark_head if outgoing.stream else None
+            try:
+                raw = connection.exchange(request, head_only, on_head)
+            except StaleConnection:  # closed by the server while idle: once more, on a new one
+                connection.connection_timeout = connect or self.connection_timeout
+                raw = connection.exchange(request, head_only, on_head)
+        finally:
+            pool.release(key, connection)
         headers = raw.headers
         if "set-cookie" in headers:
             self.cookies.extract_cookies(cast(Any, _CookieSource(headers)), CookieRequest(url))
@@ -458,19 +439,29 @@ class HttpSession:
         if content:
             coding = headers.get("content-encoding")
             if coding:
-                content = _decode_body(content, coding)
+                content = decode_body(content, coding)
         return _Exchange(raw.status, raw.reason, headers, content, url, None)
 
-    def _connection(self, route: _Route, insecure: bool) -> Connection:
+    def _connection(self, route: Route, verify: Any) -> Connection:
+        tls = None
+        if route.scheme == "https":
+            if verify is _CUSTOM_TLS:
+                if self._custom_tls is None:
+                    self._custom_tls = cast(Callable[[], Any], self._ssl_context_factory)()
+                tls = self._custom_tls
+            elif isinstance(verify, str):
+                tls = ca_context(verify)
+            else:
+                tls = tls_context(not verify)
         return Connection(
             route.host,
             route.port,
-            tls=tls_context(insecure) if route.scheme == "https" else None,
+            tls=tls,
             connection_timeout=self.connection_timeout,
             network_timeout=self.network_timeout,
         )
 
-    def _cookie_header(self, url: str, extra: Mapping[str, str] | None) -> str:
+    def _cookie_header(self, url: str, extra: Any) -> str:
         jar = self._cookies
         if jar is not None and _holds_cookies(jar):
             request = CookieRequest(url)
@@ -483,5 +474,5 @@ class HttpSession:
             return ""
         else:
             pairs = []
-        pairs.extend(f"{key}={value}" for key, value in extra.items())
+        pairs.extend(cookie_pairs(extra))
         return "; ".join(pairs)

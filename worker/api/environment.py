@@ -47,6 +47,9 @@ class Environment:
     - ``tags`` / ``exclude_tags``: task filters, ``None`` when not filtering.
     - ``user_classes``: the classes the script defines.
     - ``runner``: whatever the worker wants scripts to reach (``None`` by default).
+    - ``process_exit_code``: the exit code a script chose (None: horde's own).
+    - ``web_ui``: on the master, the web server scripts extend
+      (``horde.master.webui.WebUI``); ``None`` on workers, as in Locust.
     """
 
     def __init__(
@@ -69,6 +72,9 @@ class Environment:
         self.exclude_tags = _tag_set(exclude_tags)
         self.user_classes = list(user_classes)
         self.runner = runner
+        self.web_ui: Any = None
+        self.process_exit_code: int | None = None
+        """Set by a script (say in ``quitting``) to choose the process's exit code."""
 
     def set_tags(self, tags: Iterable[str] | None, exclude_tags: Iterable[str] | None) -> None:
         """Replace the task filters (an empty list means no filter)."""

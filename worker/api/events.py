@@ -33,6 +33,17 @@ log = structlog.get_logger("horde.worker")
 Listener = Callable[..., Any]
 
 
+_FAILURES = [0]
+"""Listeners that raised in this process (Locust's ``unhandled_greenlet_exception``)."""
+
+
+def listener_failures() -> int:
+    """How many times a listener raised in this process: one that fails in ``init`` ends
+    the process with 1, and any later one makes a run that otherwise passed exit 2, as in
+    Locust."""
+    return _FAILURES[0]
+
+
 class EventHook:
     """A named list of listeners fired with keyword arguments.
 
@@ -75,6 +86,7 @@ class EventHook:
                 log.exception("user-flow exception in event listener ignored", hook=self.name)
             except Exception:
                 log.exception("event listener failed", hook=self.name, listener=repr(listener))
+                _FAILURES[0] += 1
 
     @contextmanager
     def measure(
@@ -110,29 +122,71 @@ class EventHook:
 
 
 class Events:
-    """The hooks of one worker, named and fired as Locust's.
+    """The hooks of one process, named, fired and signed as Locust 2.47's.
 
-    - ``init(environment)``: the environment is built and the script loaded.
-    - ``test_start(environment)`` / ``test_stop(environment)``: a run starts or ends here.
-    - ``request(request_type, name, response_time, response_length, response, context,
-      exception, start_time, url)``: one request finished; ``response_time`` is in ms
-      (``None`` if unknown) and ``exception`` is ``None`` on success.
-    - ``user_error(user_instance, exception, tb)``: a task raised; ``tb`` is its traceback
-      object (as in Locust).
-    - ``spawning_complete(user_count)``: the requested users are all running.
-    - ``quitting(environment)``: the worker is about to exit.
-    - ``report_to_master(client_id, data)``: a report is being built; listeners may add keys.
+    Both sides: ``init(environment, runner, web_ui)``: the environment is built and the
+    script loaded; ``test_start`` / ``test_stopping`` / ``test_stop(environment)``: a run
+    starts, is about to stop its users, has stopped; ``spawning_complete(user_count)``: a
+    ramp's users all run (the master first, then each worker on its word);
+    ``quitting(environment)`` then ``quit(exit_code)``: the process is about to exit.
+
+    Workers: ``request(request_type, name, response_time, response_length, response,
+    context, exception, start_time, url)``: one request finished (``response_time`` in ms,
+    ``exception`` None on success); ``user_error(user_instance, exception, tb)``: a task
+    raised; ``report_to_master(client_id, data)``: a stats report is being built, and the
+    keys listeners add to ``data`` travel with it to the master.
+
+    Master: ``worker_connect(client_id)``: a worker registered; ``worker_report(client_id,
+    data)``: a worker's stats report arrived (``data`` holds its ``user_count`` and the keys
+    its ``report_to_master`` listeners added); ``reset_stats()``: the figures were reset.
+
+    Declared for scripts that attach to them, as Locust has them:
+    ``init_command_line_parser(parser)``, ``heartbeat_sent(client_id, timestamp)``,
+    ``heartbeat_received(client_id, timestamp)``, ``usage_monitor(environment, cpu_usage,
+    memory_usage)``, ``cpu_warning(environment, cpu_usage, message, timestamp)``.
     """
+
+    NAMES = (
+        "init",
+        "init_command_line_parser",
+        "test_start",
+        "test_stopping",
+        "test_stop",
+        "spawning_complete",
+        "request",
+        "user_error",
+        "report_to_master",
+        "worker_report",
+        "worker_connect",
+        "reset_stats",
+        "heartbeat_sent",
+        "heartbeat_received",
+        "usage_monitor",
+        "cpu_warning",
+        "quitting",
+        "quit",
+    )
+    """Every hook, Locust 2.47's set."""
 
     def __init__(self) -> None:
         self.init = EventHook("init")
+        self.init_command_line_parser = EventHook("init_command_line_parser")
         self.test_start = EventHook("test_start")
+        self.test_stopping = EventHook("test_stopping")
         self.test_stop = EventHook("test_stop")
+        self.spawning_complete = EventHook("spawning_complete")
         self.request = EventHook("request", shielded=True)
         self.user_error = EventHook("user_error")
-        self.spawning_complete = EventHook("spawning_complete")
-        self.quitting = EventHook("quitting")
         self.report_to_master = EventHook("report_to_master")
+        self.worker_report = EventHook("worker_report")
+        self.worker_connect = EventHook("worker_connect")
+        self.reset_stats = EventHook("reset_stats")
+        self.heartbeat_sent = EventHook("heartbeat_sent")
+        self.heartbeat_received = EventHook("heartbeat_received")
+        self.usage_monitor = EventHook("usage_monitor")
+        self.cpu_warning = EventHook("cpu_warning")
+        self.quitting = EventHook("quitting")
+        self.quit = EventHook("quit")
 
 
 events = Events()

@@ -18,7 +18,7 @@ Imports: the standard library and gevent.
 from __future__ import annotations
 
 import _socket
-from collections.abc import Iterable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from typing import Any
 
 import gevent
@@ -316,16 +316,22 @@ class Connection:
             except BlockingIOError:
                 self._wait(self._writer)
 
-    def exchange(self, request: bytes, head_only: bool = False) -> RawResponse:
+    def exchange(
+        self,
+        request: bytes,
+        head_only: bool = False,
+        on_head: Callable[[], object] | None = None,
+    ) -> RawResponse:
         """Send ``request`` (head and body) and read the whole response.
 
-        ``head_only`` (a HEAD request) means the response has no body. Raises
+        ``head_only`` (a HEAD request) means the response has no body; ``on_head`` is called
+        once the final response's head is read, before its body. Raises
         :class:`StaleConnection` if a reused connection turns out closed before the
         response starts, :class:`BadResponse` for a malformed answer, ``OSError`` for
         socket failures and timeouts. The connection is closed on any error.
         """
         try:
-            response = self._exchange(request, head_only)
+            response = self._exchange(request, head_only, on_head)
         except BaseException:
             self.close()
             raise
@@ -335,7 +341,9 @@ class Connection:
             self.close()
         return response
 
-    def _exchange(self, request: bytes, head_only: bool) -> RawResponse:
+    def _exchange(
+        self, request: bytes, head_only: bool, on_head: Callable[[], object] | None
+    ) -> RawResponse:
         reused = self.is_open
         if not reused:
             self._connect()
@@ -350,6 +358,8 @@ class Connection:
             if status >= 200 or status == 101:
                 break
             reused = False  # an interim 1xx response: the final one follows
+        if on_head is not None:
+            on_head()
         keep_alive = status != 101 and self._keeps_alive(version, headers)
         if head_only or status < 200 or status in _NO_BODY_STATUS:
             body = b""

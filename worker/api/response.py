@@ -5,7 +5,8 @@ is a failure (:class:`HTTPError`), and a connection error, timeout or malformed 
 failure with status 0 kept in ``error``. :class:`ResponseContextManager` is what a
 ``catch_response=True`` request returns: the request is recorded on ``events.request`` when its
 ``with`` block ends, so the block may call ``success()`` or ``failure()`` first (Locust's
-``ResponseContextManager``). The requests themselves are made by
+``ResponseContextManager``); :class:`RestResponseContextManager` is what ``rest()``
+yields, with the parsed JSON body in ``js``. The requests themselves are made by
 :class:`horde.worker.api.client.HttpSession`.
 
 Imports: the standard library and ``horde.worker.api`` (never
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json as jsonlib
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -114,6 +116,21 @@ class Response:
     def json(self, **kwargs: Any) -> Any:
         """The body parsed as JSON."""
         return jsonlib.loads(self.text, **kwargs)
+
+    def iter_content(
+        self, chunk_size: int | None = 1, decode_unicode: bool = False
+    ) -> Iterator[bytes | str]:
+        """The body in pieces of ``chunk_size`` bytes (requests' ``iter_content``; the body
+        was read whole before the request returned, even with ``stream=True``)."""
+        size = chunk_size or len(self.content) or 1
+        for start in range(0, len(self.content), size):
+            piece = self.content[start : start + size]
+            yield piece.decode(self.encoding, errors="replace") if decode_unicode else piece
+
+    def iter_lines(self, decode_unicode: bool = False) -> Iterator[bytes | str]:
+        """The body's lines, without line endings (requests' ``iter_lines``)."""
+        for line in self.content.splitlines():
+            yield line.decode(self.encoding, errors="replace") if decode_unicode else line
 
     @property
     def ok(self) -> bool:
@@ -217,3 +234,10 @@ class ResponseContextManager(Response):
     def _check_entered(self) -> None:
         if not self._entered:
             raise RuntimeError(_NEEDS_CATCH)
+
+
+class RestResponseContextManager(ResponseContextManager):
+    """What ``rest()`` yields: a :class:`ResponseContextManager` with ``js``, the body parsed
+    as JSON (None when the body is empty or not JSON, or the request failed)."""
+
+    js: Any = None

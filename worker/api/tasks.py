@@ -48,6 +48,10 @@ class StopUser(Exception):
     """Raised in a task to stop this user (its ``on_stop`` methods still run)."""
 
 
+class StopTest(StopUser):
+    """Raised in a task when the whole test cannot go on (Locust's name); the user stops."""
+
+
 class RescheduleTask(Exception):
     """Raised in a task to end it early, as a ``return`` would; the user then waits."""
 

@@ -5,7 +5,9 @@ A :class:`User` runs in its own greenlet: ``on_start``, then tasks picked by wei
 stopped. Exceptions raised by the script are reported on ``events.user_error`` with the
 formatted traceback and logged; a task's error does not end the user, an ``on_start`` error
 does (as in Locust). :class:`HttpUser` adds ``self.client``, an :class:`HttpSession` on the
-user's host, created on first use so that idle users hold no client. :class:`LoadTestShape`
+user's host, created on first use so that idle users hold no client, and Locust's ``rest``
+JSON helpers (``FastHttpUser``, in :mod:`horde.worker.api.fasthttp`, shares that base,
+:class:`SessionUser`). :class:`LoadTestShape`
 is the base of load shapes, whose ``tick`` the master calls.
 
 Imports: the standard library, gevent, structlog, ``horde.worker.api`` and ``horde.protocol``.
@@ -23,6 +25,7 @@ from gevent import Greenlet, GreenletExit
 
 from horde.protocol.errors import ConfigError
 from horde.worker.api.client import HttpSession
+from horde.worker.api.rest import RestMixin
 from horde.worker.api.tasks import (
     RUNNING,
     STOPPING,
@@ -178,19 +181,13 @@ class User:
         """Free what the user holds once it has stopped (connections, for HttpUser)."""
 
 
-class HttpUser(User):
-    """A user with an HTTP client, ``self.client``, whose base URL is the user's host.
-
-    Class attributes tune the client: ``connection_timeout`` and ``network_timeout`` in
-    seconds, ``insecure`` to skip TLS certificate checks, ``default_headers`` sent on every
-    request.
-    """
+class SessionUser(User, RestMixin):
+    """The base of users with an HTTP ``self.client`` on the user's host (``HttpUser``,
+    ``FastHttpUser``): the client is made by :meth:`new_client` on first use, so that idle
+    users hold none, and closed when the user stops. ``rest``/``rest_`` come from
+    :class:`~horde.worker.api.rest.RestMixin`."""
 
     abstract = True
-    connection_timeout: float = 60.0
-    network_timeout: float = 60.0
-    insecure: bool = False
-    default_headers: ClassVar[dict[str, str] | None] = None
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
@@ -201,20 +198,16 @@ class HttpUser(User):
             )
         self._client: HttpSession | None = None
 
+    def new_client(self) -> HttpSession:
+        """Make this user's client (called once, on first use of ``self.client``)."""
+        raise NotImplementedError
+
     @property
-    def client(self) -> HttpSession:
-        """The user's :class:`HttpSession`, created on first use (idle users hold none)."""
+    def client(self) -> Any:
+        """The user's HTTP session, created on first use (idle users hold none)."""
         client = self._client
         if client is None:
-            client = self._client = HttpSession(
-                self.host,
-                self.environment.events.request,
-                self,
-                connection_timeout=self.connection_timeout,
-                network_timeout=self.network_timeout,
-                insecure=self.insecure,
-                headers=self.default_headers,
-            )
+            client = self._client = self.new_client()
         return client
 
     @client.setter
@@ -224,6 +217,44 @@ class HttpUser(User):
     def _release_resources(self) -> None:
         if self._client is not None:
             self._client.close()
+
+
+class HttpUser(SessionUser):
+    """A user with an HTTP client, ``self.client``, whose base URL is the user's host.
+
+    Class attributes tune the client: ``connection_timeout`` and ``network_timeout`` in
+    seconds, ``insecure`` to skip TLS certificate checks, ``default_headers`` sent on every
+    request. Locust's ``pool_manager`` (a urllib3 pool shared by users) is refused rather
+    than ignored: horde's client has no urllib3 pools (``FastHttpUser.client_pool`` shares
+    connections).
+    """
+
+    abstract = True
+    connection_timeout: float = 60.0
+    network_timeout: float = 60.0
+    insecure: bool = False
+    default_headers: ClassVar[dict[str, str] | None] = None
+    pool_manager: Any = None
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        if self.pool_manager is not None:
+            raise ConfigError(
+                f"{type(self).__name__}.pool_manager: horde's HttpUser has no urllib3 pools;"
+                " remove it (or use FastHttpUser with client_pool to share connections)"
+            )
+
+    def new_client(self) -> HttpSession:
+        """An :class:`HttpSession` on the user's host with the class's settings."""
+        return HttpSession(
+            self.host,
+            self.environment.events.request,
+            self,
+            connection_timeout=self.connection_timeout,
+            network_timeout=self.network_timeout,
+            insecure=self.insecure,
+            headers=self.default_headers,
+        )
 
 
 class LoadTestShape:

@@ -79,3 +79,15 @@ def constant_throughput(
     if task_runs_per_second <= 0:
         raise ValueError(f"constant_throughput() needs a positive rate, got {task_runs_per_second}")
     return constant_pacing(1.0 / task_runs_per_second, clock=clock)
+
+
+def poisson(rate: float) -> WaitTime:
+    """A random wait with mean ``1 / rate`` seconds (exponentially distributed): tasks
+    arrive as a Poisson process of ``rate`` a second, bursts and lulls included."""
+    if rate <= 0:
+        raise ValueError(f"poisson() needs a positive rate, got {rate}")
+
+    def wait_time(_instance: Any) -> float:
+        return random.expovariate(rate)
+
+    return wait_time
