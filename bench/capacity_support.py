@@ -1,4 +1,4 @@
-"""Helpers of the master capacity benchmark: processes, polling, percentiles.
+"""Helpers of the master capacity benchmark: processes, polling, percentiles, CPU time.
 
 Starts and stops only the processes it creates (by PID, SIGTERM then SIGKILL), polls the
 master's ``/stats/requests`` from a thread and reduces samples to figures.
@@ -231,6 +231,45 @@ def merge_lags(polls: list[Poll], sent: list[float]) -> list[float]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User plus system CPU seconds of process ``pid``."""
+    """User plus system CPU seconds of process ``pid`` (all its threads)."""
     times = psutil.Process(pid).cpu_times()
     return times.user + times.system
+
+
+def listen_overflows() -> int:
+    """The kernel's count of connections dropped because a listening socket's accept
+    queue was full (``TcpExt ListenOverflows``, system-wide; the client's SYN is then
+    retransmitted after 1 s, 3 s, 7 s...)."""
+    lines = Path("/proc/net/netstat").read_text().splitlines()
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            fields = dict(zip(names.split()[1:], values.split()[1:], strict=True))
+            return int(fields.get("ListenOverflows", 0))
+    return 0
+
+
+ZMQ_IO_THREAD = "ZMQbg/IO/"
+"""How libzmq names its I/O threads (``/proc/PID/task/TID/comm``)."""
+
+
+def threads_cpu_seconds(pid: int) -> dict[str, float]:
+    """User plus system CPU seconds of each thread of ``pid``, by ``name/tid``; the main
+    thread is ``main`` (libzmq's I/O threads are ``ZMQbg/IO/0/tid``...)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    seconds = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            stat = (task / "stat").read_text()
+        except OSError:  # the thread ended
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # from field 3, the state
+        label = "main" if task.name == str(pid) else f"{name}/{task.name}"
+        seconds[label] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return seconds
+
+
+def thread_cpu_seconds(pid: int, prefix: str = ZMQ_IO_THREAD) -> float:
+    """User plus system CPU seconds of the threads of ``pid`` whose name starts with
+    ``prefix`` (by default libzmq's I/O threads, where CURVE encrypts and decrypts)."""
+    return sum(v for k, v in threads_cpu_seconds(pid).items() if k.startswith(prefix))

@@ -19,11 +19,23 @@ the total's requests minus those sent (0 when the totals are exact). A run where
 simulator fell behind (p99 lateness above 100 ms, or any would-block drop) is invalid and
 left out of the medians.
 
-Prints a table of medians over ``--rounds`` (interleaved) and exits 1 when the horde
-master with horde workers misses a goal at the largest count run (the goal is 5,000):
-heartbeat reply p99 < 50 ms, no worker missing, every delta merged within 1 s of
-``sent_at``, ``/stats/requests`` p99 < 200 ms, and with ``--soak`` RSS growth under 20 MB
-over the window.
+``--curve off on`` runs ``horde/horde`` both plain and with CurveZMQ (``on`` alone: only
+with it): every simulated worker then has its own key pair, all of them on the master's
+allow-list (a directory of ``*.key`` files written before the master starts with
+``--secret-key`` and ``--allow-keys``). Locust workers cannot speak CURVE, so the other
+setups run only plain. Every run also reports how long the handshakes took to be
+admitted: from the last simulated worker's ``connect`` to the moment every one had its
+first ``ack`` (``admit s``; with CURVE that is the CURVE handshake, the ZAP check and the
+registration), the CPU of the master's libzmq I/O threads (where CURVE encrypts) beside
+the whole process's, and how many workers rebuilt their socket for want of an ack (after
+5 s, or with ``--worker-retry horde`` as a horde worker does: after 0.25 s, 0.5 s, 1 s, 2 s,
+then every 3 s, so a slow admission brings more handshakes).
+
+Prints a table of medians over ``--rounds`` (interleaved), the ratios CURVE on / off, and
+exits 1 when the horde master with horde workers misses a goal at the largest count run
+(the goal is 5,000), plain or with CURVE: heartbeat reply p99 < 50 ms, no worker missing,
+every delta merged within 1 s of ``sent_at``, ``/stats/requests`` p99 < 200 ms, and with
+``--soak`` RSS growth under 20 MB over the window.
 
 The soak warms up for :data:`SOAK_WARMUP` seconds unless ``--warmup`` says otherwise.
 libzmq queues each peer's messages, each way, in 16 KiB chunks of 256 messages, keeping a
@@ -54,21 +66,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from capacity_support import (
     HORDE_SCRIPT,
     LOCUST_SCRIPT,
+    ZMQ_IO_THREAD,
     Poller,
     cpu_seconds,
     http_call,
+    listen_overflows,
     merge_lags,
     pct,
     settle,
     start,
     stop,
+    thread_cpu_seconds,
+    threads_cpu_seconds,
     wait_http,
     worker_count,
 )
+from curve_keys import CurveKeys, write_curve_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 SETUPS = ("horde/horde", "horde/locust", "locust/locust")
+CURVE_SETUPS = ("horde/horde",)
+"""The setups whose workers can speak CURVE (Locust's cannot)."""
 PER_PROCESS = 2500
 MAX_LATENESS_MS = 100.0
 GOAL_HB_P99_MS = 50.0
@@ -87,11 +106,16 @@ def log(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
-def master_cmd(setup: str, tmp: Path, zmq_port: int, web_port: int) -> list[str]:
-    """The command line of the master under test."""
+def master_cmd(
+    setup: str, tmp: Path, zmq_port: int, web_port: int, keys: CurveKeys | None = None
+) -> list[str]:
+    """The command line of the master under test (a CURVE server when given ``keys``)."""
     if setup.startswith("horde"):
         script = tmp / "horde_script.py"
         script.write_text(HORDE_SCRIPT)
+        curve = []
+        if keys is not None:
+            curve = ["--secret-key", keys.master_secret, "--allow-keys", str(keys.allow_dir)]
         return [
             sys.executable,
             "-m",
@@ -107,6 +131,7 @@ def master_cmd(setup: str, tmp: Path, zmq_port: int, web_port: int) -> list[str]
             str(web_port),
             "--log-level",
             "WARNING",
+            *curve,
         ]
     script = tmp / "locust_script.py"
     script.write_text(LOCUST_SCRIPT)
@@ -128,45 +153,56 @@ def master_cmd(setup: str, tmp: Path, zmq_port: int, web_port: int) -> list[str]
     ]
 
 
-def run_once(setup: str, n: int, args: argparse.Namespace, tmp: Path, k: int) -> dict[str, Any]:
-    """One measured run of ``setup`` with ``n`` simulated workers; return its figures."""
+def sim_cmd(args: argparse.Namespace, zmq_port: int, fmt: str, share: int) -> list[str]:
+    """The command line of a simulator process of ``share`` workers (without its tag and
+    output file)."""
+    return [
+        sys.executable,
+        str(ROOT / "bench" / "simulate_workers.py"),
+        f"--master=tcp://127.0.0.1:{zmq_port}",
+        f"--workers={share}",
+        f"--format={fmt}",
+        f"--entries={args.entries}",
+        f"--buckets={args.buckets}",
+        f"--retry={args.worker_retry}",
+    ]
+
+
+def run_once(
+    setup: str, n: int, args: argparse.Namespace, tmp: Path, k: int, *, curve: bool = False
+) -> dict[str, Any]:
+    """One measured run of ``setup`` with ``n`` simulated workers (CURVE clients when
+    ``curve``); return its figures."""
     zmq_port, web_port = 25557 + 2 * k, 28089 + 2 * k
     fmt = setup.split("/")[1]
     procs = max(1, math.ceil(n / PER_PROCESS))
+    shares = [n // procs + (1 if i < n % procs else 0) for i in range(procs)]
+    keys = write_curve_keys(tmp / f"keys{k}", shares) if curve else None
     env = {"PYTHONPATH": args.horde_tree} if args.horde_tree else None
     master = start(
-        master_cmd(setup, tmp, zmq_port, web_port),
+        master_cmd(setup, tmp, zmq_port, web_port, keys),
         core=MASTER_CORE,
         log=tmp / f"master{k}.log",
         env=env,
         cwd=args.horde_tree or None,  # first on sys.path with ``-m``
     )
-    sims: list[Any] = []
+    sims: list[Any] = []  # started in the try, stopped in its finally
     outs = [tmp / f"sim{k}_{i}.json" for i in range(procs)]
-    result: dict[str, Any] = {"setup": setup, "workers": n, "valid": False}
+    result: dict[str, Any] = {"setup": setup, "curve": curve, "workers": n, "valid": False}
     try:
         if not wait_http(web_port, time.monotonic() + 30):
-            result["error"] = "master web port did not answer"
+            tail = (tmp / f"master{k}.log").read_text()[-300:]
+            result["error"] = f"master web port did not answer: {tail}"
             return result
-        for i in range(procs):
-            share = n // procs + (1 if i < n % procs else 0)
-            cmd = [
-                sys.executable,
-                str(ROOT / "bench" / "simulate_workers.py"),
-                f"--master=tcp://127.0.0.1:{zmq_port}",
-                f"--workers={share}",
-                f"--format={fmt}",
-                f"--entries={args.entries}",
-                f"--buckets={args.buckets}",
-                f"--tag={k}x{i}",
-                f"--out={outs[i]}",
-            ]
+        admit0 = cpu_seconds(master.pid), thread_cpu_seconds(master.pid), listen_overflows()
+        for i, share in enumerate(shares):
+            cmd = sim_cmd(args, zmq_port, fmt, share)
+            cmd += [f"--tag={k}x{i}", f"--out={outs[i]}"]
+            cmd += [f"--curve-keys={keys.sim_files[i]}"] if keys is not None else []
             sims.append(start(cmd, core=SIM_CORE, log=tmp / f"sim{k}_{i}.log"))
-        deadline = time.monotonic() + 60 + n / 100
-        while worker_count(web_port) < n and time.monotonic() < deadline:
-            time.sleep(0.5)
-        registered = max(worker_count(web_port) for _ in range(3))
-        log(f"{setup} N={n}: {registered} workers registered")
+        registered = _await_registration(web_port, n)
+        result.update(_admission_cpu(master.pid, admit0))
+        log(f"{setup}{' CURVE' if curve else ''} N={n}: {registered} workers registered")
         if registered < n:
             tails = [(tmp / f"sim{k}_{i}.log").read_text()[-300:] for i in range(procs)]
             result["error"] = f"only {registered} of {n} workers registered: {tails}"
@@ -175,15 +211,8 @@ def run_once(setup: str, n: int, args: argparse.Namespace, tmp: Path, k: int) ->
         http_call(web_port, "POST", "/swarm", body=body, timeout=60)
         time.sleep(args.warmup)
         poller = Poller(web_port, master.pid)
-        for sim in sims:
-            os.kill(sim.pid, signal.SIGUSR1)
-        cpu0, t0, rss0 = cpu_seconds(master.pid), time.monotonic(), _rss(master.pid)
-        window_start = time.time()
-        poller.start()
-        duration = args.soak if args.soak else args.duration
-        _sleep_with_progress(duration, setup, n, poller)
-        cpu1, t1, rss1 = cpu_seconds(master.pid), time.monotonic(), _rss(master.pid)
-        poller.stop()
+        what = f"{setup}{' CURVE' if curve else ''} N={n}"
+        window = _window(master.pid, sims, poller, args.soak or args.duration, what)
         result.update(_totals(sims, outs, web_port))
         for sim in sims:
             stop(sim, timeout=30)
@@ -191,21 +220,57 @@ def run_once(setup: str, n: int, args: argparse.Namespace, tmp: Path, k: int) ->
         if len(figures) < procs:
             result["error"] = "a simulator wrote no figures"
             return result
-        result.update(
-            _reduce(
-                figures,
-                poller,
-                window_start=window_start,
-                cpu=(cpu1 - cpu0) / (t1 - t0) * 100,
-                rss0=rss0,
-                rss1=rss1,
-            )
-        )
+        result.update(_reduce(figures, poller, **window))
         return result
     finally:
         for sim in sims:
             stop(sim)
         stop(master)
+
+
+def _window(
+    pid: int, sims: list[Any], poller: Poller, duration: float, what: str
+) -> dict[str, Any]:
+    """Measure the master ``pid`` for ``duration`` seconds while the simulators measure
+    (from their SIGUSR1) and ``poller`` polls; return the window's start (wall clock),
+    CPU % (all threads, and each thread) and RSS at its start and end."""
+    for sim in sims:
+        os.kill(sim.pid, signal.SIGUSR1)
+    cpu0, threads0 = cpu_seconds(pid), threads_cpu_seconds(pid)
+    t0, rss0 = time.monotonic(), _rss(pid)
+    window_start = time.time()
+    poller.start()
+    _sleep_with_progress(duration, what, poller)
+    cpu1, threads1 = cpu_seconds(pid), threads_cpu_seconds(pid)
+    t1, rss1 = time.monotonic(), _rss(pid)
+    poller.stop()
+    return {
+        "window_start": window_start,
+        "cpu": (cpu1 - cpu0) / (t1 - t0) * 100,
+        "threads": {k: (v - threads0.get(k, 0.0)) / (t1 - t0) * 100 for k, v in threads1.items()},
+        "rss0": rss0,
+        "rss1": rss1,
+    }
+
+
+def _await_registration(web_port: int, n: int) -> int:
+    """Wait (at most 60 s plus 1 s per 100 workers) for ``n`` workers; return the count."""
+    deadline = time.monotonic() + 60 + n / 100
+    while worker_count(web_port) < n and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return max(worker_count(web_port) for _ in range(3))
+
+
+def _admission_cpu(pid: int, since: tuple[float, float, int]) -> dict[str, float]:
+    """CPU seconds the master spent (all threads, and its libzmq I/O threads) and
+    connections the kernel dropped for a full accept queue, from ``since`` (all three at
+    the simulators' start) until every worker registered (seen from ``/worker-count``,
+    polled every 0.5 s)."""
+    return {
+        "admit_cpu_s": cpu_seconds(pid) - since[0],
+        "admit_io_cpu_s": thread_cpu_seconds(pid) - since[1],
+        "listen_overflows": listen_overflows() - since[2],
+    }
 
 
 def _rss(pid: int) -> int:
@@ -232,14 +297,14 @@ def _totals(sims: list[Any], outs: list[Path], web_port: int) -> dict[str, Any]:
     return {"unmerged": deltas - markers, "requests_off": total - requests}
 
 
-def _sleep_with_progress(duration: float, setup: str, n: int, poller: Poller) -> None:
+def _sleep_with_progress(duration: float, what: str, poller: Poller) -> None:
     end = time.monotonic() + duration
     while time.monotonic() < end:
         time.sleep(min(15.0, max(0.0, end - time.monotonic())))
         last = poller.polls[-1] if poller.polls else None
         if last is not None:
             log(
-                f"{setup} N={n}: {round(end - time.monotonic())} s left, "
+                f"{what}: {round(end - time.monotonic())} s left, "
                 f"missing={last.missing} deltas merged={last.markers} "
                 f"rss={last.rss / 2**20:.0f} MB"
             )
@@ -251,6 +316,7 @@ def _reduce(
     *,
     window_start: float,
     cpu: float,
+    threads: dict[str, float],
     rss0: int,
     rss1: int,
 ) -> dict[str, Any]:
@@ -262,6 +328,8 @@ def _reduce(
     stats_ms = [p.seconds * 1000 for p in polls]
     late99 = max((f["lateness_p99_ms"] or 0.0) for f in figures)
     would_block = sum(f["would_block"] for f in figures)
+    acked = [f["all_acked"] for f in figures]
+    admitted = max(acked) if all(acked) else None
     return {
         "valid": late99 <= MAX_LATENESS_MS and would_block == 0,
         "hb_p50_ms": pct(hb, 0.5),
@@ -278,6 +346,12 @@ def _reduce(
         "stats_p99_ms": pct(stats_ms, 0.99),
         "stats_max_ms": max(stats_ms) if stats_ms else None,
         "cpu_pct": cpu,
+        "io_cpu_pct": sum(v for k, v in threads.items() if k.startswith(ZMQ_IO_THREAD)),
+        "threads_cpu_pct": {k: round(v, 1) for k, v in threads.items() if v >= 0.5},
+        "admit_s": admitted and admitted - max(f["connect_last"] for f in figures),
+        "admit_first_s": admitted and admitted - min(f["connect_first"] for f in figures),
+        "admit_sim_cpu_s": admitted and sum(f["admit_cpu"] for f in figures),
+        "rebuilds": sum(f["rebuilds"] for f in figures),
         "rss_start_mb": rss0 / 2**20,
         "rss_end_mb": rss1 / 2**20,
         "sim_late_p99_ms": late99,
@@ -297,6 +371,7 @@ COLUMNS = (
     ("ext_merge_max_ms", "ext max"),
     ("missing_max", "missing"),
     ("cpu_pct", "CPU %"),
+    ("io_cpu_pct", "io CPU %"),
     ("stats_p99_ms", "/stats p99"),
     ("stats_max_ms", "/stats max"),
     ("rss_start_mb", "RSS0 MB"),
@@ -304,7 +379,12 @@ COLUMNS = (
     ("sim_late_p99_ms", "sim late p99"),
     ("unmerged", "unmerged"),
     ("requests_off", "req off"),
+    ("admit_s", "admit s"),
+    ("listen_overflows", "listen ovf"),
+    ("rebuilds", "rebuilds"),
 )
+DECIMALS = {"admit_s": 2}
+"""Decimals shown for a column (1 unless named here)."""
 
 
 def _median(runs: list[dict[str, Any]], key: str) -> float | None:
@@ -313,41 +393,87 @@ def _median(runs: list[dict[str, Any]], key: str) -> float | None:
 
 
 def table(results: list[dict[str, Any]], workers: list[int]) -> list[dict[str, Any]]:
-    """Print medians of valid runs per (setup, N); return the rows."""
-    header = f"{'setup':<14} {'N':>5} {'valid':>5} " + " ".join(f"{h:>10}" for _, h in COLUMNS)
+    """Print medians of valid runs per (setup, CURVE, N) and the ratios CURVE on / off;
+    return the rows."""
+    header = f"{'setup':<14} {'curve':>6} {'N':>5} {'valid':>5} " + " ".join(
+        f"{h:>10}" for _, h in COLUMNS
+    )
     print(header)
     print("-" * len(header))
     rows = []
     for n in workers:
         for setup in SETUPS:
-            runs = [r for r in results if r["setup"] == setup and r["workers"] == n]
-            if not runs:
-                continue
-            valid = [r for r in runs if r["valid"]]
-            row: dict[str, Any] = {"setup": setup, "workers": n, "valid": len(valid)}
-            cells = []
-            for key, _ in COLUMNS:
-                row[key] = _median(valid, key)
-                cells.append("-" if row[key] is None else f"{row[key]:>10.1f}")
-            print(
-                f"{setup:<14} {n:>5} {len(valid):>2}/{len(runs):<2} "
-                + " ".join(f"{c:>10}" for c in cells)
-            )
-            rows.append(row)
+            for curve in (False, True):
+                runs = [
+                    r
+                    for r in results
+                    if r["setup"] == setup and r["workers"] == n and r["curve"] == curve
+                ]
+                if not runs:
+                    continue
+                valid = [r for r in runs if r["valid"]]
+                row: dict[str, Any] = {
+                    "setup": setup,
+                    "curve": curve,
+                    "workers": n,
+                    "valid": len(valid),
+                }
+                cells = []
+                for key, _ in COLUMNS:
+                    row[key] = _median(valid, key)
+                    places = DECIMALS.get(key, 1)
+                    cells.append("-" if row[key] is None else f"{row[key]:>10.{places}f}")
+                mode = "on" if curve else "off"
+                print(
+                    f"{setup:<14} {mode:>6} {n:>5} {len(valid):>2}/{len(runs):<2} "
+                    + " ".join(f"{c:>10}" for c in cells)
+                )
+                rows.append(row)
+    _ratios(rows)
     print("ms unless noted; hb = heartbeat reply latency; ack = horde ack lag from sent_at;")
     print("ext = age of the oldest unmerged delta at each /stats/requests poll (marker count);")
+    print("CPU % = the master process, all threads; io CPU % = its libzmq I/O threads;")
     print("medians over valid rounds; sim late = simulator lateness vs its schedule;")
     print("after the window the deltas stop: unmerged = deltas sent minus merged at most")
     print(
-        f"{SETTLE_SECONDS:g} s later; req off = the total's requests minus those sent (0: exact)."
+        f"{SETTLE_SECONDS:g} s later; req off = the total's requests minus those sent (0: exact);"
     )
+    print("admit s = seconds from the last worker's connect to every worker's first ack;")
+    print("listen ovf = connections dropped meanwhile for a full accept queue (kernel-wide);")
+    print("rebuilds = sockets rebuilt for want of an ack; on/off = CURVE on / off.")
     return rows
 
 
-def goals(rows: list[dict[str, Any]], soak: bool) -> tuple[int | None, list[str]]:
-    """The goals the horde master with horde workers missed at the largest worker count run
-    (the goal is 5,000): that count and the misses (empty: all met)."""
-    ours = [r for r in rows if r["setup"] == "horde/horde"]
+def _ratios(rows: list[dict[str, Any]]) -> None:
+    """Print, for each (setup, N) run both ways, every column's CURVE on / off ratio."""
+    for on in [r for r in rows if r["curve"]]:
+        off = next(
+            (
+                r
+                for r in rows
+                if not r["curve"] and r["setup"] == on["setup"] and r["workers"] == on["workers"]
+            ),
+            None,
+        )
+        if off is None:
+            continue
+        cells = []
+        for key, _ in COLUMNS:
+            a, b = on[key], off[key]
+            cells.append("-" if a is None or not b else f"{a / b:.2f}x")
+        print(
+            f"{on['setup']:<14} {'on/off':>6} {on['workers']:>5} {'':>5} "
+            + " ".join(f"{c:>10}" for c in cells)
+        )
+
+
+def goals(
+    rows: list[dict[str, Any]], soak: bool, curve: bool = False
+) -> tuple[int | None, list[str]]:
+    """The goals the horde master with horde workers (CURVE clients when ``curve``)
+    missed at the largest worker count run (the goal is 5,000): that count and the
+    misses (empty: all met)."""
+    ours = [r for r in rows if r["setup"] == "horde/horde" and r["curve"] == curve]
     if not ours:
         return None, []
     row = max(ours, key=lambda r: r["workers"])
@@ -372,6 +498,20 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     p.add_argument("--workers", type=int, nargs="+", default=[1000, 5000])
     p.add_argument("--setups", nargs="+", choices=SETUPS, default=list(SETUPS))
+    p.add_argument(
+        "--curve",
+        nargs="+",
+        choices=("off", "on"),
+        default=["off"],
+        help="run horde/horde plain (off), with CurveZMQ (on), or both (off on)",
+    )
+    p.add_argument(
+        "--worker-retry",
+        choices=("fixed", "horde"),
+        default="fixed",
+        help="a simulated worker without an ack registers again on a fresh socket after 5 s"
+        " (fixed) or on a horde worker's schedule (0.25 s, doubling up to 3 s)",
+    )
     p.add_argument("--duration", type=float, default=60.0, help="measured seconds per run")
     p.add_argument("--soak", action="store_const", const=300.0, default=0.0)
     p.add_argument(
@@ -393,6 +533,7 @@ def main(argv: list[str] | None = None) -> int:
         args.warmup = SOAK_WARMUP if args.soak else 10.0
     if args.quick:
         args.rounds, args.duration, args.warmup = 1, 20.0, 5.0
+    modes = sorted({mode == "on" for mode in args.curve})
     os.sched_setaffinity(0, {SIM_CORE})
     results: list[dict[str, Any]] = []
     k = 0
@@ -400,26 +541,34 @@ def main(argv: list[str] | None = None) -> int:
         for rnd in range(args.rounds):
             for n in args.workers:
                 for setup in args.setups:
-                    k += 1
-                    log(f"round {rnd + 1}/{args.rounds}: {setup} with {n} workers")
-                    res = run_once(setup, n, args, Path(tmp), k)
-                    res["round"] = rnd + 1
-                    results.append(res)
-                    brief = {
-                        key: (round(v, 1) if isinstance(v, float) else v) for key, v in res.items()
-                    }
-                    log(f"result: {json.dumps(brief)}")
-                    time.sleep(2)  # let the ports and the kernel settle
+                    for curve in modes:
+                        if curve and setup not in CURVE_SETUPS:
+                            continue  # Locust workers cannot speak CURVE
+                        k += 1
+                        with_curve = " with CURVE" if curve else ""
+                        log(f"round {rnd + 1}/{args.rounds}: {setup} with {n} workers{with_curve}")
+                        res = run_once(setup, n, args, Path(tmp), k, curve=curve)
+                        res["round"] = rnd + 1
+                        results.append(res)
+                        brief = {
+                            key: (round(v, DECIMALS.get(key, 1)) if isinstance(v, float) else v)
+                            for key, v in res.items()
+                        }
+                        log(f"result: {json.dumps(brief)}")
+                        time.sleep(2)  # let the ports and the kernel settle
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     rows = table(results, args.workers)
-    workers, missed = goals(rows, bool(args.soak))
-    if missed:
-        print(f"horde master, horde workers, {workers}: MISSED " + "; ".join(missed))
-        return 1
-    if workers is not None:
-        print(f"horde master, horde workers, {workers}: all goals met")
-    return 0
+    status = 0
+    for curve in modes:
+        workers, missed = goals(rows, bool(args.soak), curve)
+        who = "horde master, horde workers" + (" with CURVE" if curve else "")
+        if missed:
+            print(f"{who}, {workers}: MISSED " + "; ".join(missed))
+            status = 1
+        elif workers is not None:
+            print(f"{who}, {workers}: all goals met")
+    return status
 
 
 if __name__ == "__main__":

@@ -29,6 +29,17 @@ SIGUSR2 stops the deltas (heartbeats go on) and writes ``--out`` plus ``.sent``:
 number of deltas sent and the requests they carried, for the caller to check the
 master's totals against once they are all merged.
 
+With ``--curve-keys FILE`` (JSON: ``{"server": master public key, "pairs": [[public,
+secret], ...]}``, one Z85 pair per simulated worker) each DEALER is a CURVE client with
+its own key pair, as a horde worker given ``--secret-key`` and ``--master-key`` is. The
+caller puts the public keys on the master's allow-list. Either way the figures carry the
+wall-clock times of the first and the last ``connect`` and of the moment every worker
+had its first ``ack`` (the handshakes admitted: CURVE and ZAP, then registration).
+
+A worker whose ``client_ready`` goes unanswered sends it again on a fresh socket (a new
+connection, so a new handshake): after 5 s (``--retry fixed``) or on a horde worker's own
+schedule (``--retry horde``: 0.25 s, 0.5 s, 1 s, 2 s, then every 3 s).
+
 Run as a script (``python bench/simulate_workers.py --help``) or import :func:`run`.
 """
 
@@ -56,6 +67,8 @@ from horde.protocol.histogram import bucket_index, bucket_low
 from horde.protocol.link import apply_link_options
 from horde.protocol.packed import PACKED_KEY, pack_entries
 from horde.protocol.stats import EntryDelta
+from horde.worker.config import DEFAULT_REGISTER_RETRY
+from horde.worker.transport import register_delay
 
 HORDE_VERSION = "2.47.0+horde.1"
 LOCUST_VERSION = "2.47.0"
@@ -65,7 +78,11 @@ BUCKETS_PER_ENTRY = 10
 """Distinct histogram buckets per entry and delta: ~10-20 requests an entry per 3 s."""
 SECONDS_PER_DELTA = 3
 RETRY_REGISTER = 5.0
-"""Seconds without an ack before client_ready is sent again, on a fresh socket."""
+"""Seconds without an ack before client_ready is sent again, on a fresh socket
+(``--retry fixed``; ``--retry horde`` waits as a horde worker does: 0.25 s, doubling up to
+its ``register_retry``)."""
+RETRY_SCAN = {"fixed": 3.0, "horde": 0.05}
+"""Seconds between looks for workers to register again, by ``--retry``."""
 _packb = msgpack.packb
 
 
@@ -85,6 +102,8 @@ class Sim:
     registered: bool = False
     horde: bool = False
     ready_sent: float = 0.0
+    attempts: int = 0
+    """client_ready sent since the worker last started registering."""
     state: str = "ready"
     users: int = 0
     run_id: str = ""
@@ -96,6 +115,8 @@ class Sim:
     fifo: deque[float] = field(default_factory=deque)
     unacked: dict[int, float] = field(default_factory=dict)
     last_spawn_ts: float = 0.0
+    acked_at: float = 0.0
+    """Wall-clock time of this worker's first ``ack`` (0: none yet)."""
 
 
 @dataclass
@@ -115,6 +136,16 @@ class Figures:
     rebuilds: int = 0
     spawns: int = 0
     unanswered_beats: int = 0
+    connect_first: float = 0.0
+    """Wall-clock time of the first DEALER's ``connect``."""
+    connect_last: float = 0.0
+    """Wall-clock time of the last DEALER's ``connect``."""
+    first_acks: int = 0
+    """Workers that have had an ``ack``."""
+    all_acked: float = 0.0
+    """Wall-clock time when the last worker had its first ``ack`` (0: not yet)."""
+    admit_cpu: float = 0.0
+    """CPU seconds of this process (all threads) from the first connect to ``all_acked``."""
 
 
 class Payloads:
@@ -240,22 +271,26 @@ class Simulator:
         """Set by SIGUSR2: no more deltas."""
         host = socket.gethostname()
         self.prefix = f"{host}-sim{args.tag}"
+        self.curve = load_curve_keys(args.curve_keys, self.n) if args.curve_keys else None
 
     # --- setup ---------------------------------------------------------------------------
 
     def connect_all(self) -> None:
         """Create and connect the DEALERs in batches (the master's accept backlog is finite)."""
+        self.fig.connect_first = time.time()
+        self.fig.admit_cpu = -time.process_time()
         for i in range(self.n):
             node_id = f"{self.prefix}w{i}_{uuid.uuid4().hex}"
-            sim = Sim(i, node_id, self._dealer(node_id), tail=_str(node_id))
+            sim = Sim(i, node_id, self._dealer(i, node_id), tail=_str(node_id))
             self.sims.append(sim)
             self._watch(sim)
             self._send(sim, self._envelope("client_ready", _packb(self._version()), sim))
-            sim.ready_sent = time.monotonic()
+            sim.ready_sent, sim.attempts = time.monotonic(), 1
             if i % 100 == 99:
                 self._pump(0.02)
+        self.fig.connect_last = time.time()
 
-    def _dealer(self, node_id: str) -> zmq.Socket:
+    def _dealer(self, index: int, node_id: str) -> zmq.Socket:
         sock = self.ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.IDENTITY, node_id.encode())
         sock.setsockopt(zmq.LINGER, 0)
@@ -267,6 +302,10 @@ class Simulator:
         else:  # as Locust's
             sock.setsockopt(zmq.TCP_KEEPALIVE, 1)
             sock.setsockopt(zmq.TCP_KEEPALIVE_IDLE, 30)
+        if self.curve is not None:
+            server, pairs = self.curve
+            sock.curve_publickey, sock.curve_secretkey = pairs[index]
+            sock.curve_serverkey = server
         sock.connect(self.args.master)
         return sock
 
@@ -281,7 +320,7 @@ class Simulator:
         self.epoll.unregister(fd)
         self.by_fd.pop(fd, None)
         sim.sock.close(linger=0)
-        sim.sock = self._dealer(sim.node_id)
+        sim.sock = self._dealer(sim.index, sim.node_id)
         self._watch(sim)
         self.fig.rebuilds += 1
 
@@ -400,6 +439,8 @@ class Simulator:
             if not sim.registered:
                 sim.registered = True
                 sim.horde = isinstance(data, dict) and data.get("horde") is not None
+            if not sim.acked_at:
+                self._first_ack(sim)
         elif mtype == "spawn":
             self._on_spawn(sim, data)
         elif mtype == "horde.epoch":
@@ -411,11 +452,18 @@ class Simulator:
             sim.registered = False
             sim.names_due = True
             self._send(sim, self._envelope("client_ready", _packb(self._version()), sim))
-            sim.ready_sent = now
+            sim.ready_sent, sim.attempts = now, 1
         elif mtype == "stop":
             sim.state, sim.users = "ready", 0
             self._send(sim, self._envelope("client_stopped", b"\xc0", sim))
             self._send(sim, self._envelope("client_ready", _packb(self._version()), sim))
+
+    def _first_ack(self, sim: Sim) -> None:
+        sim.acked_at = time.time()
+        self.fig.first_acks += 1
+        if self.fig.first_acks == self.n:
+            self.fig.all_acked = sim.acked_at
+            self.fig.admit_cpu += time.process_time()
 
     def _version(self) -> str:
         return HORDE_VERSION if self.fmt == "horde" else LOCUST_VERSION
@@ -472,7 +520,8 @@ class Simulator:
         n = self.n
         hb_step, st_step = a.heartbeat / n, a.stats / n
         hb_k = st_k = 0  # global send counters: worker k % n, due start + k * step
-        retry_at = start + 3.0
+        scan = RETRY_SCAN[a.retry]
+        retry_at = start + scan
         announced = False
         while not self.stop:
             now = time.monotonic()
@@ -503,7 +552,7 @@ class Simulator:
                 due = start + st_k * st_step
             next_due = min(next_due, due)
             if now >= retry_at:
-                retry_at = now + 3.0
+                retry_at = now + scan
                 self._retry_registration(now)
                 registered = sum(1 for s in self.sims if s.registered)
                 if registered == n and not announced:
@@ -524,11 +573,16 @@ class Simulator:
         os.replace(path + ".tmp", path)
 
     def _retry_registration(self, now: float) -> None:
+        fixed = self.args.retry == "fixed"
         for sim in self.sims:
-            if not sim.registered and now - sim.ready_sent > RETRY_REGISTER:
+            if sim.registered:
+                continue
+            wait = RETRY_REGISTER if fixed else register_delay(sim.attempts, DEFAULT_REGISTER_RETRY)
+            if now - sim.ready_sent > wait:
                 self._rebuild(sim)
                 self._send(sim, self._envelope("client_ready", _packb(self._version()), sim))
                 sim.ready_sent = now
+                sim.attempts += 1
 
     def close(self) -> None:
         """Close every socket."""
@@ -560,12 +614,28 @@ class Simulator:
             "rebuilds": f.rebuilds,
             "would_block": f.would_block,
             "unanswered_beats": unanswered,
+            "curve": self.curve is not None,
+            "connect_first": f.connect_first,
+            "connect_last": f.connect_last,
+            "first_acks": f.first_acks,
+            "all_acked": f.all_acked or None,
+            "admit_cpu": f.admit_cpu if f.all_acked else None,
             "lateness_p99_ms": pct(f.lateness_ms, 0.99),
             "lateness_max_ms": max(f.lateness_ms) if f.lateness_ms else None,
             "hb_latency_ms": [round(v, 1) for v in f.hb_latency_ms],
             "ack_lag_ms": [round(v, 1) for v in f.ack_lag_ms],
             "delta_sent_at": [round(v, 3) for v in f.delta_sent_at],
         }
+
+
+def load_curve_keys(path: str, n: int) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """The master's public key and ``n`` (public, secret) Z85 pairs from ``path``'s JSON."""
+    with open(path) as fh:
+        doc = json.load(fh)
+    pairs = [(public.encode(), secret.encode()) for public, secret in doc["pairs"]]
+    if len(pairs) < n:
+        raise SystemExit(f"{path} holds {len(pairs)} key pairs for {n} workers")
+    return doc["server"].encode(), pairs
 
 
 def raise_fd_limit() -> int:
@@ -592,6 +662,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--measure-after", type=float, default=-1.0, help="start measuring after")
     p.add_argument("--tag", default="0", help="distinguishes node ids of several processes")
     p.add_argument("--out", default="", help="write the JSON figures here")
+    p.add_argument(
+        "--retry",
+        choices=tuple(RETRY_SCAN),
+        default="fixed",
+        help="unanswered client_ready: a fresh socket after 5 s (fixed) or on a horde"
+        " worker's schedule (0.25 s, doubling up to 3 s)",
+    )
+    p.add_argument(
+        "--curve-keys",
+        default="",
+        help="JSON with the master's public key and one CURVE key pair per worker",
+    )
     return p.parse_args(argv)
 
 
