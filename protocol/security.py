@@ -29,6 +29,7 @@ __all__ = [
     "ClientKeys",
     "ServerKeys",
     "allow_signature",
+    "allow_stamp",
     "allowed_keys",
     "apply_curve_client",
     "certificate_text",
@@ -138,19 +139,37 @@ def allowed_keys(source: str) -> frozenset[str]:
     return frozenset(read_key(str(p), secret=False, flag="--allow-keys")[0] for p in files)
 
 
+def allow_stamp(source: str) -> tuple[int, ...]:
+    """A cheap look at an allow-list (one ``stat``): it changes when files are added,
+    removed or renamed in the directory (a Kubernetes Secret update swaps a link there),
+    or when a single key file is rewritten. A file rewritten in place inside a directory
+    needs :func:`allow_signature`."""
+    try:
+        st = os.stat(source)
+    except OSError:
+        return ()
+    return (st.st_mtime_ns, st.st_ino, st.st_size)
+
+
 def allow_signature(source: str) -> tuple[tuple[str, int, int], ...]:
     """What changes when an allow-list's files do: ``(name, mtime_ns, size)`` per file.
 
     Files are followed through symbolic links, so a Kubernetes Secret volume, which swaps
     a link to a new folder, changes the signature. An unreadable source has an empty one.
+    It stats every file (``os.scandir``): 5,000 key files take about 18 ms.
     """
     path = Path(source)
     try:
-        files = _key_files(path) if path.is_dir() else [path] if path.exists() else []
-        stats = [(p.name, p.stat()) for p in files]
+        if not path.is_dir():
+            st = path.stat()
+            return ((path.name, st.st_mtime_ns, st.st_size),)
+        with os.scandir(path) as entries:
+            stats = [
+                (e.name, e.stat()) for e in entries if not e.name.startswith(".") and e.is_file()
+            ]
     except OSError:
         return ()
-    return tuple((name, st.st_mtime_ns, st.st_size) for name, st in stats)
+    return tuple(sorted((name, st.st_mtime_ns, st.st_size) for name, st in stats))
 
 
 def certificate_text(public: str, secret: str | None, generated: str) -> str:

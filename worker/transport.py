@@ -62,6 +62,10 @@ _WAIT_LOG_FIRST = 5.0
 _WAIT_LOG_MAX = 300.0
 #: Seconds before the first client_ready retry; the delay doubles up to ``register_retry``.
 FIRST_REGISTER_RETRY = 0.25
+#: Longest a socket whose handshake has not finished is kept for a retry: while a fleet
+#: starts, the master's accept queue and handshakes take seconds (CURVE: about 6 s for
+#: 5,000), and a fresh socket would only join the back of the queue again.
+HANDSHAKE_WAIT = 10.0
 
 
 def register_delay(attempts: int, register_retry: float) -> float:
@@ -134,6 +138,9 @@ class WorkerLink:
         self._monitors = 0
         self._problem: str | None = None
         """What the last handshake event said is wrong (None: nothing, or not known)."""
+        self._handshake = "pending"
+        """The current socket's handshake: pending, done or failed (from the monitor)."""
+        self._dealer_born = 0.0
         self._beat = 0
         self._next_beat = 0.0
         self._next_register = 0.0
@@ -210,6 +217,8 @@ class WorkerLink:
         if self.curve is not None:
             apply_curve_client(dealer, self.curve, zmq)
         self._monitors += 1
+        self._handshake = "pending"
+        self._dealer_born = time.monotonic()
         address = f"inproc://horde-link-monitor-{id(self)}-{self._monitors}"
         self._monitor = dealer.get_monitor_socket(monitored_events(zmq), address)
         dealer.connect(self.endpoint)
@@ -289,9 +298,16 @@ class WorkerLink:
         backlog) and gets a new route if the master ignores the old connection: a ROUTER
         without handover silently ignores a connection whose identity it still holds, which
         is what happens after a ``reconnect`` while the master is still reading the old
-        connection's backlog of heartbeats. Hence the quick first retries.
+        connection's backlog of heartbeats. Hence the quick first retries. A socket whose
+        handshake has not finished yet (the socket monitor says) is kept, up to
+        :data:`HANDSHAKE_WAIT`: at a fleet start, it is waiting in the master's queue.
         """
         if self._ready_attempts and self.status.last_master_contact < self._ready_sent_at:
+            if self._handshake == "pending" and now - self._dealer_born < HANDSHAKE_WAIT:
+                # Still being admitted: a copy is queued already, and a fresh socket
+                # would start over at the back of the master's accept queue.
+                self._next_register = now + FIRST_REGISTER_RETRY
+                return
             self._rebuild(poller)
         self._dealer_send(encode(m.ClientReady(self.node_id)))
         self._ready_attempts += 1
@@ -344,6 +360,9 @@ class WorkerLink:
             except zmq.Again:
                 return
             event = parse_monitor_message(frames)
+            # only handshake events are monitored: one succeeded, or one failed
+            succeeded = event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED
+            self._handshake = "done" if succeeded else "failed"
             secure = self.curve is not None
             problem = link_problem(event["event"], event["value"], secure=secure, zmq=zmq)
             if problem is not None and problem != self._problem:
