@@ -44,7 +44,7 @@ ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 ZAP_DOMAIN = b"horde"
 POLL_SECONDS = 1.0
 """How often the allow-list is looked at for changes (one ``stat``; and how long stop waits)."""
-FULL_LOOK_EVERY = 10
+FULL_LOOK_EVERY = 5
 """Every this many looks, every key file is looked at too (a file rewritten in place
 leaves its directory unchanged); at 5,000 files that costs about 18 ms."""
 _OK, _DENIED = b"200", b"400"

@@ -111,13 +111,13 @@ def revoke_quietly(keys: KeySet, name: str) -> None:
     assert path.stat().st_size == before.st_size
 
 
-@pytest.mark.parametrize("how", ["sighup", "file"])
+@pytest.mark.parametrize("how", ["sighup", "rewrite", "delete"])
 def test_a_revoked_key_loses_its_worker_its_users_and_its_reconnects(
     tmp_path: Path, how: str
 ) -> None:
-    """Revoked by SIGHUP (a change the file poll cannot see) or by deleting its file: the
-    worker goes missing, its users move, its frames are dropped and its new handshakes are
-    refused."""
+    """Revoked by SIGHUP (a change the file look cannot see), by rewriting its file in
+    place with another key (no signal), or by deleting it: the worker goes missing, its
+    users move, its frames are dropped and its new handshakes are refused."""
     keys = write_keys(tmp_path / "keys", 2)
     with cluster() as c:
         secure_master(c, keys)
@@ -131,6 +131,9 @@ def test_a_revoked_key_loses_its_worker_its_users_and_its_reconnects(
             revoke_quietly(keys, "worker-1")
             assert c.master is not None
             c.master.send_signal(signal.SIGHUP)
+        elif how == "rewrite":
+            other = zmq.curve_keypair()[0].decode()
+            (keys.allow_dir / "worker-1.key").write_text(certificate_text(other, None, "now"))
         else:
             (keys.allow_dir / "worker-1.key").unlink()
         wait_for(lambda: c.rows()[first]["state"] == "missing", 20, "worker-1 missing")
