@@ -184,36 +184,22 @@ class RouterTransport:
         return batch
 
     def _drain(self, limit: int) -> list[list[bytes]]:
-        """Up to ``limit`` messages that are queued now, without waiting."""
-        if self.gate is not None:
-            return self._drain_judged(limit)
+        """Up to ``limit`` messages that are queued now, without waiting (on a CURVE socket,
+        each judged by the key it came under: a refused one is left out)."""
         sock: Any = self._socket
-        batch: list[list[bytes]] = []
+        judged = self.gate is not None
+        copy = not judged  # a judged message's frames are read with their properties
+        batch: list[Any] = []
         try:
             while len(batch) < limit:
-                frames = [_raw_recv(sock, _NOBLOCK)]
+                frames: Any = [_raw_recv(sock, _NOBLOCK, copy)]
                 while _raw_get(sock, _RCVMORE):
-                    frames.append(_raw_recv(sock, _NOBLOCK))
+                    frames.append(_raw_recv(sock, _NOBLOCK, copy))
+                if judged:
+                    frames = self._admitted(frames)
+                    if frames is None:
+                        continue
                 batch.append(frames)
-        except zmq.Again:
-            pass
-        except zmq.ZMQError as exc:
-            if not batch:
-                raise ReceiveError(f"receive failed: {exc}") from exc
-        return batch
-
-    def _drain_judged(self, limit: int) -> list[list[bytes]]:
-        """:meth:`_drain` on a CURVE socket: each message is judged by the key it came under."""
-        sock: Any = self._socket
-        batch: list[list[bytes]] = []
-        try:
-            while len(batch) < limit:
-                parts = [_raw_recv(sock, _NOBLOCK, False)]
-                while _raw_get(sock, _RCVMORE):
-                    parts.append(_raw_recv(sock, _NOBLOCK, False))
-                frames = self._admitted(parts)
-                if frames is not None:
-                    batch.append(frames)
         except zmq.Again:
             pass
         except zmq.ZMQError as exc:

@@ -11,7 +11,6 @@ target, with keys from ``horde keygen``.
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,14 +19,13 @@ from pathlib import Path
 
 import pytest
 import zmq
-import zmq.auth as zauth
 
 from horde.protocol import messages as m
 from horde.protocol.codec import encode
 from horde.worker.stats import RequestRecorder
 from tests.fault_support import Cluster, CountingTarget, counting_target, events, rejected
 from tests.relay import Relay
-from tests.support import Processes, post, processes, wait_for
+from tests.support import Keys, Processes, post, processes, wait_for
 
 MARKER = "wire-marker-5f1c9e"
 """A string only the wire script's text holds (a credential, in a real script)."""
@@ -170,51 +168,6 @@ def test_relay_tamper_makes_libzmq_drop_a_curve_connection() -> None:
 
 
 # --- horde processes through the relay -----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Keys:
-    """The key files ``horde keygen DIR --workers 2`` wrote."""
-
-    root: Path
-
-    @classmethod
-    def make(cls, root: Path) -> Keys:
-        """Run ``horde keygen`` into ``root``."""
-        command = [sys.executable, "-m", "horde", "keygen", str(root), "--workers", "2"]
-        subprocess.run(command, check=True, capture_output=True, timeout=30)
-        return cls(root)
-
-    def master_args(self) -> tuple[str, ...]:
-        """``horde master`` flags for a CURVE server allowing both workers' keys."""
-        return (
-            "--secret-key",
-            str(self.root / "master.key_secret"),
-            "--allow-keys",
-            str(self.root / "workers"),
-        )
-
-    def worker_args(self, n: int) -> tuple[str, ...]:
-        """``horde worker`` flags for worker ``n``'s key pair."""
-        return (
-            "--secret-key",
-            str(self.root / f"worker-{n}.key_secret"),
-            "--master-key",
-            str(self.root / "master.key"),
-        )
-
-    def fingerprint(self, n: int) -> str:
-        """Worker ``n``'s key fingerprint, as the workers table shows it."""
-        public, _ = zauth.load_certificate(self.root / "workers" / f"worker-{n}.key")
-        return public.decode()[:8]
-
-    def curve_client(self, sock: zmq.Socket, n: int) -> None:
-        """Make ``sock`` a CURVE client holding worker ``n``'s key pair."""
-        public, secret = zauth.load_certificate(self.root / f"worker-{n}.key_secret")
-        master_public, _ = zauth.load_certificate(self.root / "master.key")
-        assert secret is not None
-        sock.curve_publickey, sock.curve_secretkey = public, secret
-        sock.curve_serverkey = master_public
 
 
 def _worker(c: Cluster, relay: Relay, *extra: str) -> tuple[subprocess.Popen[str], str]:
