@@ -40,9 +40,11 @@ class ScriptArguments:
         include_in_web_ui: bool = True,
         is_secret: bool = False,
         is_required: bool = False,
+        is_multiple: bool = False,
         **kwargs: Any,
     ) -> argparse.Action:
-        """Add an option (argparse's arguments, plus Locust's keywords)."""
+        """Add an option (argparse's arguments, plus Locust's keywords; ``is_multiple``,
+        for the web UI's several choices, is kept as the option's list default)."""
         try:
             action = self._parser.add_argument(*names, **kwargs)
         except (argparse.ArgumentError, ValueError, TypeError) as exc:
@@ -70,6 +72,8 @@ class ScriptArguments:
         for action, in_ui, secret, required in self._specs:
             if isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction):
                 kind = "bool"
+            elif isinstance(action.default, bool) and action.type is None:
+                kind = "bool"  # Locust: a boolean default makes a checkbox
             else:
                 kind = _KINDS.get(action.type, "str")
             out.append(

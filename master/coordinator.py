@@ -161,6 +161,8 @@ class Coordinator:
         if not self.registry.active():
             raise CommandError("no worker is connected yet; start a worker first")
         if self.state not in ACTIVE_RUN:
+            # test_start listeners read the target (Locust's runner.target_user_count)
+            self.target_total = 0 if request.shape_class is not None else request.user_count
             self._new_run(now)
             self.deadline = None
         if request.host:

@@ -151,3 +151,25 @@ def test_usage_reports_fire_usage_monitor_and_cpu_warning_above_the_threshold() 
     assert report_usage(environment, 50.0, 1 << 20, False, 10.0) is False
     assert report_usage(environment, 95.0, 1 << 20, False, 20.0) is True
     assert heard == [("usage", 50.0), ("usage", 95.0), ("warning", 20.0)]
+
+
+def test_test_start_listeners_see_the_runs_target_user_count() -> None:
+    """The target is set before test_start fires (Locust scripts split data by it)."""
+    from horde.master.config import MasterSettings
+    from horde.master.coordinator import Coordinator, SwarmRequest
+    from horde.master.dispatch import UserClassSpec
+    from horde.master.swarm import RunHooks
+    from horde.protocol import messages as m
+
+    seen: list[int] = []
+
+    class Hooks(RunHooks):
+        def test_start(self) -> None:
+            seen.append(coordinator.target_total)
+
+    coordinator = Coordinator(
+        MasterSettings(), [UserClassSpec("A", 1, 0)], lambda i, msg: None, hooks=Hooks()
+    )
+    coordinator.handle("w_1", m.ClientReady("w_1"), 100.0)
+    coordinator.start(SwarmRequest(7, 10.0, "http://127.0.0.1:9", None), 100.0)
+    assert seen == [7]

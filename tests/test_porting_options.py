@@ -134,3 +134,23 @@ def test_the_dashboard_config_offers_the_options_with_secrets_masked() -> None:
     assert extra["my_secret"] == {
         "value": None, "help": "", "choices": None, "kind": "str", "is_secret": True,
     }  # fmt: skip
+
+
+def test_locusts_option_keywords_are_accepted() -> None:
+    """is_multiple, is_required, is_secret, include_in_web_ui and a boolean default, as in
+    Locust's own example: every option lands, none stops the others."""
+    import argparse
+
+    from horde.scriptargs import ScriptArguments
+
+    parser = argparse.ArgumentParser()
+    arguments = ScriptArguments(parser, {"LOCUST_MY_ARGUMENT": "from-env"})
+    arguments.add_argument("--my-argument", type=str, env_var="LOCUST_MY_ARGUMENT", default="")
+    arguments.add_argument("--endpoints", choices=["a", "b"], is_multiple=True, default=["a"])
+    arguments.add_argument("--hidden", include_in_web_ui=False, default="x")
+    arguments.add_argument("--box", default=True)
+    arguments.add_argument("--needed", is_required=True, default="y")
+    options = {o.name: o for o in arguments.options(parser.parse_args([]))}
+    assert options["my_argument"].value == "from-env"
+    assert options["box"].kind == "bool" and not options["hidden"].include_in_web_ui
+    assert sorted(options) == ["box", "endpoints", "hidden", "my_argument", "needed"]
