@@ -329,4 +329,4 @@ class MasterLoops:
             self._routes = {i: t for i, t in self._routes.items() if i in registry}
         for transport in self.transports:
             if transport.gate is not None and len(transport.gate) > len(registry):
-                transport.gate.prune(registry)
+                transport.gate.prune(registry, time.monotonic())

@@ -22,6 +22,7 @@ structlog, horde.master (zap, keybind) and horde.protocol.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -212,7 +213,7 @@ class RouterTransport:
         gate: Any = self.gate
         frames = [part.bytes for part in parts]
         key = parts[-1].get("User-Id")
-        reason = gate.judge(frames[0], key)
+        reason = gate.judge(frames[0], key, time.monotonic())
         if gate.bound:
             for identity, bound in gate.bound:
                 log.info(

@@ -18,7 +18,7 @@ import zmq
 from horde.keygen import KeySet, write_keys
 from horde.protocol import messages as m
 from horde.protocol.codec import encode
-from horde.protocol.security import certificate_text
+from horde.protocol.security import certificate_text, fingerprint, read_key
 from tests.fault_support import SCRIPTS, Cluster, cluster, events, rejected
 from tests.support import free_port, post, wait_for
 
@@ -195,3 +195,19 @@ def test_a_worker_that_cannot_join_says_why(tmp_path: Path) -> None:
         for worker, cause in causes.items():
             wait_for(lambda w=worker, t=cause: t in c.procs.output(w), 20, cause)
         assert c.rows() == {}
+
+
+def test_a_worker_that_fetches_its_script_shows_its_key(tmp_path: Path) -> None:
+    """A worker without -f asks for the script under a temporary identity first; the
+    workers table still shows its own key's fingerprint once it registers."""
+    keys = write_keys(tmp_path / "keys")
+    with cluster(target="http://127.0.0.1:9") as c:
+        secure_master(c, keys)
+        worker = c.procs.horde(
+            "worker", "--master", f"127.0.0.1:{c.zmq_port}", "--master-key",
+            str(keys.master_public), "--secret-key", str(keys.worker_secret("worker")),
+        )  # fmt: skip
+        node = c.node_id(worker)
+        c.wait_workers([node])
+        public = read_key(str(keys.allow_dir / "worker.key"), secret=False, flag="-")[0]
+        assert c.rows()[node]["key"] == fingerprint(public)

@@ -155,19 +155,22 @@ def test_keygen_writes_certificates_secret_files_private_and_keeps_old_keys(
 
 
 def test_the_key_gate_binds_an_identity_to_its_first_key() -> None:
-    """Another key under a bound identity is wrong; a key off the list is revoked."""
+    """Another key under a bound identity is wrong; a key off the list is revoked; a
+    binding outlives a prune while young (its worker may not be registered yet)."""
     a, b, c = (pair()[0] for _ in range(3))
     allowed = {a, b}
     gate = KeyGate(lambda: frozenset(allowed))
-    assert gate.judge(b"w1", a) is None
+    assert gate.judge(b"w1", a, 0.0) is None
     assert gate.bound == [(b"w1", a)]
-    assert gate.judge(b"w1", b) == WRONG_KEY
-    assert gate.judge(b"w1", c) == REVOKED_KEY
-    assert gate.judge(b"w2", b) is None
+    assert gate.judge(b"w1", b, 1.0) == WRONG_KEY
+    assert gate.judge(b"w1", c, 1.0) == REVOKED_KEY
+    assert gate.judge(b"w2", b, 1.0) is None
     assert gate.key_of("w1") == fingerprint(a)
     allowed.discard(a)
-    assert gate.judge(b"w1", a) == REVOKED_KEY
-    gate.prune({"w2"})
+    assert gate.judge(b"w1", a, 2.0) == REVOKED_KEY
+    gate.prune({"w2"}, 5.0)  # w1 is unknown, but bound 5 s ago: kept
+    assert len(gate) == 2
+    gate.prune({"w2"}, 11.0)
     assert len(gate) == 1 and gate.key_of("w1") is None
 
 
