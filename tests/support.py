@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -277,3 +277,39 @@ class Keys:
         assert secret is not None
         sock.curve_publickey, sock.curve_secretkey = public, secret
         sock.curve_serverkey = master_public
+
+
+def probe_env(log: Path, **extra: str) -> dict[str, str]:
+    """The environment of a run whose probe script notes what it sees in ``log``
+    ($EVENTS_LOG); Locust children may monkey-patch themselves (the suite's process may not)."""
+    skip = {"LOCUST_SKIP_MONKEY_PATCH": ""}
+    return {**os.environ, **skip, "EVENTS_LOG": str(log), "PYTHONUNBUFFERED": "1", **extra}
+
+
+def as_locust_script(script: Path, folder: Path) -> Path:
+    """``script`` (horde imports) written into ``folder`` with Locust's: the porting rule
+    backwards, so the same file runs under Locust."""
+    ported = folder / f"{script.stem}_locust.py"
+    ported.write_text(script.read_text().replace("from horde", "from locust"))
+    return ported
+
+
+def run_locust_fleet(
+    script: Path, target: str, flags: Sequence[str], env: dict[str, str], timeout: float = 60
+) -> tuple[int, int]:
+    """Run ``script`` under a headless Locust 2.47 master with one Locust worker, both on
+    loopback, until both have exited; return the master's exit code and PID. ``flags``
+    go to the master (say ``-u 1 -r 10 -t 2s``)."""
+    port = str(free_port())
+    locust = [sys.executable, "-m", "locust", "-f", str(script)]
+    with processes() as procs:
+        master = procs.start(
+            *locust, "--headless", "--master", "--master-bind-host", "127.0.0.1",
+            "--master-bind-port", port, "--expect-workers", "1", "-H", target, *flags, env=env,
+        )  # fmt: skip
+        procs.start(
+            *locust, "--worker", "--master-host", "127.0.0.1", "--master-port", port, env=env
+        )
+        wait_for(lambda: master.poll() is not None, timeout, "Locust's master to finish")
+        wait_for(lambda: all(p.poll() is not None for p in procs.children), 30, "its worker")
+        return int(master.returncode), master.pid

@@ -16,7 +16,12 @@ from pathlib import Path
 import pytest
 
 from tests.fault_support import SCRIPTS, counting_target
-from tests.support import free_port, processes, wait_for
+from tests.support import (
+    as_locust_script,
+    probe_env,
+    run_locust_fleet,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.process]
 
@@ -34,16 +39,13 @@ def test_events_fire_on_the_same_side_as_under_locust(tmp_path: Path) -> None:
     """init, test_start/stopping/stop, spawning_complete, worker_connect, worker_report with
     the worker's report_to_master keys, quitting and quit: the same pairs both ways."""
     horde_script = SCRIPTS / "events_probe.py"
-    locust_script = tmp_path / "events_probe_locust.py"
-    locust_script.write_text(
-        horde_script.read_text().replace("from horde import", "from locust import")
-    )
+    locust_script = as_locust_script(horde_script, tmp_path)
     with counting_target() as target:
         horde_log = tmp_path / "horde.log"
         command = [sys.executable, "-m", "horde", "run", "-f", str(horde_script), "--headless"]
         command += ["--workers", "1", "-u", "2", "-r", "10", "-t", "3s", "-H", target.url]
         run = subprocess.Popen(
-            [*command, "--web-port", "0"], env=_env(horde_log), stdout=subprocess.DEVNULL,
+            [*command, "--web-port", "0"], env=probe_env(horde_log), stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         _, err = run.communicate(timeout=60)
@@ -51,32 +53,15 @@ def test_events_fire_on_the_same_side_as_under_locust(tmp_path: Path) -> None:
         horde_pairs = sides(horde_log, run.pid)
 
         locust_log = tmp_path / "locust.log"
-        port = free_port()
-        with processes() as procs:
-            master = procs.start(
-                sys.executable, "-m", "locust", "-f", str(locust_script), "--headless",
-                "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-                "--expect-workers", "1", "-u", "2", "-r", "10", "-t", "3s", "-H", target.url,
-                env=_env(locust_log),
-            )  # fmt: skip
-            procs.start(
-                sys.executable, "-m", "locust", "-f", str(locust_script), "--worker",
-                "--master-host", "127.0.0.1", "--master-port", str(port), env=_env(locust_log),
-            )  # fmt: skip
-            wait_for(lambda: master.poll() is not None, 60, "Locust's master to finish")
-            wait_for(lambda: all(p.poll() is not None for p in procs.children), 30, "its worker")
-        locust_pairs = sides(locust_log, master.pid)
+        _, master_pid = run_locust_fleet(
+            locust_script, target.url, ["-u", "2", "-r", "10", "-t", "3s"], probe_env(locust_log)
+        )
+        locust_pairs = sides(locust_log, master_pid)
     assert ("worker", "request") not in locust_pairs  # only the listed events are noted
     assert ("master", "worker_report_without_marker") not in horde_pairs
     assert horde_pairs == locust_pairs
     assert {("master", "worker_report"), ("worker", "report_to_master")} <= horde_pairs
     assert {("master", "spawning_complete"), ("worker", "spawning_complete")} <= horde_pairs
-
-
-def _env(log: Path) -> dict[str, str]:
-    """The environment of a run: the log path, and Locust free to monkey-patch itself."""
-    skip = {"LOCUST_SKIP_MONKEY_PATCH": ""}  # the test process sets it; its children must not
-    return {**os.environ, **skip, "EVENTS_LOG": str(log), "PYTHONUNBUFFERED": "1"}
 
 
 def test_the_master_fires_reset_stats_and_worker_connect_once_per_worker() -> None:

@@ -4,7 +4,6 @@ dashboard's config and listed in /openapi.json; the same values as under Locust.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,15 +14,13 @@ from horde.master.forms import FieldError, parse_swarm
 from horde.master.openapi import document
 from horde.protocol.options import ScriptOption
 from tests.fault_support import SCRIPTS, counting_target
-from tests.support import free_port, processes, wait_for
+from tests.support import (
+    as_locust_script,
+    probe_env,
+    run_locust_fleet,
+)
 
 FLAGS = ["--my-argument", "hello", "--my-level", "3", "--my-flag"]
-
-
-def _env(log: Path) -> dict[str, str]:
-    skip = {"LOCUST_SKIP_MONKEY_PATCH": ""}  # the test process sets it; its children must not
-    extra = {"EVENTS_LOG": str(log), "PROBE_MY_ENV": "from-env", "PYTHONUNBUFFERED": "1"}
-    return {**os.environ, **skip, **extra}
 
 
 def seen(log: Path) -> dict[str, set[str]]:
@@ -41,31 +38,23 @@ def test_script_options_reach_both_sides_with_the_values_locust_gives(tmp_path: 
     """horde run and a Locust master + worker: master and workers see the flags' values
     and the env_var's, the same under both."""
     horde_log, locust_log = tmp_path / "horde.log", tmp_path / "locust.log"
-    locust_script = tmp_path / "options_probe.py"
-    locust_script.write_text(
-        (SCRIPTS / "options_probe.py").read_text().replace("from horde", "from locust")
-    )
+    locust_script = as_locust_script(SCRIPTS / "options_probe.py", tmp_path)
     with counting_target() as target:
         command = [sys.executable, "-m", "horde", "run", "-f", str(SCRIPTS / "options_probe.py")]
         command += ["--headless", "-u", "1", "-r", "10", "-t", "2s", "--workers", "1"]
         command += ["--web-port", "0", "-H", target.url, *FLAGS]
         done = subprocess.run(
-            command, env=_env(horde_log), capture_output=True, text=True, timeout=60, check=False
+            command,
+            env=probe_env(horde_log, PROBE_MY_ENV="from-env"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         assert done.returncode == 0, done.stderr[-2000:]
-        port = free_port()
-        with processes() as procs:
-            master = procs.start(
-                sys.executable, "-m", "locust", "-f", str(locust_script), "--headless",
-                "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-                "--expect-workers", "1", "-u", "1", "-r", "10", "-t", "2s", "-H", target.url,
-                *FLAGS, env=_env(locust_log),
-            )  # fmt: skip
-            procs.start(
-                sys.executable, "-m", "locust", "-f", str(locust_script), "--worker",
-                "--master-host", "127.0.0.1", "--master-port", str(port), env=_env(locust_log),
-            )  # fmt: skip
-            wait_for(lambda: master.poll() is not None, 60, "Locust's master to finish")
+        flags = ["-u", "1", "-r", "10", "-t", "2s", *FLAGS]
+        env = probe_env(locust_log, PROBE_MY_ENV="from-env")
+        assert run_locust_fleet(locust_script, target.url, flags, env)[0] == 0
     horde_values = seen(horde_log)
     assert horde_values == {
         "my_argument": {"hello"},

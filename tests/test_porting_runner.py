@@ -3,7 +3,6 @@ real Locust worker, exchange a script's own messages both ways."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,14 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.fault_support import SCRIPTS, counting_target
-from tests.support import free_port, processes, wait_for
+from tests.support import as_locust_script, free_port, probe_env, processes, wait_for
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.process]
-
-
-def _env(log: Path) -> dict[str, str]:
-    skip = {"LOCUST_SKIP_MONKEY_PATCH": ""}  # the test process sets it; its children must not
-    return {**os.environ, **skip, "EVENTS_LOG": str(log), "PYTHONUNBUFFERED": "1"}
 
 
 def test_custom_messages_between_a_horde_master_and_a_horde_worker(tmp_path: Path) -> None:
@@ -30,7 +24,7 @@ def test_custom_messages_between_a_horde_master_and_a_horde_worker(tmp_path: Pat
         command += ["--headless", "-u", "1", "-r", "10", "-t", "2s", "--workers", "1"]
         command += ["--web-port", "0", "-H", target.url]
         done = subprocess.run(
-            command, env=_env(log), capture_output=True, text=True, timeout=60, check=False
+            command, env=probe_env(log), capture_output=True, text=True, timeout=60, check=False
         )
     assert done.returncode == 0, done.stderr[-2000:]
     lines = log.read_text().splitlines()
@@ -41,19 +35,17 @@ def test_custom_messages_between_a_horde_master_and_a_horde_worker(tmp_path: Pat
 def test_custom_messages_between_a_horde_master_and_a_locust_worker(tmp_path: Path) -> None:
     """The same script, with `locust` imports on a real Locust 2.47 worker: both ways."""
     log = tmp_path / "log"
-    locust_script = tmp_path / "messages_probe.py"
-    text = (SCRIPTS / "messages_probe.py").read_text()
-    locust_script.write_text(text.replace("from horde", "from locust"))
+    locust_script = as_locust_script(SCRIPTS / "messages_probe.py", tmp_path)
     port = free_port()
     with counting_target() as target, processes() as procs:
         master = procs.horde(
             "master", "-f", str(SCRIPTS / "messages_probe.py"), "--bind",
             f"tcp://127.0.0.1:{port}", "--web-port", "0", "--headless", "--expect-workers",
-            "1", "-u", "1", "-r", "10", "-t", "3s", "-H", target.url, env=_env(log),
+            "1", "-u", "1", "-r", "10", "-t", "3s", "-H", target.url, env=probe_env(log),
         )  # fmt: skip
         procs.start(
             sys.executable, "-m", "locust", "-f", str(locust_script), "--worker",
-            "--master-host", "127.0.0.1", "--master-port", str(port), env=_env(log),
+            "--master-host", "127.0.0.1", "--master-port", str(port), env=probe_env(log),
         )  # fmt: skip
         wait_for(lambda: master.poll() is not None, 60, "the master to finish")
         assert master.returncode == 0, procs.output(master)[-2000:]
