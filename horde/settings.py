@@ -256,6 +256,7 @@ def _test_master(
         only_summary=args.only_summary,
         autostart=args.autostart and not args.headless,
         autoquit=_autoquit(args),
+        log_summary=args.log_format == "json",
     )
 
 
