@@ -23,6 +23,7 @@ import zmq.auth as zauth
 
 from horde.keygen import keygen, write_kustomize
 from horde.protocol.errors import ConfigError
+from horde.protocol.security import allow_signature, allow_stamp, allowed_keys
 from tests.support import SCRIPTS, free_port, processes, start_target, wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -130,6 +131,28 @@ def test_a_secret_volume_of_links_runs_a_secure_job_from_variables(tmp_path: Pat
         assert master.wait(timeout=60) == 0, procs.output(master)
         assert worker.wait(timeout=20) == 0, procs.output(worker)
         assert "registered with master" in procs.output(worker)
+
+
+def test_a_rotated_secret_changes_the_allow_list_behind_its_link(tmp_path: Path) -> None:
+    """``--allow-keys`` naming a Secret volume's link: when the kubelet swaps ``..data`` to
+    new files, the file's stamp changes (so the master reloads) and the new key is read."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    write_kustomize(first)
+    write_kustomize(second)
+    mount = secret_volume(first, tmp_path / "keys", 0o644)
+    link = str(mount / "worker.key")
+    old_key = zauth.load_certificate(first / "worker.key")[0].decode()
+    new_key = zauth.load_certificate(second / "worker.key")[0].decode()
+    assert allowed_keys(link) == {old_key}
+    stamp, signature = allow_stamp(link), allow_signature(link)
+    newer = mount / "..2026_12_05_22_00_00.000000002"
+    newer.mkdir()
+    for name in FILES:
+        shutil.copy(second / name, newer / name)
+    (mount / "..data_tmp").symlink_to(newer.name)
+    os.replace(mount / "..data_tmp", mount / "..data")  # as the kubelet swaps it
+    assert allowed_keys(link) == {new_key}
+    assert allow_stamp(link) != stamp and allow_signature(link) != signature
 
 
 def as_other_user(folder: Path, path: Path) -> tuple[list[str], dict[str, str]]:
