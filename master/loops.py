@@ -53,7 +53,7 @@ SWEEP_DEFER_MAX = 10.0
 """Longest the liveness sweep waits for a receive loop that has a backlog (seconds)."""
 PAUSE_MAX = 0.05
 """Longest :meth:`MasterLoops.pause` waits for a receive loop's turn (seconds)."""
-SLICE_SECONDS = 0.001
+SLICE_SECONDS = 0.0005
 """How long a long job (a :class:`Pacer`'s) works between two pauses (seconds), while
 heartbeats are answered as they arrive: a heartbeat waits for one slice at most."""
 SLICE_SECONDS_BATCHED = 0.004
