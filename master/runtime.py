@@ -13,6 +13,7 @@ Imports: gevent, structlog, horde.master, horde.protocol.
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -29,6 +30,7 @@ from horde.master.dispatch import UserClassSpec
 from horde.master.htmlreport import render_report, report_data
 from horde.master.http import WebContext, create_app, serve, wrap_auth
 from horde.master.jsonout import locust_json
+from horde.master.judge import judge_loop, judge_once
 from horde.master.keybind import WRONG_KEY
 from horde.master.loops import MasterLoops
 from horde.master.metrics import HANDSHAKES_REFUSED
@@ -41,6 +43,13 @@ from horde.master.summary import (
 )
 from horde.master.swarm import ACTIVE_RUN, RunHooks, RunState, SwarmRequest
 from horde.master.transport import RouterTransport
+from horde.master.verdict_out import (
+    EXIT_ERRORED,
+    json_document,
+    junit_xml,
+    run_exit_code,
+    verdict_text,
+)
 from horde.master.view import workers_text
 from horde.master.webui import WebUI
 from horde.protocol.corrected import CORRECTED_KEY
@@ -52,9 +61,10 @@ from horde.worker.api.usage import monitor_usage
 
 log = structlog.get_logger("horde.master")
 POLL = 0.1
-EXIT_CUT_SHORT = 1
-"""Exit code of a headless run cut short (every worker lost, its load shape failed...),
-whatever ``--exit-code-on-error`` says about failed requests."""
+EXIT_CUT_SHORT = EXIT_ERRORED
+"""Exit code of a headless run that could not start (too few workers by
+``--expect-workers-max-wait``) or was cut short (every worker lost, its load shape
+failed...), whatever ``--exit-code-on-error`` or the thresholds say."""
 
 
 def class_specs(user_classes: dict[str, type]) -> list[UserClassSpec]:
@@ -197,6 +207,7 @@ class MasterRuntime:
         self._interrupted = False
         self._csv_loop: gevent.Greenlet | None = None
         self._usage_loop: gevent.Greenlet | None = None
+        self._judge_loop: gevent.Greenlet | None = None
 
     def _refused(self, identity: bytes, reason: str) -> None:
         """A CURVE frame whose key may not speak for its identity: counted and dropped."""
@@ -264,6 +275,7 @@ class MasterRuntime:
             self._csv_loop = gevent.spawn(self._write_csv_loop)
         if self.environment is not None:
             self._usage_loop = gevent.spawn(monitor_usage, self.environment)
+        self._judge_loop = gevent.spawn(judge_loop, self.loops)
 
     def _write_csv_loop(self) -> None:
         """Rewrite the ``--csv`` files every interval while a run is on, and once after it.
@@ -305,10 +317,31 @@ class MasterRuntime:
                 log.info("HTML report written", path=s.html_path)
             except OSError as exc:
                 log.error("cannot write the HTML report", path=s.html_path, error=str(exc))
+        report = judge_once(self.loops)
         if s.json_output:
             snap = self.loops.snapshot()
-            out.write(json.dumps(locust_json(snap.stats, snap.corrected), indent=4) + "\n")
+            document = json_document(locust_json(snap.stats, snap.corrected), report)
+            out.write(json.dumps(document, indent=4) + "\n")
             out.flush()
+        if s.junit_path:
+            self._write_junit(s.junit_path)
+
+    def _write_junit(self, path: str) -> None:
+        """Write the ``--junit`` file (a failure is logged, never raised)."""
+        snap = self.loops.snapshot()
+        end = snap.run.end
+        started = snap.stats.start_time or snap.run.now
+        xml = junit_xml(
+            snap.verdict,
+            duration=end.after if end is not None else snap.run.now - started,
+            timestamp=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(started)),
+            hostname=socket.gethostname(),
+        )
+        try:
+            Path(path).write_text(xml, encoding="utf-8")
+            log.info("JUnit file written", path=path)
+        except OSError as exc:
+            log.error("cannot write the JUnit file", path=path, error=str(exc))
 
     @property
     def port(self) -> int:
@@ -337,7 +370,7 @@ class MasterRuntime:
         """Tell the workers to quit, then stop serving."""
         self.loops.command(lambda c, now: c.quit())
         gevent.sleep(0.2)  # let the quit messages leave before the socket closes
-        for loop in (self._csv_loop, self._usage_loop):
+        for loop in (self._csv_loop, self._usage_loop, self._judge_loop):
             if loop is not None:
                 loop.kill(block=False)
         if self.web is not None:
@@ -374,7 +407,7 @@ class MasterRuntime:
             tables = out
         if not self.wait_for_workers(s.expect_workers, s.expect_workers_max_wait):
             log.error("not enough workers connected", expected=s.expect_workers)
-            return 1
+            return EXIT_ERRORED
         users = s.users if s.users is not None else DEFAULT_HEADLESS_USERS
         shape = self.default_shape
         run_time = s.run_time
@@ -405,6 +438,7 @@ class MasterRuntime:
                 out.write(requests_table(self.loops.snapshot(now).stats, now) + "\n")
                 out.flush()
                 next_print = now + s.print_stats
+        judge_once(self.loops)  # the final figures' verdict
         snap = self.loops.snapshot()
         out.write("\n" + requests_table(snap.stats, snap.run.now) + "\n")
         out.write("\n")
@@ -419,12 +453,15 @@ class MasterRuntime:
         cut_short = end.describe() if end is not None and end.reason.cut_short else None
         if cut_short:
             out.write(f"\nThe run was cut short: {cut_short}.\n")
+        verdict = verdict_text(snap.verdict)
+        if verdict:
+            out.write("\n" + verdict + "\n")
         out.flush()
         if cut_short:
             log.error("exiting with an error: the run was cut short", reason=cut_short)
             return EXIT_CUT_SHORT
-        failures = snap.stats.total.num_failures
-        return s.exit_code_on_error if failures or snap.exceptions else 0  # as Locust
+        failed = bool(snap.stats.total.num_failures or snap.exceptions)
+        return run_exit_code(snap.verdict, failed=failed, exit_code_on_error=s.exit_code_on_error)
 
 
 def _version() -> str:
