@@ -2,13 +2,14 @@
 
 Responsibility: :func:`measure` gives a :class:`~horde.master.threshold_syntax.Threshold`'s
 value from what the master holds at one moment (:class:`ThresholdInputs`), or from a
-sliding window's :class:`Figures`. Two small tables say how each metric is computed:
+sliding window's :class:`Figures`. Counts and rates are 0 without requests (a scope
+never seen has none); a time or a ratio without any measures None ("no data", which
+fails no threshold). Two small tables say how each metric is computed:
 :data:`REQUEST_METRICS` (functions of a scope's :class:`Figures`: the whole run's, or a
 window's) and :data:`RUN_METRICS` (functions of the :class:`ThresholdInputs` themselves:
-``dropped_iterations``, ``generator_ok``). A metric that has no data yet (a percentile
-before any timed request, an entry not seen) measures None. Pure.
+``dropped_iterations``, ``generator_ok``). Pure.
 
-Imports: the standard library and horde.master (entry, snapshot, threshold_syntax),
+Imports: the standard library and horde.master (entry, threshold_syntax),
 horde.protocol.histogram.
 """
 
@@ -89,10 +90,8 @@ def scope_entries(inputs: ThresholdInputs, scope: str | None) -> list[MergedEntr
     return [e for e in inputs.entries if scope in (e.name, f"{e.method} {e.name}")]
 
 
-def entry_figures(entries: Sequence[MergedEntry], seconds: float) -> Figures | None:
-    """The figures of ``entries`` together (None: no entry)."""
-    if not entries:
-        return None
+def entry_figures(entries: Sequence[MergedEntry], seconds: float) -> Figures:
+    """The figures of ``entries`` together (no entry: no request)."""
     if len(entries) == 1:
         e = entries[0]
         return Figures(
@@ -116,7 +115,7 @@ def entry_figures(entries: Sequence[MergedEntry], seconds: float) -> Figures | N
         sum(e.total_rt_us for e in entries),
         hist,
         min(mins) if mins else None,
-        max(e.max_rt_us for e in entries),
+        max((e.max_rt_us for e in entries), default=0),
         seconds,
     )
 
@@ -141,8 +140,8 @@ def _fail_ratio(f: Figures, _: Threshold) -> float | None:
     return 1.0 if f.failures else None  # failures without requests: 1, as Locust
 
 
-def _per_second(count: int, f: Figures) -> float | None:
-    return count / f.seconds if f.seconds > 0 else None
+def _per_second(count: int, f: Figures) -> float:
+    return count / f.seconds if f.seconds > 0 else 0.0
 
 
 REQUEST_METRICS: dict[str, Callable[[Figures, Threshold], float | None]] = {
@@ -186,8 +185,6 @@ def measure(
     if figures is None:
         entries = scope_entries(inputs, threshold.scope)
         figures = entry_figures(entries, inputs.run_seconds())
-    if figures is None:
-        return None
     return REQUEST_METRICS[threshold.metric](figures, threshold)
 
 

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 import xmlschema
 
+from horde.cli import apply_env, build_parser
+from horde.configfile import apply_config
 from horde.master.entry import MergedEntry, Span
 from horde.master.forms import FieldError, parse_swarm
 from horde.master.registry import WorkerState
@@ -162,7 +164,10 @@ ONE_TO_HUNDRED = [float(ms) for ms in range(1, 101)]
         ("/a: avg<1s", 50.5),
         ("Aggregated: requests>1", 102.0),
         ("POST /b: p50<1s", 1000.0),
-        ("/missing: p95<1ms", None),
+        ("/missing: p95<1ms", None),  # no data: fails nothing
+        ("/missing: fail_ratio<0.1", None),
+        ("/missing: requests>0", 0.0),  # but a scope never seen has no requests
+        ("/missing: rps>1", 0.0),
         ("dropped_iterations==0", 7.0),
         ("Pacer: dropped_iterations==0", 5.0),
         ("Other: dropped_iterations==0", 0.0),
@@ -459,3 +464,18 @@ def test_a_swarm_field_is_parsed_or_refused_by_name() -> None:
     with pytest.raises(FieldError) as caught:
         parse_swarm({"user_count": "1", "thresholds": ["p95<1s", "p95<1"]})
     assert caught.value.field == "thresholds" and "column 6" in str(caught.value)
+
+
+def test_thresholds_come_from_the_environment_and_config_files(tmp_path: Path) -> None:
+    """``HORDE_THRESHOLD`` and a config file's ``threshold`` hold several, ';' apart;
+    flags add to them."""
+    parser = build_parser()
+    apply_env(parser, {"HORDE_THRESHOLD": "p95<1s; rps>1\navg<2s"})
+    args = parser.parse_args(["master", "-f", "x.py", "--threshold", "requests>0"])
+    assert args.threshold == ["p95<1s", "rps>1", "avg<2s", "requests>0"]
+    config = tmp_path / "horde.conf"
+    config.write_text("threshold = p99<3s; generator_ok\nabort-on-fail = true\n")
+    parser = build_parser()
+    apply_config(parser, [config])
+    args = parser.parse_args(["run", "-f", "x.py"])
+    assert (args.threshold, args.abort_on_fail) == (["p99<3s", "generator_ok"], True)
