@@ -12,8 +12,8 @@ keeps each one's verdict (:class:`ThresholdResult`):
 
 A window is kept by :class:`SlidingWindow` as per-second differences of its scope's
 cumulative figures (the master's own per-second histograms hold only the total, for 20
-seconds), with a running sum, so a check costs one second's difference and memory is
-bounded by the window's length (:data:`~horde.master.threshold_syntax.MAX_WINDOW_SECONDS`).
+seconds), with a running sum, so a check costs one second's difference, and in at most
+:data:`MAX_STEPS` steps, so its memory is bounded whatever its length.
 Pure: ``now`` comes in the inputs.
 
 Imports: the standard library, horde.master (threshold_syntax, thresholds) and
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from horde.master.threshold_syntax import MetricKind, Threshold
@@ -38,45 +38,69 @@ from horde.master.thresholds import (
 )
 from horde.protocol.histogram import Histogram
 
-__all__ = ["SlidingWindow", "ThresholdResult", "ThresholdWatch"]
+__all__ = ["MAX_STEPS", "SlidingWindow", "ThresholdResult", "ThresholdWatch"]
+
+MAX_STEPS = 120
+"""The most steps a sliding window keeps (a window over 2 minutes has steps of several seconds)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Step:
-    """The difference of a scope's figures between two samples."""
+    """The difference of a scope's figures between two samples (or the sum of several)."""
 
     since: float
     until: float
-    requests: int
-    failures: int
-    none_requests: int
-    total_rt_us: int
-    counts: dict[int, int]
+    requests: int = 0
+    failures: int = 0
+    none_requests: int = 0
+    total_rt_us: int = 0
+    hist: Histogram = field(default_factory=Histogram)
+
+    def add(self, other: _Step, sign: int = 1) -> None:
+        """Add (or, with ``sign`` -1, take away) ``other``'s figures; extend to its end."""
+        self.until = max(self.until, other.until)
+        self.requests += sign * other.requests
+        self.failures += sign * other.failures
+        self.none_requests += sign * other.none_requests
+        self.total_rt_us += sign * other.total_rt_us
+        counts = self.hist.counts
+        for i, n in other.hist.counts.items():
+            left = counts.get(i, 0) + sign * n
+            if left:
+                counts[i] = left
+            else:
+                counts.pop(i, None)
+        self.hist.total += sign * other.hist.total
 
 
 class SlidingWindow:
-    """A scope's figures over the last ``seconds``, from its cumulative figures each second."""
+    """A scope's figures over the last ``seconds``, from its cumulative figures each second.
+
+    Seconds are kept as steps of at most ``seconds / MAX_STEPS`` (at least one second), so
+    a window holds at most about :data:`MAX_STEPS` steps whatever its length; its figures
+    then span up to one step more than ``seconds``.
+    """
 
     def __init__(self, seconds: float, started_at: float) -> None:
         self.seconds = seconds
+        self.step_seconds = max(1.0, seconds / MAX_STEPS)
         self._steps: deque[_Step] = deque()
         self._last_at = started_at
         self._last: Figures | None = None
-        self._sum = _Step(0.0, 0.0, 0, 0, 0, 0, {})
-        self._hist = Histogram()
+        self._sum = _Step(0.0, 0.0)
 
-    def add(self, cumulative: Figures | None, now: float) -> None:
-        """Take the scope's cumulative figures at ``now`` (None: not seen yet)."""
-        if cumulative is None or now <= self._last_at:
+    def add(self, cumulative: Figures, now: float) -> None:
+        """Take the scope's cumulative figures at ``now``."""
+        if now <= self._last_at:
             return
         last = self._last
         if last is not None and cumulative.requests < last.requests:  # the stats were reset
             self._steps.clear()
-            self._hist = Histogram()
-            self._sum = _Step(0.0, 0.0, 0, 0, 0, 0, {})
+            self._sum = _Step(0.0, 0.0)
             last = None
         before = {} if last is None else last.hist.counts
         counts = {i: n - before.get(i, 0) for i, n in cumulative.hist.counts.items()}
+        counts = {i: n for i, n in counts.items() if n}
         step = _Step(
             self._last_at,
             now,
@@ -84,46 +108,21 @@ class SlidingWindow:
             cumulative.failures - (last.failures if last else 0),
             cumulative.none_requests - (last.none_requests if last else 0),
             cumulative.total_rt_us - (last.total_rt_us if last else 0),
-            {i: n for i, n in counts.items() if n},
+            Histogram(counts),
         )
-        self._last = Figures(
-            cumulative.requests,
-            cumulative.failures,
-            cumulative.none_requests,
-            cumulative.total_rt_us,
-            Histogram(dict(cumulative.hist.counts)),
-            cumulative.min_us,
-            cumulative.max_us,
-            cumulative.seconds,
-        )
+        self._last = replace(cumulative, hist=Histogram(dict(cumulative.hist.counts)))
         self._last_at = now
-        self._steps.append(step)
-        self._apply(step, 1)
-        while self._steps and self._steps[0].until <= now - self.seconds:
-            self._apply(self._steps.popleft(), -1)
-
-    def _apply(self, step: _Step, sign: int) -> None:
-        s = self._sum
-        self._sum = _Step(
-            0.0,
-            0.0,
-            s.requests + sign * step.requests,
-            s.failures + sign * step.failures,
-            s.none_requests + sign * step.none_requests,
-            s.total_rt_us + sign * step.total_rt_us,
-            {},
-        )
-        counts = self._hist.counts
-        for i, n in step.counts.items():
-            left = counts.get(i, 0) + sign * n
-            if left:
-                counts[i] = left
-            else:
-                counts.pop(i, None)
-        self._hist.total += sign * sum(step.counts.values())
+        self._sum.add(step)
+        steps = self._steps
+        if steps and steps[-1].until - steps[-1].since < self.step_seconds:
+            steps[-1].add(step)  # a long window: seconds share a step
+        else:
+            steps.append(step)
+        while steps and steps[0].until <= now - self.seconds:
+            self._sum.add(steps.popleft(), -1)
 
     def covered(self, now: float) -> float:
-        """The seconds the window's figures span (up to a second more than ``seconds``)."""
+        """The seconds the window's figures span (up to one step more than ``seconds``)."""
         return now - self._steps[0].since if self._steps else 0.0
 
     def full(self, now: float) -> bool:
@@ -136,13 +135,12 @@ class SlidingWindow:
         if last is None:
             return None
         s = self._sum
-        hist = Histogram(dict(self._hist.counts))
         return Figures(
             s.requests,
             s.failures,
             s.none_requests,
             s.total_rt_us,
-            hist,
+            Histogram(dict(s.hist.counts)),
             last.min_us,
             last.max_us,
             self.covered(now),

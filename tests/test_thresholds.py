@@ -23,7 +23,12 @@ from horde.master.threshold_syntax import (
     ThresholdSyntaxError,
     parse_threshold,
 )
-from horde.master.threshold_watch import SlidingWindow, ThresholdResult, ThresholdWatch
+from horde.master.threshold_watch import (
+    MAX_STEPS,
+    SlidingWindow,
+    ThresholdResult,
+    ThresholdWatch,
+)
 from horde.master.thresholds import (
     REQUEST_METRICS,
     RUN_METRICS,
@@ -237,6 +242,20 @@ def test_a_window_holds_only_its_last_seconds() -> None:
 def _figures(inputs: ThresholdInputs) -> Figures | None:
     """The cumulative figures of the run's one entry."""
     return entry_figures(list(inputs.entries), 0.0)
+
+
+def test_a_long_window_keeps_a_bounded_number_of_steps() -> None:
+    """An hour's window keeps at most MAX_STEPS steps, its figures spanning one step more."""
+    run = Run()
+    window = SlidingWindow(3600.0, 0.0)
+    for _ in range(5000):
+        window.add(_figures(run.second(2, 5.0)), run.now)
+    assert len(window._steps) <= MAX_STEPS + 1
+    figures = window.figures(run.now)
+    assert figures is not None and window.full(run.now)
+    assert 3600.0 <= figures.seconds <= 3600.0 + 3600.0 / MAX_STEPS
+    assert figures.requests == 2 * figures.seconds
+    assert figures.hist.total == figures.requests
 
 
 def test_a_window_starts_over_when_the_stats_are_reset() -> None:
