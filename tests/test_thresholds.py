@@ -498,3 +498,14 @@ def test_thresholds_come_from_the_environment_and_config_files(tmp_path: Path) -
     apply_config(parser, [config])
     args = parser.parse_args(["run", "-f", "x.py"])
     assert (args.threshold, args.abort_on_fail) == (["p99<3s", "generator_ok"], True)
+
+
+def test_the_dashboard_shows_thresholds_and_offers_the_field() -> None:
+    """The dashboard polls /stats/thresholds into its panel and its form sends the field."""
+    static = Path(__file__).resolve().parent.parent / "master" / "static"
+    page = (static / "index.html").read_text()
+    for needle in ('id="thresholds-panel"', 'id="thresholds-table"', 'name="thresholds"'):
+        assert needle in page
+    script = (static / "app.js").read_text()
+    assert 'getJSON("stats/thresholds")' in script
+    assert 'fields.set("thresholds", value("thresholds"))' in script
