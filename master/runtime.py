@@ -13,7 +13,6 @@ Imports: gevent, structlog, horde.master, horde.protocol.
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -30,7 +29,7 @@ from horde.master.dispatch import UserClassSpec
 from horde.master.htmlreport import render_report, report_data
 from horde.master.http import WebContext, create_app, serve, wrap_auth
 from horde.master.jsonout import locust_json
-from horde.master.judge import judge_loop, judge_once
+from horde.master.judge import judge_loop, judge_once, write_junit
 from horde.master.keybind import WRONG_KEY
 from horde.master.loops import MasterLoops
 from horde.master.metrics import HANDSHAKES_REFUSED
@@ -43,13 +42,7 @@ from horde.master.summary import (
 )
 from horde.master.swarm import ACTIVE_RUN, RunHooks, RunState, SwarmRequest
 from horde.master.transport import RouterTransport
-from horde.master.verdict_out import (
-    EXIT_ERRORED,
-    json_document,
-    junit_xml,
-    run_exit_code,
-    verdict_text,
-)
+from horde.master.verdict_out import EXIT_ERRORED, json_document, run_exit_code, verdict_text
 from horde.master.view import workers_text
 from horde.master.webui import WebUI
 from horde.protocol.corrected import CORRECTED_KEY
@@ -324,24 +317,7 @@ class MasterRuntime:
             out.write(json.dumps(document, indent=4) + "\n")
             out.flush()
         if s.junit_path:
-            self._write_junit(s.junit_path)
-
-    def _write_junit(self, path: str) -> None:
-        """Write the ``--junit`` file (a failure is logged, never raised)."""
-        snap = self.loops.snapshot()
-        end = snap.run.end
-        started = snap.stats.start_time or snap.run.now
-        xml = junit_xml(
-            snap.verdict,
-            duration=end.after if end is not None else snap.run.now - started,
-            timestamp=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(started)),
-            hostname=socket.gethostname(),
-        )
-        try:
-            Path(path).write_text(xml, encoding="utf-8")
-            log.info("JUnit file written", path=path)
-        except OSError as exc:
-            log.error("cannot write the JUnit file", path=path, error=str(exc))
+            write_junit(self.loops, s.junit_path)
 
     @property
     def port(self) -> int:
