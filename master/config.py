@@ -107,6 +107,8 @@ class MasterSettings:
     abort_grace: float = DEFAULT_ABORT_GRACE
     junit_path: str | None = None
     """``--junit``: write one JUnit test case per threshold here at the end."""
+    log_summary: bool = False
+    """``--log-format json``: log the final summary as one JSON line (event ``summary``)."""
 
     @property
     def lease_seconds(self) -> float:
