@@ -324,6 +324,8 @@ class MasterRuntime:
         if s.log_summary:  # the figures leave a pod in its log
             snap = self.loops.snapshot()
             log.info("summary", **summary_json(snap.stats, snap.corrected))
+            if report.results or report.saturation is not None:
+                log.info("verdict", **report.to_json())
 
     @property
     def port(self) -> int:
