@@ -97,16 +97,21 @@ def test_passing_thresholds_exit_0_with_junit_and_json(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(120)
 def test_a_failed_threshold_exits_99_and_the_scripts_thresholds_count(tmp_path: Path) -> None:
-    """The script's ``thresholds`` and --threshold both apply; one failing gives 99."""
+    """The script's ``thresholds`` and --threshold both apply; one failing gives 99 (and
+    ``--log-format json`` logs the verdict as one line)."""
     script = tmp_path / "scripted.py"
     script.write_text(SCRIPTED)
     junit = tmp_path / "junit.xml"
     with processes() as procs:
         target = start_target(procs)
         done = run_headless(
-            script, target, *SHORT, "--threshold", "requests>0", "--junit", str(junit)
-        )
+            script, target, *SHORT, "--threshold", "requests>0", "--junit", str(junit),
+            "--log-format", "json",
+        )  # fmt: skip
     assert done.returncode == 99, done.stdout[-3000:] + done.stderr[-3000:]
+    logged = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    verdict = [line for line in logged if line.get("event") == "verdict"]
+    assert len(verdict) == 1 and verdict[0]["passed"] is False, done.stderr[-3000:]
     assert "p95<1us" in done.stdout and "FAIL (first after" in done.stdout
     assert "1 of 2 thresholds failed." in done.stdout
     suite = _junit(junit)
