@@ -83,6 +83,8 @@ def apply_env(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> No
             action.default = value.strip().lower() in ("1", "true", "yes", "on")
         elif action.nargs == "*":
             action.default = value.split(",") if value else []
+        elif isinstance(action, argparse._AppendAction):  # --threshold: ';' or lines apart
+            action.default = [v.strip() for v in value.replace(";", "\n").splitlines() if v.strip()]
         else:
             convert = action.type if callable(action.type) else str
             try:

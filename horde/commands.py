@@ -25,6 +25,7 @@ from horde.health import HealthSettings, stamp_liveness
 from horde.healthserver import serve_health
 from horde.local import LocalWorkers, WorkerExit
 from horde.logsetup import LogSettings
+from horde.master.verdict_out import EXIT_ERRORED
 from horde.protocol.options import ScriptOption
 from horde.settings import (
     LOCAL_HOST,
@@ -33,6 +34,7 @@ from horde.settings import (
     health_settings,
     local_run,
     master_settings,
+    script_thresholds,
     worker_settings,
 )
 from horde.worker.api.events import listener_failures
@@ -43,8 +45,9 @@ if TYPE_CHECKING:
     from horde.worker.api.loader import LoadedScript
 
 log = structlog.get_logger("horde")
-LOCAL_WORKER_FAILED = 1
-"""Exit code of a local run that a failed local worker ended (unless it already failed)."""
+LOCAL_WORKER_FAILED = EXIT_ERRORED
+"""Exit code of a local run that a local worker's failure before the test ended: it could
+not start (unless the run already failed)."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,9 @@ def _build_master(
     from horde.worker.api.loader import load_script
 
     script = loaded if loaded is not None else load_script(script_path)
+    thresholds = script_thresholds(script.module)
+    if thresholds:  # the script's first, then --threshold's
+        settings = replace(settings, thresholds=(*thresholds, *settings.thresholds))
     environment = Environment(
         events=horde.events,
         host=settings.host,

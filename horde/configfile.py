@@ -93,6 +93,8 @@ def _convert(action: argparse.Action, text: str, where: str) -> object:
         if lowered not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
             raise ConfigError(f"{where}: {action.dest} takes true or false, got {text!r}")
         return lowered in ("true", "1", "yes", "on")
+    if isinstance(action, argparse._AppendAction):  # --threshold: ';' apart
+        return [v.strip() for v in text.split(";") if v.strip()]
     if action.nargs == "*":
         inner = text.strip("[]")
         return [v.strip().strip("'\"") for v in inner.split(",") if v.strip()]

@@ -117,6 +117,38 @@ OUTPUTS: list[Option] = [
     ),
 ]
 
+THRESHOLDS: list[Option] = [
+    flag(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="a pass/fail threshold on the merged stats, e.g. 'p95<200ms',"
+        " 'GET /items: p99<300ms over 30s', 'fail_ratio<0.01', 'generator_ok' (repeatable;"
+        " the script's `thresholds` apply too); with thresholds a failed one exits 99 and"
+        " failed requests alone exit 0 (in the variable: separated by ';' or new lines)",
+    ),
+    flag(
+        "--abort-on-fail",
+        action="store_true",
+        help="stop the run as soon as a threshold fails (after --abort-grace)",
+    ),
+    flag(
+        "--abort-grace",
+        type=float,
+        default=master.DEFAULT_ABORT_GRACE,
+        metavar="SECONDS",
+        help="seconds from the start before --abort-on-fail may stop a run"
+        f" (default {master.DEFAULT_ABORT_GRACE:g})",
+    ),
+    flag(
+        "--junit",
+        default=None,
+        metavar="FILE",
+        help="write a JUnit XML file at the end, one test case per threshold",
+    ),
+]
+
 MAX_NAMES: list[Option] = [
     flag(
         "--max-names",
@@ -249,6 +281,7 @@ TEST: list[Option] = [
         default=master.DEFAULT_EXIT_CODE_ON_ERROR,
         help=f"exit code when any request failed (default {master.DEFAULT_EXIT_CODE_ON_ERROR})",
     ),
+    *THRESHOLDS,
     *TAGS,
     flag(
         "--heartbeat-interval",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from horde.health import HealthSettings
 from horde.logsetup import LogSettings
 from horde.master.auth import parse_web_auth
 from horde.master.config import DEFAULT_MAX_USERS, MasterSettings
+from horde.master.threshold_syntax import Threshold, ThresholdSyntaxError, parse_thresholds
 from horde.master.timespan import parse_timespan
 from horde.protocol.errors import ConfigError
 from horde.protocol.security import (
@@ -256,8 +258,28 @@ def _test_master(
         only_summary=args.only_summary,
         autostart=args.autostart and not args.headless,
         autoquit=_autoquit(args),
+        thresholds=flag_thresholds(args.threshold or ()),
+        abort_on_fail=args.abort_on_fail,
+        abort_grace=args.abort_grace,
+        junit_path=args.junit,
         log_summary=args.log_format == "json",
     )
+
+
+def flag_thresholds(texts: Sequence[str], source: str = "--threshold") -> tuple[Threshold, ...]:
+    """Parse thresholds given by ``source``; a bad one is a :class:`ConfigError` (exit 2)."""
+    try:
+        return parse_thresholds(tuple(texts))
+    except ThresholdSyntaxError as exc:
+        raise ConfigError(f"{source} {exc.text!r}: column {exc.column}: {exc.problem}") from None
+
+
+def script_thresholds(module: object) -> tuple[Threshold, ...]:
+    """A script's module-level ``thresholds = [...]`` (none: ``()``)."""
+    texts = getattr(module, "thresholds", ())
+    if isinstance(texts, str) or not isinstance(texts, list | tuple):
+        raise ConfigError("the script's `thresholds` must be a list of strings")
+    return flag_thresholds(texts, "the script's thresholds:")
 
 
 def _autoquit(args: argparse.Namespace) -> float | None:

@@ -3,7 +3,7 @@
 Nothing below the CLI reads ``os.environ``; every timing and limit the master uses is a
 field here, with its default named as a constant.
 
-Imports: the standard library and horde.protocol.
+Imports: the standard library, horde.protocol and horde.master.threshold_syntax.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from horde.master.threshold_syntax import Threshold
 from horde.protocol.codec import DEFAULT_MAX_FRAME
 from horde.protocol.counters import DEFAULT_MAX_NAMES
 from horde.protocol.defaults import (
@@ -42,6 +43,8 @@ DEFAULT_CSV_INTERVAL = 1.0
 #: A worker missing this long is forgotten (Locust: about 60 s): like one that quits, it is
 #: dropped by every component of the coordinator, so churn cannot grow us (test_churn.py).
 DEFAULT_FORGET_MISSING_AFTER = 60.0
+#: Seconds from a run's start before ``--abort-on-fail`` may stop it.
+DEFAULT_ABORT_GRACE = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +100,13 @@ class MasterSettings:
     """``--autoquit``: with ``--autostart``, exit this long after the test ends (None: stay)."""
     script_options: tuple[ScriptOption, ...] = ()
     """The options the script added (``init_command_line_parser``), with their values."""
+    thresholds: tuple[Threshold, ...] = ()
+    """The script's ``thresholds`` and ``--threshold``: they decide a run's verdict."""
+    abort_on_fail: bool = False
+    """``--abort-on-fail``: stop a run once a threshold fails (after ``abort_grace``)."""
+    abort_grace: float = DEFAULT_ABORT_GRACE
+    junit_path: str | None = None
+    """``--junit``: write one JUnit test case per threshold here at the end."""
     log_summary: bool = False
     """``--log-format json``: log the final summary as one JSON line (event ``summary``)."""
 
@@ -163,6 +173,8 @@ class MasterSettings:
         if self.web_auth_token is not None and not self.web_auth_token:
             raise ConfigError("--web-auth-token must not be empty")
         _positive("csv_interval", self.csv_interval)
+        if not (math.isfinite(self.abort_grace) and self.abort_grace >= 0):
+            raise ConfigError(f"abort_grace must be 0 or more seconds, got {self.abort_grace}")
 
 
 _BASE_PATH = re.compile(r"(/[A-Za-z0-9._~-]+)+")

@@ -63,6 +63,7 @@ from horde.master.swarm import (
     validate_request,
 )
 from horde.master.timers import Timers
+from horde.master.verdict import Verdict
 from horde.master.worker_logs import WorkerLogs
 from horde.protocol import messages as m
 from horde.protocol.codec import AnyMessage
@@ -133,6 +134,10 @@ class Coordinator:
         """When the current (or last) run started, on the master's clock."""
         self.end: RunEnd | None = None
         """How the last run ended (None while it runs, or before the first)."""
+        self.thresholds = settings.thresholds
+        """The current (or last) run's thresholds: a ``/swarm`` may give its own."""
+        self.verdict = Verdict(settings.abort_on_fail, settings.abort_grace)
+        """The run's verdict, fed by the runtime's judge loop (read through snapshots)."""
         self._handlers = Handlers(self)
         self._timers = Timers(self)
 
@@ -167,6 +172,10 @@ class Coordinator:
             self.deadline = None
         if request.host:
             self.host = request.host
+        if request.thresholds is not None:
+            self.thresholds = request.thresholds
+        elif self.state not in ACTIVE_RUN:
+            self.thresholds = self.settings.thresholds
         self.run_options = {**self.settings.run_options, **request.options}
         if request.run_time:  # without one, a change keeps the running test's limit
             self.deadline = now + request.run_time

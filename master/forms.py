@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from horde.master.swarm import SwarmRequest
+from horde.master.threshold_syntax import Threshold, ThresholdSyntaxError, parse_thresholds
 from horde.master.timespan import parse_timespan
 from horde.protocol.errors import ConfigError, RequestError
 from horde.protocol.options import ScriptOption
@@ -154,6 +155,26 @@ def _run_time(form: Form) -> float | None:
     return value
 
 
+def thresholds_field(form: Form) -> tuple[Threshold, ...] | None:
+    """``thresholds``: repeated fields, a JSON list, or lines of one field (None: absent).
+
+    Present but empty, the run has no thresholds (absent, it has the master's).
+    """
+    raw = form.get("thresholds")
+    if raw is None:
+        return None
+    values = [raw] if isinstance(raw, str) else raw
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise FieldError("thresholds", "thresholds must be a list of strings")
+    texts = [line.strip() for v in values for line in v.splitlines() if line.strip()]
+    if len(texts) > MAX_LIST:
+        raise FieldError("thresholds", f"thresholds may hold at most {MAX_LIST} values")
+    try:
+        return parse_thresholds(texts)
+    except ThresholdSyntaxError as exc:
+        raise FieldError("thresholds", f"thresholds: {exc}") from None
+
+
 def _stop_timeout(form: Form, name: str) -> float | None:
     return float_field(form, name, minimum=0.0, inclusive=True)
 
@@ -169,7 +190,15 @@ RUN_OPTIONS: dict[str, Callable[[Form, str], object]] = {
 }
 
 #: Fields ``/swarm`` understands besides the run options.
-SWARM_FIELDS = ("user_count", "spawn_rate", "host", "run_time", "user_classes", "shape_class")
+SWARM_FIELDS = (
+    "user_count",
+    "spawn_rate",
+    "host",
+    "run_time",
+    "user_classes",
+    "shape_class",
+    "thresholds",
+)
 
 
 def parse_swarm(
@@ -219,6 +248,7 @@ def parse_swarm(
         user_classes=classes or None,
         shape_class=shape,
         options=options,
+        thresholds=thresholds_field(form),
     )
 
 

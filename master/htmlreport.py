@@ -18,7 +18,7 @@ import math
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from itertools import islice
 from pathlib import Path
@@ -31,6 +31,8 @@ from horde.master.report import MAX_ROWS, PERCENTILES, stats_report
 from horde.master.snapshot import MasterSnapshot
 from horde.master.stats import ErrorRecord
 from horde.master.units import format_ms
+from horde.master.verdict import VerdictReport
+from horde.master.verdict_out import format_value
 from horde.master.view import workers_table
 
 __all__ = ["PercentileRow", "ReportData", "render_report", "report_data"]
@@ -66,6 +68,8 @@ class ReportData:
     history: tuple[HistoryPoint, ...]
     show_download_link: bool
     version: str = __version__
+    verdict: VerdictReport = field(default_factory=VerdictReport)
+    """The thresholds and the generator's health (nothing shown without either)."""
 
 
 def report_data(
@@ -94,6 +98,7 @@ def report_data(
         user_classes=snapshot.user_classes,
         history=history,
         show_download_link=show_download_link,
+        verdict=snapshot.verdict,
     )
 
 
@@ -227,6 +232,28 @@ def _workers_section(data: ReportData) -> str:
     return "<h2>Workers</h2>" + _table("workers-table", headers, rows, "No workers.")
 
 
+def _verdict_section(data: ReportData) -> str:
+    """The thresholds, each with its value and verdict, and the saturation warning."""
+    report, parts = data.verdict, []
+    if report.saturation is not None:
+        parts.append(f'<p style="color:#c62828">Warning: {_e(report.saturation.describe())}.</p>')
+    if report.results:
+        rows = [
+            [
+                _e(r.threshold.text),
+                _e(format_value(r)),
+                "pass"
+                if r.ok
+                else f'<b style="color:#c62828">FAIL</b> after {r.first_failed_after:g} s',
+            ]
+            for r in report.results
+        ]
+        table = _table("thresholds-table", ["Threshold", "Value", "Result"], rows, "None.")
+        verdict = "passed" if report.passed else "failed"
+        parts.insert(0, f"<h2>Thresholds: {verdict}</h2>{table}")
+    return "".join(parts)
+
+
 def _classes_section(data: ReportData) -> str:
     rows = [[_e(c.name), _e(c.weight), _e(c.fixed_count or "")] for c in data.user_classes]
     table = _table("classes-table", ["User class", "Weight", "Fixed count"], rows, "None.")
@@ -304,6 +331,7 @@ def render_report(data: ReportData) -> str:
         f"<dt>Generated</dt><dd>{_e(_when(data.generated_at))} by horde {_e(data.version)}</dd>"
     )
     sections = (
+        _verdict_section(data),
         _stats_section(data),
         _percentiles_section(data),
         _errors_section(data),

@@ -34,7 +34,7 @@ from horde.master.snapshot import MasterSnapshot
 from horde.master.view import requests_report, worker_rows_json
 from horde.master.wsgi import start_server
 
-LIST_FIELDS = ("user_classes", "tags", "exclude_tags")
+LIST_FIELDS = ("user_classes", "tags", "exclude_tags", "thresholds")
 """Form fields that may repeat (each value kept)."""
 RENDER_SLICE = 100
 """Workers encoded between two calls of the pause (a :class:`~horde.master.loops.Pacer`)."""

@@ -101,6 +101,10 @@ class DataRoutes:
         body = metrics.render_metrics(self.loops.snapshot())
         return Response(body, content_type=metrics.CONTENT_TYPE)
 
+    def thresholds(self) -> Any:
+        """``GET /stats/thresholds``: each threshold's measured value and verdict."""
+        return jsonify(self.loops.snapshot().verdict.to_json())
+
     def tasks(self) -> Any:
         """``GET /tasks``: per-class and total task ratios of the running users."""
         running = dict(self.loops.snapshot().running_classes)
@@ -181,6 +185,7 @@ def register_data_routes(bp: Blueprint, routes: DataRoutes) -> None:
         ("/stats/report", routes.report),
         ("/stats/history", routes.history),
         ("/metrics", routes.metrics),
+        ("/stats/thresholds", routes.thresholds),
         ("/tasks", routes.tasks),
         ("/logs", routes.logs),
         ("/ui-config", routes.ui_config),

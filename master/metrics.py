@@ -27,6 +27,7 @@ from horde.master.report import MAX_ROWS
 from horde.master.snapshot import MasterSnapshot, RunSnapshot
 from horde.master.stats import MergedEntry, MergedStats
 from horde.master.swarm import RunState
+from horde.master.verdict import VerdictReport
 
 __all__ = [
     "CONTENT_TYPE",
@@ -260,6 +261,33 @@ def _counter_families(counters: Mapping[str, int], *, secure: bool = False) -> l
     return [*families, frames, other]
 
 
+def _verdict_families(report: VerdictReport) -> list[Metric]:
+    """Each threshold's value and verdict, and the generator's health: only for a run
+    with thresholds, or whose generator was saturated (else nothing, as before them)."""
+    if not report.results and report.saturation is None:
+        return []
+    labels = ("threshold",)
+    passing = GaugeMetricFamily(
+        "horde_threshold_passing", "1 while a threshold passes, 0 once it fails.", labels=labels
+    )
+    value = GaugeMetricFamily(
+        "horde_threshold_value",
+        "A threshold's measured value (seconds for times; absent before any data).",
+        labels=labels,
+    )
+    for r in report.results:
+        name = [_label(r.threshold.text)]
+        passing.add_metric(name, 1.0 if r.ok else 0.0)
+        if r.value is not None:
+            value.add_metric(name, r.value / 1000.0 if r.unit == "ms" else r.value)
+    healthy = GaugeMetricFamily(
+        "horde_generator_ok",
+        "0 once a worker's CPU or loop lag stayed over its limit too long in this run.",
+        value=1.0 if report.saturation is None else 0.0,
+    )
+    return [passing, value, healthy]
+
+
 class HordeCollector:
     """A prometheus-client collector of one snapshot of the master."""
 
@@ -279,6 +307,7 @@ class HordeCollector:
         yield from _worker_families(snapshot)
         secure = snapshot.settings.curve is not None
         yield from _counter_families(snapshot.counters, secure=secure)
+        yield from _verdict_families(snapshot.verdict)
 
 
 def render_metrics(snapshot: MasterSnapshot) -> bytes:

@@ -195,6 +195,47 @@ def _list_field(names: Sequence[str] | None) -> Schema:
     return {"anyOf": [many, item]}
 
 
+_THRESHOLD = (
+    r"^\s*((p[1-9][0-9]?|avg|med|min|max) ?(<|<=|>|>=) ?[0-9]{1,6}(us|ms|s)"
+    r"|(fail_ratio|rps|requests|failures) ?(<|<=|>|>=|==|!=) ?[0-9]{1,6}"
+    r"|generator_ok)?\s*$"
+)
+"""A subset of the threshold language: every string it matches parses (blank: none)."""
+
+
+def _thresholds_field() -> Schema:
+    """``thresholds``: repeated form fields, a JSON list or one string (see threshold_syntax)."""
+    item: Schema = {"type": "string", "maxLength": 200, "pattern": _THRESHOLD}
+    return {"anyOf": [{"type": "array", "items": item, "maxItems": 100}, item]}
+
+
+_THRESHOLD_RESULT = _object(
+    {
+        "threshold": _STR,
+        "scope": _nullable(_STR),
+        "metric": _STR,
+        "op": {"type": "string", "enum": ["<", "<=", ">", ">=", "==", "!="]},
+        "bound": {"type": "number"},
+        "window": _nullable(_NUM),
+        "value": _nullable({"type": "number"}),
+        "unit": {"type": "string", "enum": ["ms", ""]},
+        "ok": {"type": "boolean"},
+        "first_failed_after": _nullable({"type": "number"}),
+    }
+)
+_THRESHOLDS = _object(
+    {
+        "run_id": _STR,
+        "final": {"type": "boolean"},
+        "passed": {"type": "boolean"},
+        "aborted": {"type": "boolean"},
+        "generator_ok": {"type": "boolean"},
+        "generator_note": _nullable(_STR),
+        "thresholds": {"type": "array", "items": _THRESHOLD_RESULT},
+    }
+)
+
+
 def _absent_if_null(schema: Schema) -> Schema:
     """A field JSON may also send as null, which means "not given"."""
     enum = schema.get("enum")
@@ -249,6 +290,7 @@ def _swarm_body(
         "exclude_tags": _list_field(None),
         "stop_timeout": {"type": "number", "minimum": 0},
         "profile": text,
+        "thresholds": _thresholds_field(),
     }
     for option in script_options:
         fields[option.name] = _option_schema(option, json=json)
@@ -331,6 +373,7 @@ def _paths() -> dict[str, Schema]:
         "/tasks": _get("Class and task ratios", "Tasks"),
         "/logs": _get("Recent log lines of the master and workers", "Logs"),
         "/stats/history": _get("The run's sampled points", "History"),
+        "/stats/thresholds": _get("Each threshold's measured value and verdict", "Thresholds"),
         "/ui-config": _get("What the dashboard's start form offers", "UiConfig"),
         "/openapi.json": _get("This document", "OpenApi"),
         "/stats/requests/csv": _csv("requests"),
@@ -410,6 +453,7 @@ def document(
         "Tasks": _object({"per_class": _CLASS_RATIOS, "total": _CLASS_RATIOS}),
         "Logs": _object({"master": _STRINGS, "workers": _map(_STRINGS)}),
         "History": _object({"history": {"type": "array", "items": _HISTORY_POINT}}),
+        "Thresholds": _THRESHOLDS,
         "UiConfig": _UI_CONFIG,
         "OpenApi": {"type": "object", "required": ["openapi", "info", "paths"]},
     }

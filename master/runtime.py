@@ -29,6 +29,7 @@ from horde.master.dispatch import UserClassSpec
 from horde.master.htmlreport import render_report, report_data
 from horde.master.http import WebContext, create_app, serve, wrap_auth
 from horde.master.jsonout import locust_json, summary_json
+from horde.master.judge import judge_loop, judge_once, write_junit
 from horde.master.keybind import WRONG_KEY
 from horde.master.loops import MasterLoops
 from horde.master.metrics import HANDSHAKES_REFUSED
@@ -41,6 +42,7 @@ from horde.master.summary import (
 )
 from horde.master.swarm import ACTIVE_RUN, RunHooks, RunState, SwarmRequest
 from horde.master.transport import RouterTransport
+from horde.master.verdict_out import EXIT_ERRORED, json_document, run_exit_code, verdict_text
 from horde.master.view import workers_text
 from horde.master.webui import WebUI
 from horde.protocol.corrected import CORRECTED_KEY
@@ -52,10 +54,10 @@ from horde.worker.api.usage import monitor_usage
 
 log = structlog.get_logger("horde.master")
 POLL = 0.1
-EXIT_CUT_SHORT = 1
+EXIT_CUT_SHORT = EXIT_ERRORED
 """Exit code of a headless run cut short (every worker lost, its load shape failed...),
-whatever ``--exit-code-on-error`` says about failed requests."""
-EXIT_COULD_NOT_START = 3
+whatever ``--exit-code-on-error`` or the thresholds say."""
+EXIT_COULD_NOT_START = EXIT_ERRORED
 """Exit code of a headless run that never started: fewer than ``--expect-workers`` came
 within ``--expect-workers-max-wait`` (or it was interrupted while waiting)."""
 
@@ -200,6 +202,7 @@ class MasterRuntime:
         self._interrupted = False
         self._csv_loop: gevent.Greenlet | None = None
         self._usage_loop: gevent.Greenlet | None = None
+        self._judge_loop: gevent.Greenlet | None = None
 
     def _refused(self, identity: bytes, reason: str) -> None:
         """A CURVE frame whose key may not speak for its identity: counted and dropped."""
@@ -267,6 +270,7 @@ class MasterRuntime:
             self._csv_loop = gevent.spawn(self._write_csv_loop)
         if self.environment is not None:
             self._usage_loop = gevent.spawn(monitor_usage, self.environment)
+        self._judge_loop = gevent.spawn(judge_loop, self.loops)
 
     def _write_csv_loop(self) -> None:
         """Rewrite the ``--csv`` files every interval while a run is on, and once after it.
@@ -309,13 +313,19 @@ class MasterRuntime:
                 log.info("HTML report written", path=s.html_path)
             except OSError as exc:
                 log.error("cannot write the HTML report", path=s.html_path, error=str(exc))
+        report = judge_once(self.loops)
         if s.json_output:
             snap = self.loops.snapshot()
-            out.write(json.dumps(locust_json(snap.stats, snap.corrected), indent=4) + "\n")
+            document = json_document(locust_json(snap.stats, snap.corrected), report)
+            out.write(json.dumps(document, indent=4) + "\n")
             out.flush()
+        if s.junit_path:
+            write_junit(self.loops, s.junit_path)
         if s.log_summary:  # the figures leave a pod in its log
             snap = self.loops.snapshot()
             log.info("summary", **summary_json(snap.stats, snap.corrected))
+            if report.results or report.saturation is not None:
+                log.info("verdict", **report.to_json())
 
     @property
     def port(self) -> int:
@@ -344,7 +354,7 @@ class MasterRuntime:
         """Tell the workers to quit, then stop serving."""
         self.loops.command(lambda c, now: c.quit())
         gevent.sleep(0.2)  # let the quit messages leave before the socket closes
-        for loop in (self._csv_loop, self._usage_loop):
+        for loop in (self._csv_loop, self._usage_loop, self._judge_loop):
             if loop is not None:
                 loop.kill(block=False)
         if self.web is not None:
@@ -421,6 +431,7 @@ class MasterRuntime:
                 out.write(requests_table(self.loops.snapshot(now).stats, now) + "\n")
                 out.flush()
                 next_print = now + s.print_stats
+        judge_once(self.loops)  # the final figures' verdict
         snap = self.loops.snapshot()
         out.write("\n" + requests_table(snap.stats, snap.run.now) + "\n")
         out.write("\n")
@@ -435,12 +446,15 @@ class MasterRuntime:
         cut_short = end.describe() if end is not None and end.reason.cut_short else None
         if cut_short:
             out.write(f"\nThe run was cut short: {cut_short}.\n")
+        verdict = verdict_text(snap.verdict)
+        if verdict:
+            out.write("\n" + verdict + "\n")
         out.flush()
         if cut_short:
             log.error("exiting with an error: the run was cut short", reason=cut_short)
             return EXIT_CUT_SHORT
-        failures = snap.stats.total.num_failures
-        return s.exit_code_on_error if failures or snap.exceptions else 0  # as Locust
+        failed = bool(snap.stats.total.num_failures or snap.exceptions)
+        return run_exit_code(snap.verdict, failed=failed, exit_code_on_error=s.exit_code_on_error)
 
 
 def _version() -> str:

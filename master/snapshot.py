@@ -17,7 +17,7 @@ Imports: the standard library and horde.master.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -30,6 +30,8 @@ from horde.master.history import HistoryPoint
 from horde.master.registry import ACTIVE_STATES, WorkerRecord, WorkerState, count_states
 from horde.master.stats import MergedStats
 from horde.master.swarm import RunEnd, RunState
+from horde.master.threshold_syntax import Threshold
+from horde.master.verdict import VerdictReport
 
 if TYPE_CHECKING:
     from horde.master.coordinator import Coordinator
@@ -75,6 +77,12 @@ class MasterSnapshot:
     user_classes: tuple[UserClassSpec, ...]
     shape_names: tuple[str, ...]
     """The script's load shapes, sorted."""
+    thresholds: tuple[Threshold, ...] = ()
+    """The current (or last) run's thresholds."""
+    verdict: VerdictReport = field(default_factory=VerdictReport)
+    """The run's thresholds and generator health, as last judged (:mod:`horde.master.verdict`)."""
+    dropped_iterations: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    """Arrival-rate iterations dropped, per user class (what ``dropped_iterations`` reads)."""
 
     @property
     def workers_by_state(self) -> dict[WorkerState, int]:
@@ -123,4 +131,6 @@ def take_snapshot(coordinator: Coordinator, now: float) -> MasterSnapshot:
         settings=c.settings,
         user_classes=tuple(c.user_classes),
         shape_names=tuple(sorted(c.shapes)),
+        thresholds=c.thresholds,
+        verdict=c.verdict.report,
     )

@@ -5,7 +5,7 @@ states, a :class:`SwarmRequest` and the pure check of one against the master's l
 the script's classes and shapes (:func:`validate_request`), the :class:`RunHooks` a run
 fires, and the :class:`CommandError` a refused command raises. Pure data and checks.
 
-Imports: the standard library and horde.protocol.errors.
+Imports: the standard library, horde.protocol.errors and horde.master.threshold_syntax.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from horde.master.threshold_syntax import Threshold
 from horde.protocol.errors import RequestError
 
 
@@ -36,6 +37,7 @@ class StopReason(StrEnum):
     """Why a run stopped; its value is the sentence the logs and the summary show."""
 
     REQUESTED = "a stop was requested"
+    THRESHOLD_FAILED = "a threshold failed (--abort-on-fail)"
     RUN_TIME = "the run time was reached"
     SHAPE_FINISHED = "the load shape finished"
     SHAPE_FAILED = "the load shape failed"
@@ -48,7 +50,14 @@ class StopReason(StrEnum):
         return self not in _PLANNED_ENDS
 
 
-_PLANNED_ENDS = frozenset({StopReason.REQUESTED, StopReason.RUN_TIME, StopReason.SHAPE_FINISHED})
+_PLANNED_ENDS = frozenset(
+    {
+        StopReason.REQUESTED,
+        StopReason.RUN_TIME,
+        StopReason.SHAPE_FINISHED,
+        StopReason.THRESHOLD_FAILED,  # the thresholds say so: exit code 99, not "cut short"
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +91,8 @@ class SwarmRequest:
     user_classes: tuple[str, ...] | None = None
     shape_class: str | None = None
     options: Mapping[str, object] = field(default_factory=dict)
+    thresholds: tuple[Threshold, ...] | None = None
+    """The run's thresholds (None: the master's own, ``--threshold`` and the script's)."""
 
 
 class RunHooks:

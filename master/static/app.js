@@ -193,6 +193,7 @@
     if (ui.formMode === "edit") return fields;
     if (value("host")) fields.set("host", value("host"));
     if (value("run_time")) fields.set("run_time", value("run_time"));
+    if (value("thresholds")) fields.set("thresholds", value("thresholds"));
     const boxes = [...form.querySelectorAll("input[name=user_classes]")];
     const ticked = boxes.filter((box) => box.checked).map((box) => box.value);
     if (boxes.length && ticked.length === 0) throw new Error("Tick at least one user class.");
@@ -564,6 +565,33 @@
     }
   }
 
+  /** The thresholds panel: shown for a run with thresholds or a saturated generator. */
+  function renderThresholds(body) {
+    const results = Array.isArray(body.thresholds) ? body.thresholds : [];
+    const note = body.generator_note || "";
+    $("thresholds-panel").hidden = results.length === 0 && !note;
+    $("generator-note").hidden = !note;
+    $("generator-note").textContent = note ? `Warning: ${note}.` : "";
+    const verdict = body.passed ? "passed" : "failed";
+    $("thresholds-verdict").textContent = body.final ? verdict : `${verdict} so far`;
+    fillTable($("thresholds-table"), results.map((r) => {
+      const row = document.createElement("tr");
+      cell(row, r.threshold, "name");
+      const value = r.value === null ? "no data" : num(r.value) + (r.unit ? ` ${r.unit}` : "");
+      cell(row, value, "num");
+      cell(row, r.ok ? "pass" : `FAIL after ${r.first_failed_after} s`, r.ok ? "" : "bad");
+      return row;
+    }), "No thresholds.");
+  }
+
+  async function pollThresholds() {
+    try {
+      renderThresholds(await getJSON("stats/thresholds"));
+    } catch (error) {
+      // Shown again on the next poll.
+    }
+  }
+
   async function pollHistory() {
     try {
       const body = await getJSON("stats/history");
@@ -600,7 +628,7 @@
 
   async function poll() {
     ui.polls += 1;
-    const jobs = [pollRequests(), pollHistory()];
+    const jobs = [pollRequests(), pollHistory(), pollThresholds()];
     if (!ui.config) jobs.push(loadConfig());
     if (ui.tab === "exceptions" || ui.polls % EXCEPTIONS_EVERY === 1) jobs.push(pollExceptions());
     if (ui.tab === "logs") jobs.push(pollLogs());
