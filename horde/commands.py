@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,8 @@ import gevent
 import gevent.event
 import structlog
 
+from horde.health import HealthSettings, stamp_liveness
+from horde.healthserver import serve_health
 from horde.local import LocalWorkers, WorkerExit
 from horde.logsetup import LogSettings
 from horde.protocol.options import ScriptOption
@@ -27,6 +30,7 @@ from horde.settings import (
     LOCAL_HOST,
     LocalRun,
     demo_run,
+    health_settings,
     local_run,
     master_settings,
     worker_settings,
@@ -63,20 +67,22 @@ def dispatch(
     if args.command == "master":
         settings = replace(master_settings(args), script_options=preloaded.options)
         _warn_insecure(settings.insecure)
-        return cmd_master(settings, args.locustfile, preloaded.script)
+        return cmd_master(settings, args.locustfile, preloaded.script, health_settings(args))
     if args.command == "worker":
         from horde.worker.main import run_worker
 
         worker = worker_settings(args)
         _warn_insecure(worker.insecure)
         options = {o.name: o.value for o in preloaded.options}
-        return run_worker(worker, preloaded.script, options)
+        return run_worker(worker, preloaded.script, options, health_settings(args))
     if args.command == "demo":
         return cmd_demo(demo_run(args), logs)
     if args.command == "keygen":
         from horde.keygen import keygen
 
-        return keygen(args.directory, args.workers, args.force, sys.stdout)
+        return keygen(
+            args.directory, args.workers, args.force, sys.stdout, kustomize=args.kustomize
+        )
     return cmd_target(args.host, args.port)
 
 
@@ -207,11 +213,27 @@ def _follow(runtime: MasterRuntime, done: gevent.event.Event) -> int:
     return 0
 
 
-def cmd_master(settings: MasterSettings, script: str, loaded: LoadedScript | None = None) -> int:
-    """``horde master``: a master that remote workers join."""
+def cmd_master(
+    settings: MasterSettings,
+    script: str,
+    loaded: LoadedScript | None = None,
+    health: HealthSettings | None = None,
+) -> int:
+    """``horde master``: a master that remote workers join (and ``--health-port``'s
+    endpoints: alive while its timer loop turns, ready while its socket is bound)."""
     runtime = _build_master(settings, script, loaded)
     runtime.start()
-    return _serve_master(runtime)
+    loops = runtime.loops
+    server = serve_health(
+        health,
+        live=lambda: stamp_liveness(loops.turned, time.monotonic(), running=loops.running),
+        ready=lambda: None if loops.running else "stopped",
+    )
+    try:
+        return _serve_master(runtime)
+    finally:
+        if server is not None:
+            server.stop()
 
 
 def run_local(run: LocalRun, logs: LogSettings, loaded: LoadedScript | None = None) -> int:

@@ -5,8 +5,8 @@ of the settings the flag ends up in (``master/config.py``, ``worker/config.py``,
 ``horde/logsetup.py``, ``horde/settings.py``), and the help quotes that constant, so a
 default is written once. ``horde.settings`` reads the parsed flags by their ``dest``.
 
-Imports: horde.logsetup, horde.settings, horde.master.config, horde.worker.config and
-horde.protocol.
+Imports: horde.logsetup, horde.settings, horde.health, horde.master.config,
+horde.worker.config and horde.protocol.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from horde import logsetup
 from horde import settings as cmd
+from horde.health import DEFAULT_HEALTH_HOST
 from horde.master import config as master
 from horde.protocol.counters import DEFAULT_MAX_NAMES, OVERFLOW_NAME
 from horde.protocol.defaults import DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_LIVENESS
@@ -133,6 +134,22 @@ INSECURE: list[Option] = [
         action="store_true",
         help="allow what is refused without keys: listening (or connecting) beyond loopback"
         " with no CURVE keys, a web API beyond loopback with no --web-auth (logs a warning)",
+    ),
+]
+
+HEALTH: list[Option] = [
+    flag(
+        "--health-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve /healthz (alive) and /readyz (ready) on this port, without auth or data,"
+        " also headless (default: off; 0 is off too)",
+    ),
+    flag(
+        "--health-host",
+        default=DEFAULT_HEALTH_HOST,
+        help=f"interface for the health endpoints (default {DEFAULT_HEALTH_HOST})",
     ),
 ]
 
@@ -287,6 +304,7 @@ MASTER: list[Option] = [
         default=None,
         help="headless: stop waiting for workers after this long",
     ),
+    *HEALTH,
 ]
 
 WORKER: list[Option] = [
@@ -318,6 +336,7 @@ WORKER: list[Option] = [
         metavar="PID",
         help="exit when this process does (horde run sets it for its local workers)",
     ),
+    *HEALTH,
     *INSECURE,
     flag(
         "--heartbeat-interval",
@@ -387,6 +406,13 @@ KEYGEN: list[Option] = [
         help="one key pair per worker (worker-1 ... worker-N) instead of one shared pair",
     ),
     flag("--force", action="store_true", help="overwrite keys already in DIR"),
+    flag(
+        "--kustomize",
+        action="store_true",
+        help="write what the Kubernetes manifests read, flat in DIR (their default:"
+        " deploy/kubernetes/base/secrets): master.key(_secret), one worker.key(_secret)"
+        " pair shared by every worker pod, web.env (HORDE_WEB_AUTH) and a .gitignore",
+    ),
 ]
 
 #: Each subcommand: (name, one-line help, description, its options).

@@ -12,6 +12,13 @@ Secret files are created with mode 0600 (never readable by others, not even for 
 instant); existing keys are kept unless ``--force``. Then it prints which flag (or
 ``HORDE_*`` variable) takes which file, on the master and on each worker.
 
+With ``--kustomize`` (:func:`write_kustomize`) everything goes flat into DIR, where the
+Kubernetes kustomization's ``secretGenerator`` reads it: ``master.key``,
+``master.key_secret``, one ``worker.key`` / ``worker.key_secret`` pair shared by every
+worker pod (``worker.key`` is the master's ``--allow-keys``), ``web.env`` holding
+``HORDE_WEB_AUTH=horde:PASSWORD`` (a random password from :mod:`secrets`), and a
+``.gitignore`` of ``*`` so that none of it is ever committed.
+
 Imports: the standard library, zmq (key generation) and horde.protocol.
 """
 
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import secrets
 from pathlib import Path
 from typing import TextIO
 
@@ -27,21 +35,36 @@ import zmq
 from horde.protocol.errors import ConfigError
 from horde.protocol.security import certificate_text, fingerprint
 
-__all__ = ["KeySet", "keygen", "write_keys"]
+__all__ = ["KeySet", "keygen", "write_keys", "write_kustomize"]
 
 MASTER = "master"
 WORKERS_DIR = "workers"
+WORKER = "worker"
+WEB_ENV = "web.env"
+#: The user name of the web API's Basic auth that ``--kustomize`` writes.
+WEB_USER = "horde"
+#: Random bytes in the web password (``secrets.token_urlsafe``: 32 characters).
+WEB_PASSWORD_BYTES = 24
+#: Where the kustomization's ``secretGenerator`` reads the keys (relative to a checkout).
+KUSTOMIZE_DIR = "deploy/kubernetes/base/secrets"
+#: Where the manifests mount the keys Secret in the pods.
+POD_KEYS = "/etc/horde/keys"
 
 
 class KeySet:
     """The files one ``horde keygen`` wrote: the master's pair and each worker's."""
 
-    def __init__(self, directory: Path, workers: list[str], master_key: str) -> None:
+    def __init__(
+        self, directory: Path, workers: list[str], master_key: str, allow: Path | None = None
+    ) -> None:
         self.directory = directory
         self.master_key = master_key
         """The master's public key (Z85)."""
         self.workers = workers
         """The worker pairs' names (``worker``, or ``worker-1`` ...)."""
+        self.allow = directory / WORKERS_DIR if allow is None else allow
+        """The master's ``--allow-keys``: the worker keys folder (``--kustomize``: the
+        one ``worker.key``)."""
 
     @property
     def master_secret(self) -> Path:
@@ -55,7 +78,7 @@ class KeySet:
 
     @property
     def allow_dir(self) -> Path:
-        """The worker public keys (``--allow-keys`` on the master)."""
+        """The worker public keys folder of plain ``horde keygen``."""
         return self.directory / WORKERS_DIR
 
     def worker_secret(self, name: str) -> Path:
@@ -85,19 +108,51 @@ def _pair(public_path: Path, secret_path: Path, force: bool, generated: str) -> 
     return public
 
 
+def _check_curve() -> None:
+    if not zmq.has("curve"):
+        raise ConfigError("this libzmq was built without CURVE support")
+
+
+def _mkdir(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o755)
+    except OSError as exc:
+        raise ConfigError(f"cannot create {directory}: {exc}") from None
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def write_kustomize(directory: Path, *, force: bool = False) -> KeySet:
+    """``--kustomize``: the master's pair, one worker pair, ``web.env`` and ``.gitignore``,
+    all flat in ``directory`` (where the kustomization's ``secretGenerator`` reads them)."""
+    _check_curve()
+    _mkdir(directory)
+    ignore = directory / ".gitignore"
+    if not ignore.exists():  # kept when present (it holds no secret)
+        _write(ignore, "*\n", 0o644, force=False)
+    generated = _now()
+    master = directory / MASTER
+    master_key = _pair(
+        master.with_suffix(".key"), master.with_suffix(".key_secret"), force, generated
+    )
+    worker = directory / WORKER
+    _pair(worker.with_suffix(".key"), worker.with_suffix(".key_secret"), force, generated)
+    password = secrets.token_urlsafe(WEB_PASSWORD_BYTES)
+    _write(directory / WEB_ENV, f"HORDE_WEB_AUTH={WEB_USER}:{password}\n", 0o600, force)
+    return KeySet(directory, [WORKER], master_key, allow=worker.with_suffix(".key"))
+
+
 def write_keys(directory: Path, workers: int | None = None, *, force: bool = False) -> KeySet:
     """Write the master's pair and the workers' (one shared, or ``workers`` of them)."""
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
-    if not zmq.has("curve"):
-        raise ConfigError("this libzmq was built without CURVE support")
-    names = ["worker"] if workers is None else [f"worker-{i}" for i in range(1, workers + 1)]
+    _check_curve()
+    names = [WORKER] if workers is None else [f"{WORKER}-{i}" for i in range(1, workers + 1)]
     allow_dir = directory / WORKERS_DIR
-    try:
-        allow_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
-    except OSError as exc:
-        raise ConfigError(f"cannot create {allow_dir}: {exc}") from None
-    generated = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    _mkdir(allow_dir)
+    generated = _now()
     master = directory / MASTER
     master_key = _pair(
         master.with_suffix(".key"), master.with_suffix(".key_secret"), force, generated
@@ -107,8 +162,16 @@ def write_keys(directory: Path, workers: int | None = None, *, force: bool = Fal
     return KeySet(directory, names, master_key)
 
 
-def keygen(directory: str, workers: int | None, force: bool, out: TextIO) -> int:
+def keygen(
+    directory: str, workers: int | None, force: bool, out: TextIO, *, kustomize: bool = False
+) -> int:
     """``horde keygen``: write the keys and print where each goes."""
+    if kustomize:
+        if workers is not None:
+            raise ConfigError(
+                "--kustomize writes one worker pair that every worker pod shares: drop --workers"
+            )
+        return _print_kustomize(write_kustomize(Path(directory), force=force), out)
     keys = write_keys(Path(directory), workers, force=force)
     first = keys.worker_secret(keys.workers[0])
     more = " ..." if len(keys.workers) > 1 else ""
@@ -129,6 +192,30 @@ On each worker machine, copy {keys.master_public.name} (public) and that worker'
 
 To revoke a worker, delete its file from {keys.allow_dir}/: the master notices within a
 second (or at once on SIGHUP), refuses its handshakes and drops its frames.""",
+        file=out,
+    )
+    return 0
+
+
+def _print_kustomize(keys: KeySet, out: TextIO) -> int:
+    """What ``--kustomize`` wrote, and how the manifests use it."""
+    d = keys.directory
+    print(
+        f"Wrote CURVE keys and the web password to {d}/ (master key"
+        f" {fingerprint(keys.master_key)}), git-ignored by {d / '.gitignore'}:",
+        file=out,
+    )
+    print(
+        f"""  {MASTER}.key {MASTER}.key_secret {WORKER}.key {WORKER}.key_secret {WEB_ENV}
+
+The kustomization's secretGenerator reads them from {KUSTOMIZE_DIR} (run
+`horde keygen --kustomize {KUSTOMIZE_DIR}` from the checkout's root), and the pods
+mount the keys at {POD_KEYS}:
+  master:  HORDE_SECRET_KEY={POD_KEYS}/{MASTER}.key_secret HORDE_ALLOW_KEYS={POD_KEYS}/{WORKER}.key
+           and HORDE_WEB_AUTH from {WEB_ENV} (user {WEB_USER}; the password is in that file)
+  workers: HORDE_SECRET_KEY={POD_KEYS}/{WORKER}.key_secret HORDE_MASTER_KEY={POD_KEYS}/{MASTER}.key
+Every worker pod shares the one worker pair; to replace the keys, run this again with
+--force and apply the overlay again (the Secret's name changes, so the pods restart).""",
         file=out,
     )
     return 0

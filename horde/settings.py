@@ -9,8 +9,8 @@ and ``horde demo`` a :class:`LocalRun`: the master's settings plus the one
 below the commands sees the namespace. The defaults of the flags that only the command
 line has (the demo's, the target's, ``--workers``) are named here.
 
-Imports: the standard library, horde.logsetup, horde.master (config, auth, timespan),
-horde.worker.config and horde.protocol.
+Imports: the standard library, horde.logsetup, horde.health, horde.master (config, auth,
+timespan), horde.worker.config and horde.protocol.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import zmq
 
+from horde.health import HealthSettings
 from horde.logsetup import LogSettings
 from horde.master.auth import parse_web_auth
 from horde.master.config import DEFAULT_MAX_USERS, MasterSettings
@@ -48,6 +49,7 @@ __all__ = [
     "TARGET_PORT",
     "LocalRun",
     "demo_run",
+    "health_settings",
     "local_run",
     "log_settings",
     "master_settings",
@@ -105,6 +107,11 @@ def run_time(text: str | None) -> float | None:
         return parse_timespan(text)
     except ValueError as exc:
         raise ConfigError(f"--run-time: {exc}") from None
+
+
+def health_settings(args: argparse.Namespace) -> HealthSettings:
+    """``--health-host`` and ``--health-port`` (``horde master`` and ``horde worker``)."""
+    return HealthSettings(host=args.health_host, port=args.health_port or None)
 
 
 def master_settings(args: argparse.Namespace) -> MasterSettings:
@@ -249,6 +256,7 @@ def _test_master(
         only_summary=args.only_summary,
         autostart=args.autostart and not args.headless,
         autoquit=_autoquit(args),
+        log_summary=args.log_format == "json",
     )
 
 

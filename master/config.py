@@ -97,6 +97,8 @@ class MasterSettings:
     """``--autoquit``: with ``--autostart``, exit this long after the test ends (None: stay)."""
     script_options: tuple[ScriptOption, ...] = ()
     """The options the script added (``init_command_line_parser``), with their values."""
+    log_summary: bool = False
+    """``--log-format json``: log the final summary as one JSON line (event ``summary``)."""
 
     @property
     def lease_seconds(self) -> float:

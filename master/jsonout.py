@@ -36,6 +36,7 @@ __all__ = [
     "entry_json",
     "locust_json",
     "response_times",
+    "summary_json",
 ]
 
 JSON_INDENT = 4
@@ -134,3 +135,12 @@ def locust_json(
 def dumps(stats: MergedStats, corrected: CorrectedStats | None = None) -> str:
     """Return :func:`locust_json` as the text Locust's ``--json`` prints (``indent=4``)."""
     return json.dumps(locust_json(stats, corrected), indent=JSON_INDENT)
+
+
+def summary_json(stats: MergedStats, corrected: CorrectedStats | None = None) -> dict[str, Any]:
+    """Return the final summary as the master's ``summary`` log line carries it (with
+    ``--log-format json``): the ``Aggregated`` entry as ``total`` and :func:`locust_json`'s
+    entries as ``entries``, each in :func:`entry_json`'s form."""
+    entries = locust_json(stats, corrected)
+    total = entry_json(stats.total, stats.start_time, stats.last_request_timestamp)
+    return {"total": total, "entries": entries}

@@ -118,6 +118,8 @@ class MasterLoops:
         """Batch scheduling while frames arrive fast (see :mod:`horde.master.process`)."""
         self._held: dict[RouterTransport, HeldBatch] = {}
         """Each receive loop's frames held to be handled together (see :mod:`.arrivals`)."""
+        self.turned = time.monotonic()
+        """When the timer loop last turned (monotonic; the health endpoint's liveness)."""
         self._behind_since: float | None = None
         """When a receive loop last started to have frames waiting (None: it is caught up).
 
@@ -125,6 +127,11 @@ class MasterLoops:
         loop works through a backlog (a burst: every worker's answer to a swarm at once),
         the liveness sweep waits, up to :data:`SWEEP_DEFER_MAX`.
         """
+
+    @property
+    def running(self) -> bool:
+        """Whether the sockets are bound and the loops run (from :meth:`start` to :meth:`stop`)."""
+        return self._running
 
     @property
     def transport(self) -> RouterTransport:
@@ -305,6 +312,7 @@ class MasterLoops:
 
     def _timer_loop(self) -> None:
         while self._running:
+            self.turned = time.monotonic()
             coordinator = self.coordinator
             now = self.clock()
             try:

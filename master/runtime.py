@@ -28,7 +28,7 @@ from horde.master.csvout import CsvFiles
 from horde.master.dispatch import UserClassSpec
 from horde.master.htmlreport import render_report, report_data
 from horde.master.http import WebContext, create_app, serve, wrap_auth
-from horde.master.jsonout import locust_json
+from horde.master.jsonout import locust_json, summary_json
 from horde.master.keybind import WRONG_KEY
 from horde.master.loops import MasterLoops
 from horde.master.metrics import HANDSHAKES_REFUSED
@@ -55,6 +55,9 @@ POLL = 0.1
 EXIT_CUT_SHORT = 1
 """Exit code of a headless run cut short (every worker lost, its load shape failed...),
 whatever ``--exit-code-on-error`` says about failed requests."""
+EXIT_COULD_NOT_START = 3
+"""Exit code of a headless run that never started: fewer than ``--expect-workers`` came
+within ``--expect-workers-max-wait`` (or it was interrupted while waiting)."""
 
 
 def class_specs(user_classes: dict[str, type]) -> list[UserClassSpec]:
@@ -293,7 +296,8 @@ class MasterRuntime:
             log.error("cannot write the CSV files", error=str(exc))
 
     def write_outputs(self, out: TextIO) -> None:
-        """The end of a run: final CSV files, the ``--html`` report, ``--json`` on ``out``."""
+        """The end of a run: final CSV files, the ``--html`` report, ``--json`` on ``out``,
+        the ``summary`` log line (``--log-format json``)."""
         s = self.settings
         self.write_csv()
         if s.html_path:
@@ -309,6 +313,9 @@ class MasterRuntime:
             snap = self.loops.snapshot()
             out.write(json.dumps(locust_json(snap.stats, snap.corrected), indent=4) + "\n")
             out.flush()
+        if s.log_summary:  # the figures leave a pod in its log
+            snap = self.loops.snapshot()
+            log.info("summary", **summary_json(snap.stats, snap.corrected))
 
     @property
     def port(self) -> int:
@@ -373,8 +380,17 @@ class MasterRuntime:
         if tables is None:
             tables = out
         if not self.wait_for_workers(s.expect_workers, s.expect_workers_max_wait):
-            log.error("not enough workers connected", expected=s.expect_workers)
-            return 1
+            came, expected = self.loops.run_snapshot().worker_count, s.expect_workers
+            wait = s.expect_workers_max_wait
+            within = f"within --expect-workers-max-wait {wait:g} s" if wait is not None else ""
+            when = "before the interrupt" if self._interrupted else within
+            log.error(
+                f"could not start: {came} of {expected} expected workers connected {when};"
+                " exiting without a test",
+                workers=came,
+                expected=expected,
+            )
+            return EXIT_COULD_NOT_START
         users = s.users if s.users is not None else DEFAULT_HEADLESS_USERS
         shape = self.default_shape
         run_time = s.run_time

@@ -95,6 +95,12 @@ def read_key(value: str, *, secret: bool, flag: str) -> tuple[str, str | None]:
         return ("", value) if secret else (value, None)
     try:
         text = path.read_text(encoding="ascii")
+    except PermissionError as exc:
+        raise ConfigError(
+            f"{flag}: cannot read {value}: {exc.strerror} (this process runs as uid"
+            f" {os.getuid()}; in a pod, the Secret volume's defaultMode and the pod's fsGroup"
+            " decide who may read its files)"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         kind = "secret" if secret else "public"
         raise ConfigError(

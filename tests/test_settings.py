@@ -21,6 +21,7 @@ from horde.settings import (
     DEMO_SCRIPT,
     LOCAL_BIND,
     demo_run,
+    health_settings,
     local_run,
     log_settings,
     master_settings,
@@ -114,9 +115,11 @@ def test_worker_settings_survive_their_argv(settings: WorkerSettings) -> None:
     """A child started with to_argv() builds the same settings, whatever HORDE_* it inherits."""
     inherited = {"HORDE_TAGS": "other", "HORDE_STATS_INTERVAL": "9", "HORDE_MASTER": "h:1"}
     inherited |= {"HORDE_SECRET_KEY": "/no/such.key_secret", "HORDE_MASTER_KEY": "/no/such.key"}
+    inherited |= {"HORDE_HEALTH_PORT": "9999"}  # a remote worker's: local ones serve none
     logs = LogSettings(level="DEBUG", format="json")
     args = parse(["worker", *settings.to_argv(), *logs.to_argv()], inherited)
     rebuilt = worker_settings(args)
+    assert not health_settings(args).enabled
     assert rebuilt == replace(settings, node_id=rebuilt.node_id)
     assert rebuilt.node_id != settings.node_id  # each process is its own worker
     assert log_settings(args) == logs

@@ -112,9 +112,9 @@ class WorkerSettings:
         Every field that has a flag is written, so the child's settings do not depend on
         its environment's ``HORDE_*`` variables. Not carried: ``node_id`` (each process
         makes its own), ``curve`` (local workers reach their master on loopback, plainly:
-        the keys are written empty; secret keys never go on a command line), and the fields
-        no flag sets (they keep their
-        defaults).
+        the keys are written empty; secret keys never go on a command line), the health
+        endpoints (``--health-port 0``: local workers serve none) and the fields no flag
+        sets (they keep their defaults).
         """
         argv = ["--master", self.address]
         if self.parent_pid is not None:
@@ -135,6 +135,9 @@ class WorkerSettings:
             # No keys (even if HORDE_SECRET_KEY / HORDE_MASTER_KEY are set for remote ones).
             "--secret-key=",
             "--master-key=",
+            # No health endpoints (HORDE_HEALTH_PORT is the remote workers'; 0 is off).
+            "--health-port",
+            "0",
         ]
         return argv
 

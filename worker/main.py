@@ -5,12 +5,13 @@ without it, receives the master's script first; then runs the agent until the ma
 says ``quit`` or the process gets SIGTERM/SIGINT (which stop the users, flush the stats
 and tell the master before exiting).
 
-Imports: gevent, horde.worker, horde.protocol.
+Imports: gevent, horde.worker, horde.protocol, horde.health and horde.healthserver.
 """
 
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,8 @@ import gevent
 import structlog
 
 import horde
+from horde.health import HealthSettings, Verdict, stamp_liveness
+from horde.healthserver import serve_health
 from horde.logsetup import RECENT
 from horde.protocol.errors import InitListenerError
 from horde.worker.agent import WorkerAgent
@@ -90,11 +93,51 @@ def run_worker(
     settings: WorkerSettings,
     loaded: LoadedScript | None = None,
     options: Mapping[str, Any] | None = None,
+    health: HealthSettings | None = None,
 ) -> int:
-    """Run a worker until the master lets it go; return the exit code."""
+    """Run a worker until the master lets it go; return the exit code.
+
+    With ``--health-port``, it is alive while its link thread (the heartbeat) makes its
+    passes and ready while it is registered with a master."""
     if settings.parent_pid is not None and not follow_parent(settings.parent_pid):
         log.warning("the horde run that started this worker is gone; exiting")
         return 1
+    watch = LinkWatch()
+    server = serve_health(health, watch.live, watch.ready)  # answers while the script comes
+    try:
+        return _run(settings, loaded, options, watch)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+class LinkWatch:
+    """The health endpoints' view of a worker: its link's status, once it has one."""
+
+    def __init__(self) -> None:
+        self.status: LinkStatus | None = None
+
+    def live(self) -> Verdict:
+        """Alive while the link thread makes its passes (and while the script comes)."""
+        status = self.status
+        if status is None:
+            return None
+        return stamp_liveness(status.handoff.last_pass, time.monotonic())
+
+    def ready(self) -> Verdict:
+        """Ready while registered with a master."""
+        status = self.status
+        if status is None:
+            return "starting"
+        return None if status.registered else "unregistered"
+
+
+def _run(
+    settings: WorkerSettings,
+    loaded: LoadedScript | None,
+    options: Mapping[str, Any] | None,
+    watch: LinkWatch,
+) -> int:
     script = obtain_script(settings, loaded)
     runtime = build_agent(settings, script, options)
     events = runtime.environment.events
@@ -106,6 +149,7 @@ def run_worker(
         raise InitListenerError("a listener of the script's init event failed (above)")
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, lambda: gevent.spawn(runtime.shutdown))
+    watch.status = runtime.status
     code = runtime.run()
     events.quit.fire(exit_code=code)  # after quitting, as Locust's last word
     return code
