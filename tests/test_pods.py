@@ -26,6 +26,7 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -216,8 +217,8 @@ WRONG_KEYS = {
 }
 """A worker key pair the master does not know (with the master's real public key)."""
 REFUSED = "worker handshake refused: key not on the allow-list"
-USERS = 8
-SPAWN_RATE = 4
+USERS = 12
+SPAWN_RATE = 3
 MOVE_BOUND = DEFAULT_HEARTBEAT_INTERVAL * (DEFAULT_HEARTBEAT_LIVENESS + 1) + LEASE_GRACE + 1.5
 """Seconds for a killed worker's users to move: its lease (liveness intervals) after its last
 heartbeat (up to one interval before the kill), the grace, and 1.5 s for the web
@@ -225,11 +226,35 @@ snapshot's cache and this test's polling."""
 READOPT_BOUND = 5.0
 
 
-def test_interactive_overlay_scales_recovers_and_refuses(cluster: Cluster) -> None:
-    """Through the web port: a run on two worker pods; a second worker Deployment joins at
-    the spawn rate; a killed worker pod's users move within the README's bounds; a killed
-    master pod played again re-adopts the workers within 5 s of its /readyz; a worker with a
-    wrong key is refused."""
+@dataclass
+class Fleet:
+    """The interactive overlay played: its rendered documents, the master's web and health
+    URLs, the web credentials and the worker pods expected to hold users."""
+
+    cluster: Cluster
+    docs: list[Doc]
+    auth: str
+    pods: list[str]
+    web: str = ""
+    health: str = ""
+
+    def find_master(self) -> None:
+        """Point at the master pod's present address (it changes when the pod is played again)."""
+        ip = self.cluster.ip(f"{self.cluster.prefix}horde-master")
+        self.web, self.health = f"http://{ip}:{WEB_PORT}", f"http://{ip}:{HEALTH_PORT}"
+
+    def rows(self) -> dict[str, Doc]:
+        """The master's worker rows."""
+        return rows(self.web, self.auth)
+
+    def users(self, pod: str) -> int:
+        """The users the master has on ``pod``."""
+        return users_of(self.rows(), pod)
+
+
+def start_interactive(cluster: Cluster) -> Fleet:
+    """The interactive overlay with two worker pods, a run started through the web port
+    (with web.env's credentials), its users split over both pods."""
     p = cluster.prefix
     wrong = cluster.folder / "wrong-keys"
     subprocess.run(
@@ -238,25 +263,15 @@ def test_interactive_overlay_scales_recovers_and_refuses(cluster: Cluster) -> No
         capture_output=True,
         timeout=60,
     )
-    patches = [
-        env_patch(
-            "Deployment",
-            "horde-master",
-            "master",
-            {"HORDE_HOST": f"http://{p}target:{TARGET_PORT}"},
-        ),
-        env_patch(
-            "Deployment",
-            "horde-worker",
-            "worker",
-            {"HORDE_MASTER": f"{p}horde-master:5557"},
-            replicas=2,
-        ),
-    ]
+    master_env = {"HORDE_HOST": f"http://{p}target:{TARGET_PORT}"}
+    worker_env = {"HORDE_MASTER": f"{p}horde-master:5557"}
     docs = cluster.render(
         "interactive",
         SCRIPTS / "pod_home.py",
-        patches,
+        [
+            env_patch("Deployment", "horde-master", "master", master_env),
+            env_patch("Deployment", "horde-worker", "worker", worker_env, replicas=2),
+        ],
         files={
             "wrong.key_secret": wrong / "worker.key_secret",
             "master.key": cluster.keys() / "master.key",
@@ -265,44 +280,48 @@ def test_interactive_overlay_scales_recovers_and_refuses(cluster: Cluster) -> No
     )
     rest, _ = start_target(cluster, for_podman(docs))
     cluster.play(rest)
-    master_ip = cluster.ip(f"{p}horde-master")
-    web, health = f"http://{master_ip}:{WEB_PORT}", f"http://{master_ip}:{HEALTH_PORT}"
-    auth = cluster.web_auth()
-    pods = [f"{p}horde-worker-pod-{i}" for i in range(2)]
-    wait_for(lambda: status(f"{health}/readyz") == 200, 60, "the master's /readyz")
-    wait_for(lambda: len(rows(web, auth)) == 2, 60, "two worker pods", interval=0.2)
-    http(f"{web}/swarm", auth, {"user_count": str(USERS), "spawn_rate": str(SPAWN_RATE)})
+    fleet = Fleet(cluster, docs, cluster.web_auth(), [f"{p}horde-worker-pod-{i}" for i in range(2)])
+    fleet.find_master()
+    wait_for(lambda: status(f"{fleet.health}/readyz") == 200, 60, "the master's /readyz")
+    wait_for(lambda: len(fleet.rows()) == 2, 60, "two worker pods", interval=0.2)
+    form = {"user_count": str(USERS), "spawn_rate": str(SPAWN_RATE)}
+    http(f"{fleet.web}/swarm", fleet.auth, form)
     wait_for(
-        lambda: all(users_of(rows(web, auth), pod) == USERS // 2 for pod in pods),
+        lambda: all(fleet.users(pod) == USERS // 2 for pod in fleet.pods),
         30,
         "the users split over two worker pods",
         interval=0.2,
     )
+    return fleet
 
-    # scale up: a second worker Deployment joins and gets its share at the spawn rate
+
+def scale_up(fleet: Fleet) -> None:
+    """A second worker Deployment (same template, another name): its pod gets its share at
+    the spawn rate."""
+    p = fleet.cluster.prefix
     joiner = f"{p}horde-worker-b-pod-0"
-    cluster.convert_and_play(another_deployment(docs, f"{p}horde-worker", f"{p}horde-worker-b"))
+    second = another_deployment(fleet.docs, f"{p}horde-worker", f"{p}horde-worker-b")
+    fleet.cluster.convert_and_play(second)
     joined = wait_for(
-        lambda: any(w.startswith(f"{joiner}_") for w in rows(web, auth)) and time.monotonic(),
+        lambda: any(w.startswith(f"{joiner}_") for w in fleet.rows()) and time.monotonic(),
         60,
         "the second Deployment's pod",
         interval=0.1,
     )
     share = USERS // 3
-    wait_for(lambda: users_of(rows(web, auth), joiner) >= share, 30, "its share", interval=0.1)
+    wait_for(lambda: fleet.users(joiner) >= share, 30, "its share", interval=0.1)
     took = time.monotonic() - joined
-    FIGURES["interactive: joiner's share (users) reached, s after it joined"] = [
-        share,
-        round(took, 2),
-    ]
+    FIGURES["interactive: joiner's share (users), s after it joined"] = [share, round(took, 2)]
     assert took <= share / SPAWN_RATE + 2.0
-    pods.append(joiner)
+    fleet.pods.append(joiner)
 
-    # a killed worker pod: its users move to the others
+
+def kill_worker(fleet: Fleet) -> None:
+    """A killed worker pod: its users move to the others within the README's bounds."""
     killed = time.monotonic()
-    podman("pod", "kill", pods[0])
+    podman("pod", "kill", fleet.pods[0])
     wait_for(
-        lambda: sum(users_of(rows(web, auth), pod) for pod in pods[1:]) == USERS,
+        lambda: sum(fleet.users(pod) for pod in fleet.pods[1:]) == USERS,
         MOVE_BOUND + 10,
         "the killed pod's users on the others",
         interval=0.1,
@@ -311,27 +330,29 @@ def test_interactive_overlay_scales_recovers_and_refuses(cluster: Cluster) -> No
     FIGURES["interactive: killed worker pod's users moved, s"] = round(moved, 2)
     assert moved <= MOVE_BOUND
 
-    # a killed master pod, played again: the workers come back within 5 s of its /readyz
-    master_docs = [
+
+def restart_master(fleet: Fleet) -> None:
+    """A killed master pod played again: the workers are back within 5 s of its /readyz."""
+    master = f"{fleet.cluster.prefix}horde-master"
+    again = [
         d
-        for d in for_podman(docs)
-        if d["kind"] == "ConfigMap" or d["metadata"]["name"] == f"{p}horde-master"
+        for d in for_podman(fleet.docs)
+        if d["kind"] == "ConfigMap" or d["metadata"]["name"] == master
     ]
     killed = time.monotonic()
-    podman("pod", "kill", f"{p}horde-master")
-    podman("pod", "rm", "-f", f"{p}horde-master")
-    cluster.play(master_docs)
-    master_ip = cluster.ip(f"{p}horde-master")
-    web, health = f"http://{master_ip}:{WEB_PORT}", f"http://{master_ip}:{HEALTH_PORT}"
+    podman("pod", "kill", master)
+    podman("pod", "rm", "-f", master)
+    fleet.cluster.play(again)
+    fleet.find_master()
     ready = wait_for(
-        lambda: status(f"{health}/readyz") == 200 and time.monotonic(),
+        lambda: status(f"{fleet.health}/readyz") == 200 and time.monotonic(),
         60,
         "the new master's /readyz",
         interval=0.05,
     )
-    survivors = set(pods[1:])
+    survivors = set(fleet.pods[1:])
     wait_for(
-        lambda: {w.rpartition("_")[0] for w in rows(web, auth)} >= survivors,
+        lambda: {w.rpartition("_")[0] for w in fleet.rows()} >= survivors,
         READOPT_BOUND + 10,
         "the workers re-adopted",
         interval=0.1,
@@ -343,14 +364,29 @@ def test_interactive_overlay_scales_recovers_and_refuses(cluster: Cluster) -> No
     ]
     assert adopted - ready <= READOPT_BOUND
 
-    # a worker pod with a key the master does not allow is refused
+
+def refuse_wrong_key(fleet: Fleet) -> None:
+    """A worker pod whose key the master does not allow is refused and never ready."""
+    p = fleet.cluster.prefix
     intruder = f"{p}horde-worker-wrong-pod-0"
-    keys = rendered_name(docs, f"{p}horde-wrong-keys")
-    cluster.convert_and_play(
-        another_deployment(docs, f"{p}horde-worker", f"{p}horde-worker-wrong", keys=keys)
-    )
+    keys = rendered_name(fleet.docs, f"{p}horde-wrong-keys")
+    wrong = another_deployment(fleet.docs, f"{p}horde-worker", f"{p}horde-worker-wrong", keys=keys)
+    fleet.cluster.convert_and_play(wrong)
     master = f"{p}horde-master-master"
-    wait_for(lambda: cluster.events(master, REFUSED), 60, "the master's refusal", interval=0.2)
-    intruder_health = f"http://{cluster.ip(intruder)}:{HEALTH_PORT}"
-    assert status(f"{intruder_health}/readyz") == 503
-    assert not [w for w in rows(web, auth) if w.startswith(f"{intruder}_")]
+    wait_for(
+        lambda: fleet.cluster.events(master, REFUSED), 60, "the master's refusal", interval=0.2
+    )
+    assert status(f"http://{fleet.cluster.ip(intruder)}:{HEALTH_PORT}/readyz") == 503
+    assert not [w for w in fleet.rows() if w.startswith(f"{intruder}_")]
+
+
+def test_interactive_overlay_scales_recovers_and_refuses(cluster: Cluster) -> None:
+    """Through the web port: a run on two worker pods; a second worker Deployment joins at
+    the spawn rate; a killed worker pod's users move within the README's bounds; a killed
+    master pod played again re-adopts the workers within 5 s of its /readyz; a worker with a
+    wrong key is refused."""
+    fleet = start_interactive(cluster)
+    scale_up(fleet)
+    kill_worker(fleet)
+    restart_master(fleet)
+    refuse_wrong_key(fleet)
