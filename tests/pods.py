@@ -95,7 +95,8 @@ def context_hash() -> str:
 
 
 def images() -> str:
-    """horde's image (built when podman lacks this tree's), on the Debian-made base.
+    """horde's image (built when podman lacks this tree's, replacing older trees' images),
+    on the Debian-made base.
 
     The build reaches the package registries with the machine's CA bundle mounted and the
     host's network (a netavark bridge cannot reach this machine's resolver): both are this
@@ -113,6 +114,9 @@ def images() -> str:
             "-v", f"{CA_BUNDLE}:{CA_BUNDLE}:ro", str(ROOT), timeout=900,
         )  # fmt: skip
         FIGURES["horde image build s"] = round(time.monotonic() - started, 1)
+        for old in podman("images", "--format", "{{.Repository}}:{{.Tag}}", IMAGE).split():
+            if old != image:  # an older tree's image: this suite will not use it again
+                podman("rmi", old, check=False)
     size = json.loads(podman("image", "inspect", image))[0]["Size"]
     FIGURES["horde image MB"] = round(size / 1e6)
     return image
