@@ -154,6 +154,9 @@ def test_job_overlay_completes_with_the_targets_count(cluster: Cluster) -> None:
     assert total == served == summary["total"]["num_requests"] > 0
     assert summary["total"]["num_failures"] == 0
     assert (reports / "report.html").stat().st_size > 0
+    (info,) = json.loads(podman("container", "inspect", master))
+    assert info["HostConfig"]["ReadonlyRootfs"] is True  # the reports went to the claim
+    assert info["Config"]["User"].startswith("10001")
 
 
 def test_job_overlay_fails_when_requests_fail(cluster: Cluster) -> None:
