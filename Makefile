@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TYPECHECK_TREE := build/typecheck
 
-.PHONY: demo test lint format clean browser bench bench-tools
+.PHONY: demo test lint format clean browser pods bench bench-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,22 @@ browser:
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
 
-test: $(VENV)/.installed-dev browser
+# The deploy/ tests render the manifests with kubectl (not in Debian 12 at a recent version:
+# install it yourself) and play them on Debian's podman 4.3 (runc, netavark and aardvark-dns
+# for pod-name DNS, catatonit for pods, debootstrap for the base image), installed here
+# when missing. tests/test_pods.py passes deploy/podman/containers.conf to podman.
+POD_PACKAGES := podman runc netavark aardvark-dns catatonit debootstrap
+pods:
+	@command -v kubectl >/dev/null || { \
+		echo "kubectl is missing: the deploy/ tests render the manifests with 'kubectl kustomize'"; \
+		echo "(install it: https://kubernetes.io/docs/tasks/tools/)"; exit 1; }
+	@dpkg -s $(POD_PACKAGES) >/dev/null 2>&1 || { \
+		echo "installing Debian's $(POD_PACKAGES) for the pod tests"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+			$(POD_PACKAGES); }
+
+test: $(VENV)/.installed-dev browser pods
 	$(BIN)/python -m pytest --cov --cov-branch --cov-report=term:skip-covered
 
 # Benchmarks, not tests: each script starts its own loopback target, runs horde and its

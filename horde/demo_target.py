@@ -8,6 +8,8 @@ Endpoints of different latencies and one that fails on purpose now and then:
 - ``POST /login``: 200 for any form.
 - ``GET /flaky``: every 10th request answers 500.
 - ``GET /status/<code>``: answers with that status code.
+- ``GET /count``: ``{"served": N}``, the requests answered so far (not counting ``/count``),
+  so a test can compare a load generator's total with the target's own.
 
 Imports: the standard library and gevent.
 """
@@ -32,13 +34,21 @@ FLAKY_EVERY = 10
 
 
 class DemoApp:
-    """The WSGI application; one counter for ``/flaky``."""
+    """The WSGI application; a counter for ``/flaky`` and one of requests served."""
 
     def __init__(self) -> None:
         self._flaky = itertools.count(1)
+        self.served = 0
+        """Requests answered so far, ``/count`` excluded."""
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")
+        if path == "/count":
+            body = json.dumps({"served": self.served}).encode()
+            headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            start_response("200 OK", headers)
+            return [body]
+        self.served += 1
         method = environ.get("REQUEST_METHOD", "GET")
         if method == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)
