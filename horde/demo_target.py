@@ -8,6 +8,10 @@ Endpoints of different latencies and one that fails on purpose now and then:
 - ``POST /login``: 200 for any form.
 - ``GET /flaky``: every 10th request answers 500.
 - ``GET /status/<code>``: answers with that status code.
+- ``GET /iterations``: every request so far that carried ``X-Horde-Iteration`` (an
+  arrival-rate iteration's ``class:index``), as JSON ``[[arrival time (s, wall clock),
+  "class:index"], ...]``, the most recent :data:`MAX_ITERATIONS` kept: a test counts
+  iterations per second and repeated indices from it.
 
 Imports: the standard library and gevent.
 """
@@ -16,6 +20,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
@@ -29,6 +35,7 @@ StartResponse = Callable[..., Any]
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}
 MAX_DELAY_MS = 10_000
 FLAKY_EVERY = 10
+MAX_ITERATIONS = 1_000_000
 
 
 class DemoApp:
@@ -36,9 +43,13 @@ class DemoApp:
 
     def __init__(self) -> None:
         self._flaky = itertools.count(1)
+        self.iterations: deque[tuple[float, str]] = deque(maxlen=MAX_ITERATIONS)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")
+        iteration = environ.get("HTTP_X_HORDE_ITERATION")
+        if iteration is not None:
+            self.iterations.append((time.time(), iteration[:100]))
         method = environ.get("REQUEST_METHOD", "GET")
         if method == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -54,6 +65,8 @@ class DemoApp:
         text = "text/plain"
         if path in ("/", "/fast"):
             return 200, b"ok\n", text
+        if path == "/iterations":
+            return 200, json.dumps(list(self.iterations)).encode(), "application/json"
         if path == "/slow":
             gevent.sleep(0.05)
             return 200, b"slow\n", text

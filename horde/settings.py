@@ -9,7 +9,8 @@ and ``horde demo`` a :class:`LocalRun`: the master's settings plus the one
 below the commands sees the namespace. The defaults of the flags that only the command
 line has (the demo's, the target's, ``--workers``) are named here.
 
-Imports: the standard library, horde.logsetup, horde.master (config, auth, timespan),
+Imports: the standard library, horde.logsetup, horde.master (config, auth, timespan,
+arrivalspec),
 horde.worker.config and horde.protocol.
 """
 
@@ -23,10 +24,12 @@ from pathlib import Path
 import zmq
 
 from horde.logsetup import LogSettings
+from horde.master.arrivalspec import constant, parse_stages
 from horde.master.auth import parse_web_auth
 from horde.master.config import DEFAULT_MAX_USERS, MasterSettings
 from horde.master.timespan import parse_timespan
 from horde.protocol.errors import ConfigError
+from horde.protocol.rates import Schedule
 from horde.protocol.security import (
     ClientKeys,
     ServerKeys,
@@ -249,7 +252,22 @@ def _test_master(
         only_summary=args.only_summary,
         autostart=args.autostart and not args.headless,
         autoquit=_autoquit(args),
+        arrival=arrival_schedule(args.arrival_rate, args.stages),
     )
+
+
+def arrival_schedule(rate: str | None, stages: str | None) -> Schedule | None:
+    """``--arrival-rate`` or ``--stages`` as a schedule (None: neither); both: refused."""
+    if rate is not None and stages is not None:
+        raise ConfigError("give --arrival-rate or --stages, not both")
+    try:
+        if rate is not None:
+            return constant(rate)
+        if stages is not None:
+            return parse_stages(stages)
+    except ValueError as exc:
+        raise ConfigError(f"--{'arrival-rate' if rate is not None else 'stages'}: {exc}") from None
+    return None
 
 
 def _autoquit(args: argparse.Namespace) -> float | None:
@@ -276,6 +294,8 @@ def worker_settings(args: argparse.Namespace) -> WorkerSettings:
         max_names=args.max_names,
         tags=tuple(args.tags or ()),
         exclude_tags=tuple(args.exclude_tags or ()),
+        arrival_pool=args.arrival_pool,
+        max_start_delay=args.max_start_delay,
     )
     check_worker_exposure(settings)
     return settings
@@ -303,6 +323,8 @@ def local_run(args: argparse.Namespace) -> LocalRun:
         max_names=master.max_names,
         tags=master.tags,
         exclude_tags=master.exclude_tags,
+        arrival_pool=args.arrival_pool,
+        max_start_delay=args.max_start_delay,
     )
     return LocalRun(master, worker, workers)
 

@@ -21,6 +21,7 @@ from horde.protocol.defaults import (
 )
 from horde.protocol.errors import ConfigError
 from horde.protocol.options import ScriptOption
+from horde.protocol.rates import Schedule
 from horde.protocol.security import ServerKeys
 
 DEFAULT_BIND = f"tcp://*:{DEFAULT_MASTER_PORT}"
@@ -97,6 +98,9 @@ class MasterSettings:
     """``--autoquit``: with ``--autostart``, exit this long after the test ends (None: stay)."""
     script_options: tuple[ScriptOption, ...] = ()
     """The options the script added (``init_command_line_parser``), with their values."""
+    arrival: Schedule | None = None
+    """``--arrival-rate`` / ``--stages``: a headless run's fleet-wide schedule of iterations
+    per second, split among the classes by weight (None: users, as ``-u`` says)."""
 
     @property
     def lease_seconds(self) -> float:

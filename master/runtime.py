@@ -46,6 +46,7 @@ from horde.master.webui import WebUI
 from horde.protocol.corrected import CORRECTED_KEY
 from horde.protocol.errors import ConfigError, InitListenerError
 from horde.protocol.messages import ScriptFile
+from horde.protocol.rates import Schedule
 from horde.worker.api.environment import Environment
 from horde.worker.api.events import listener_failures
 from horde.worker.api.usage import monitor_usage
@@ -138,6 +139,7 @@ class MasterRuntime:
         clock: Callable[[], float] = time.time,
         shapes: Mapping[str, Callable[[], Any]] | None = None,
         log_lines: Callable[[], list[str]] = list,
+        schedules: Mapping[str, Schedule] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -151,6 +153,7 @@ class MasterRuntime:
             started_at=clock(),
             hooks=hooks,
             shapes=shapes,
+            schedules=schedules,
         )
         if settings.shape is not None and settings.shape not in coordinator.shapes:
             raise ConfigError(
@@ -388,7 +391,9 @@ class MasterRuntime:
                     shape=shape,
                 )
             run_time = None
-        request = SwarmRequest(users, s.spawn_rate, s.host, run_time, shape_class=shape)
+        request = SwarmRequest(
+            users, s.spawn_rate, s.host, run_time, shape_class=shape, arrival=s.arrival
+        )
         self.loops.command(lambda c, now: c.start(request, now))
         code = self._follow_run(tables)
         self.write_outputs(out)

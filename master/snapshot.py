@@ -27,6 +27,7 @@ from horde.master.corrected import CorrectedStats
 from horde.master.dispatch import UserClassSpec
 from horde.master.exceptions import GroupedException
 from horde.master.history import HistoryPoint
+from horde.master.ratebook import ArrivalFigures, total
 from horde.master.registry import ACTIVE_STATES, WorkerRecord, WorkerState, count_states
 from horde.master.stats import MergedStats
 from horde.master.swarm import RunEnd, RunState
@@ -75,6 +76,15 @@ class MasterSnapshot:
     user_classes: tuple[UserClassSpec, ...]
     shape_names: tuple[str, ...]
     """The script's load shapes, sorted."""
+    arrivals: tuple[ArrivalFigures, ...] = ()
+    """Per arrival-rate class of the run: target rate, iterations scheduled, started and
+    dropped, achieved rate (empty when the run has no arrival-rate class)."""
+
+    @property
+    def arrivals_total(self) -> ArrivalFigures | None:
+        """Every arrival-rate class added up (``dropped`` is ``dropped_iterations``); None
+        when the run has no arrival-rate class."""
+        return total(self.arrivals) if self.arrivals else None
 
     @property
     def workers_by_state(self) -> dict[WorkerState, int]:
@@ -123,4 +133,5 @@ def take_snapshot(coordinator: Coordinator, now: float) -> MasterSnapshot:
         settings=c.settings,
         user_classes=tuple(c.user_classes),
         shape_names=tuple(sorted(c.shapes)),
+        arrivals=c.ratebook.figures(c.rates, now),
     )

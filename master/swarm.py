@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from horde.protocol.errors import RequestError
+from horde.protocol.rates import Schedule
 
 
 class RunState(StrEnum):
@@ -40,6 +41,7 @@ class StopReason(StrEnum):
     SHAPE_FINISHED = "the load shape finished"
     SHAPE_FAILED = "the load shape failed"
     NO_WORKERS = "every worker was lost (no workers left)"
+    STAGES_FINISHED = "the arrival-rate stages finished"
 
     @property
     def cut_short(self) -> bool:
@@ -48,7 +50,14 @@ class StopReason(StrEnum):
         return self not in _PLANNED_ENDS
 
 
-_PLANNED_ENDS = frozenset({StopReason.REQUESTED, StopReason.RUN_TIME, StopReason.SHAPE_FINISHED})
+_PLANNED_ENDS = frozenset(
+    {
+        StopReason.REQUESTED,
+        StopReason.RUN_TIME,
+        StopReason.SHAPE_FINISHED,
+        StopReason.STAGES_FINISHED,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +81,9 @@ class SwarmRequest:
 
     ``user_classes`` picks among the script's classes (None: all of them);
     ``shape_class`` hands the run to a load shape, which then sets users and rate;
-    ``options`` are run options for the workers (the ``/swarm`` allow-list).
+    ``options`` are run options for the workers (the ``/swarm`` allow-list);
+    ``arrival`` drives the chosen classes by a fleet-wide schedule of iterations per
+    second, split by weight (``user_count`` is then not used).
     """
 
     user_count: int = 0
@@ -82,6 +93,7 @@ class SwarmRequest:
     user_classes: tuple[str, ...] | None = None
     shape_class: str | None = None
     options: Mapping[str, object] = field(default_factory=dict)
+    arrival: Schedule | None = None
 
 
 class RunHooks:

@@ -24,6 +24,7 @@ from horde.worker.agent import WorkerAgent
 from horde.worker.api.environment import Environment
 from horde.worker.api.events import listener_failures
 from horde.worker.api.loader import LoadedScript, load_script, load_source
+from horde.worker.arrival import ArrivalRunner
 from horde.worker.config import WorkerSettings
 from horde.worker.fetch import fetch_scripts
 from horde.worker.loops import WorkerRuntime
@@ -81,6 +82,12 @@ def build_agent(
         environment=environment,
         pool=pool,
         new_log_lines=RECENT.take_new,
+        arrivals=ArrivalRunner(
+            environment,
+            script.user_classes,
+            pool_size=settings.arrival_pool,
+            max_start_delay=settings.max_start_delay,
+        ),
     )
     runner.attach(runtime)
     return runtime
