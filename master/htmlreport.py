@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from horde import __version__
+from horde.master.arrivalsout import arrivals_html
 from horde.master.dispatch import UserClassSpec
 from horde.master.history import HistoryPoint
+from horde.master.ratebook import ArrivalFigures
 from horde.master.report import MAX_ROWS, PERCENTILES, stats_report
 from horde.master.snapshot import MasterSnapshot
 from horde.master.stats import ErrorRecord
@@ -66,6 +68,8 @@ class ReportData:
     history: tuple[HistoryPoint, ...]
     show_download_link: bool
     version: str = __version__
+    arrivals: tuple[ArrivalFigures, ...] = ()
+    """Per arrival-rate class: the run's iterations (empty: no such class, no section)."""
 
 
 def report_data(
@@ -94,6 +98,7 @@ def report_data(
         user_classes=snapshot.user_classes,
         history=history,
         show_download_link=show_download_link,
+        arrivals=snapshot.arrivals,
     )
 
 
@@ -305,6 +310,7 @@ def render_report(data: ReportData) -> str:
     )
     sections = (
         _stats_section(data),
+        arrivals_html(data.arrivals),
         _percentiles_section(data),
         _errors_section(data),
         _exceptions_section(data),

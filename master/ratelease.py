@@ -4,17 +4,21 @@ Responsibility: :class:`RateLease` holds one run's arrival-rate schedules (one p
 :class:`~horde.protocol.rates.Schedule`) and how far each has been granted. Every
 :data:`STEP` seconds :meth:`RateLease.issue` grants the iterations due before ``now +``
 :data:`HORIZON` that no worker holds yet, split among the horde workers present in
-proportion to their arrival pools: position ``j`` of each grant's interleaving period
-goes to one worker (:func:`~horde.master.dispatch.interleaving`), so every worker's
-iterations are spread over the whole window. An index is granted once, to one worker, and
-never again: a lost worker is simply left out of the next step (its share moves to the
-survivors within one step), a joiner is in it. Pure: every method takes ``now``.
+proportion to their arrival pools: index ``k`` goes to the worker at position
+``k % period`` of the pools' interleaving period
+(:func:`~horde.master.dispatch.interleaving`), so every worker's iterations are spread
+evenly over time. An index is granted once, to one worker, and never again: a worker
+that goes missing is left out from the next step on (what it already holds, at most
+:data:`HORIZON` ahead, is its own: the survivors carry the whole rate one horizon and
+step after the loss is detected), and a joiner is in the next step. Pure: every method
+takes ``now``.
 
 Imports: the standard library and horde.master / horde.protocol.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -47,10 +51,12 @@ class Grant:
 def shares(pools: Sequence[int]) -> list[int]:
     """Weights for pools of these sizes (each above 0), scaled so they sum to at most
     :data:`MAX_PERIOD` (each at least 1)."""
-    total = sum(pools)
+    divisor = math.gcd(*pools)
+    reduced = [pool // divisor for pool in pools]
+    total = sum(reduced)
     if total <= MAX_PERIOD:
-        return list(pools)
-    return [max(1, round(pool * MAX_PERIOD / total)) for pool in pools]
+        return reduced
+    return [max(1, round(pool * MAX_PERIOD / total)) for pool in reduced]
 
 
 def split(first: int, last: int, user_class: str, pools: Sequence[tuple[str, int]]) -> list[Grant]:
@@ -129,9 +135,8 @@ class RateLease:
 
     def target_rates(self, now: float) -> dict[str, float]:
         """Per class: the rate the schedule asks for at ``now``."""
-        if self.ended is not None:
-            return dict.fromkeys(self.schedules, 0.0)
-        return {name: s.rate_at(now - self.origin) for name, s in self.schedules.items()}
+        t = self._until(now) - self.origin
+        return {name: s.rate_at(t) for name, s in self.schedules.items()}
 
     def finished(self, now: float) -> bool:
         """Whether every schedule has ended by ``now`` (never, when one is constant)."""

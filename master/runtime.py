@@ -22,6 +22,7 @@ import gevent
 import structlog
 from gevent.pywsgi import WSGIServer
 
+from horde.master.arrivalsout import arrivals_csv, arrivals_table, with_arrivals
 from horde.master.config import DEFAULT_HEADLESS_USERS, MasterSettings
 from horde.master.coordinator import Coordinator
 from horde.master.csvout import CsvFiles
@@ -289,8 +290,14 @@ class MasterRuntime:
             return
         snap = self.loops.snapshot()
         try:
+            arrivals = arrivals_csv(snap.arrivals) if snap.arrivals else None
             self.csv.write(
-                snap.stats, snap.exceptions, snap.run.user_count, snap.run.now, snap.corrected
+                snap.stats,
+                snap.exceptions,
+                snap.run.user_count,
+                snap.run.now,
+                snap.corrected,
+                arrivals=arrivals,
             )
         except (OSError, ConfigError) as exc:
             log.error("cannot write the CSV files", error=str(exc))
@@ -310,7 +317,8 @@ class MasterRuntime:
                 log.error("cannot write the HTML report", path=s.html_path, error=str(exc))
         if s.json_output:
             snap = self.loops.snapshot()
-            out.write(json.dumps(locust_json(snap.stats, snap.corrected), indent=4) + "\n")
+            entries = with_arrivals(locust_json(snap.stats, snap.corrected), snap.arrivals)
+            out.write(json.dumps(entries, indent=4) + "\n")
             out.flush()
 
     @property
@@ -417,6 +425,8 @@ class MasterRuntime:
         corrected = corrected_table(snap.stats, snap.corrected)
         if corrected:
             out.write("\n" + corrected + "\n")
+        if snap.arrivals:
+            out.write("\n" + arrivals_table(snap.arrivals) + "\n")
         if snap.stats.errors():
             out.write("\nError report\n" + errors_table(snap.stats) + "\n")
         out.write("\n" + workers_text(snap) + "\n")

@@ -111,12 +111,14 @@ class Schedule:
 
 
 def owned(first: int, last: int, period: int, offsets: Sequence[int]) -> Iterator[int]:
-    """The indices in ``[first, last)`` whose position ``(k - first) % period`` is in
-    ``offsets``: one worker's part of a grant, in order."""
+    """The indices in ``[first, last)`` whose position ``k % period`` is in ``offsets``:
+    one worker's part of a grant, in order. (The position is the index's own, not its
+    place in the grant, so consecutive grants among the same pools interleave evenly.)"""
     chosen = sorted(set(offsets))
-    for base in range(first, last, period):
+    for base in range(first - first % period, last, period):
         for offset in chosen:
             k = base + offset
             if k >= last:
                 break
-            yield k
+            if k >= first:
+                yield k

@@ -2,7 +2,7 @@
 
 Responsibility: :class:`HordeRate` (``horde.rate``, master to worker) grants one worker
 the iterations ``[first, last)`` of one arrival-rate class whose position
-``(k - first) % period`` is in ``offsets``, with the class's schedule and its origin on the
+``k % period`` is in ``offsets``, with the class's schedule and its origin on the
 master's clock (the worker computes each index's due time with
 :class:`~horde.protocol.rates.Schedule`). :class:`HordeArrivals` (``horde.arrivals``, worker
 to master) carries the worker's pool size and, per class, the iterations it started and

@@ -108,7 +108,9 @@ class ArrivalRunner:
             entry.plan.clear()
         for entry in self._classes.values():
             entry.pool.stop_all(timeout)
-        self._stopped = {n: (c.plan.started, c.plan.dropped) for n, c in self._classes.items()}
+        self._stopped.update(
+            {n: (c.plan.started, c.plan.dropped) for n, c in self._classes.items()}
+        )
         self._classes = {}
 
     def report(self, node_id: str) -> HordeArrivals:
