@@ -34,11 +34,15 @@ def parse_rate(raw: object, what: str = "arrival rate") -> float:
     return rate
 
 
+MIN_RATE = 0.001
+"""Lowest constant rate, iterations per second (one iteration in about 17 minutes)."""
+
+
 def constant(raw: object) -> Schedule:
-    """A constant rate (``--arrival-rate``), above 0."""
+    """A constant rate (``--arrival-rate``), at least :data:`MIN_RATE`."""
     rate = parse_rate(raw)
-    if rate <= 0:
-        raise ValueError(f"arrival rate must be above 0, got {raw!r}")
+    if rate < MIN_RATE:
+        raise ValueError(f"arrival rate must be at least {MIN_RATE:g} per second, got {raw!r}")
     return Schedule(rate)
 
 

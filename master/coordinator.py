@@ -220,9 +220,12 @@ class Coordinator:
             weights = sum(s.weight for s in specs)
             if not weights:
                 raise CommandError("the chosen classes have no weight to split the rate by")
-            schedules = {
-                s.name: request.arrival.scaled(s.weight / weights) for s in specs if s.weight
-            }
+            try:
+                schedules = {
+                    s.name: request.arrival.scaled(s.weight / weights) for s in specs if s.weight
+                }
+            except ValueError as exc:  # a share too small to be a rate
+                raise CommandError(f"arrival rate: {exc}", "arrival_rate") from None
         else:
             schedules = {
                 name: schedule

@@ -217,6 +217,8 @@ def parse_swarm(
         allowed = ", ".join([*SWARM_FIELDS, *RUN_OPTIONS, *own])
         raise FieldError(unknown[0], f"{unknown[0][:40]!r} is not a /swarm field ({allowed})")
     arrival = _arrival(form)
+    if arrival is not None and text_field(form, "shape_class"):
+        raise FieldError("shape_class", "a load shape and an arrival rate cannot share a run")
     shape = text_field(form, "shape_class") or (default_shape if arrival is None else None)
     user_count = int_field(form, "user_count", required=shape is None and arrival is None)
     if user_count is not None and user_count < 0:

@@ -12,13 +12,15 @@ from horde.master.arrivalspec import class_schedule, constant, parse_stages
 from horde.master.config import MasterSettings
 from horde.master.coordinator import CommandError, Coordinator, RunState, SwarmRequest
 from horde.master.dispatch import UserClassSpec
+from horde.master.forms import FieldError, parse_swarm
 from horde.master.ratebook import RateBook
 from horde.master.ratelease import HORIZON, LEAD, STEP, RateLease, split
 from horde.master.swarm import StopReason
 from horde.protocol import messages as m
 from horde.protocol.codec import decode_downstream, decode_upstream, encode
-from horde.protocol.errors import ProtocolError
+from horde.protocol.errors import ConfigError, ProtocolError
 from horde.protocol.rates import Schedule, owned
+from horde.settings import arrival_schedule
 from horde.worker.arrivalplan import ClassArrivals
 from tests.test_coordinator import Outbox, join
 
@@ -118,7 +120,7 @@ def test_a_class_declares_its_rate_or_stages_not_both() -> None:
     assert class_schedule(object) is None
     with pytest.raises(ValueError, match="Both: set arrival_rate or stages"):
         class_schedule(Both)
-    with pytest.raises(ValueError, match="above 0"):
+    with pytest.raises(ValueError, match="at least"):
         constant(0)
 
 
@@ -366,3 +368,36 @@ def test_ratebook_ignores_counts_of_another_run() -> None:
     book.new_run("r2")
     book.report("w", m.HordeArrivals("w", run_id="r1", pool=4, started={"A": 9}))
     assert book.counts() == {} and book.pools == {"w": 4}
+
+
+# --- the spelling ------------------------------------------------------------------------
+
+
+def test_swarm_takes_an_arrival_rate_or_stages_without_a_user_count() -> None:
+    """/swarm's arrival_rate and stages fields become the request's schedule; both at once,
+    or a bad one, is refused naming the field."""
+    assert parse_swarm({"arrival_rate": "500"}).arrival == Schedule(500)
+    assert parse_swarm({"stages": "30s:100,2m:500,30s:0"}).arrival == parse_stages(
+        "30s:100,2m:500,30s:0"
+    )
+    assert parse_swarm({"user_count": "3"}).arrival is None
+    for form, field in (
+        ({"arrival_rate": "0"}, "arrival_rate"),
+        ({"stages": "30s"}, "stages"),
+        ({"arrival_rate": "5", "stages": "1s:1"}, "stages"),
+        ({"arrival_rate": "5", "shape_class": "Steps"}, "shape_class"),
+    ):
+        with pytest.raises(FieldError) as caught:
+            parse_swarm(form)
+        assert caught.value.field == field
+
+
+def test_the_command_line_takes_arrival_rate_or_stages_not_both() -> None:
+    """--arrival-rate and --stages become the master's schedule; both is a usage error."""
+    assert arrival_schedule("250", None) == Schedule(250)
+    assert arrival_schedule(None, "10s:5") == Schedule(0, ((10, 5),))
+    assert arrival_schedule(None, None) is None
+    with pytest.raises(ConfigError, match="not both"):
+        arrival_schedule("1", "1s:1")
+    with pytest.raises(ConfigError, match="--stages"):
+        arrival_schedule(None, "1s")
