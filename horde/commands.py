@@ -103,6 +103,7 @@ def _build_master(
 ) -> MasterRuntime:
     import horde
     from horde.logsetup import RECENT
+    from horde.master.arrivalspec import arrival_classes
     from horde.master.process import tune_process
     from horde.master.runtime import MasterRuntime, class_specs, script_files
     from horde.worker.api.environment import Environment
@@ -125,6 +126,7 @@ def _build_master(
         environment=environment,
         shapes=dict(script.shape_classes),
         log_lines=RECENT.lines,
+        schedules=arrival_classes(script.user_classes),
     )
     tune_process()
     return runtime

@@ -10,6 +10,10 @@ Endpoints of different latencies and one that fails on purpose now and then:
 - ``GET /status/<code>``: answers with that status code.
 - ``GET /count``: ``{"served": N}``, the requests answered so far (not counting ``/count``),
   so a test can compare a load generator's total with the target's own.
+- ``GET /iterations``: every request so far that carried ``X-Horde-Iteration`` (an
+  arrival-rate iteration's ``class:index``), as JSON ``[[arrival time (s, wall clock),
+  "class:index"], ...]``, the most recent :data:`MAX_ITERATIONS` kept: a test counts
+  iterations per second and repeated indices from it.
 
 Imports: the standard library and gevent.
 """
@@ -18,6 +22,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
@@ -31,6 +37,7 @@ StartResponse = Callable[..., Any]
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}
 MAX_DELAY_MS = 10_000
 FLAKY_EVERY = 10
+MAX_ITERATIONS = 1_000_000
 
 
 class DemoApp:
@@ -40,6 +47,8 @@ class DemoApp:
         self._flaky = itertools.count(1)
         self.served = 0
         """Requests answered so far, ``/count`` excluded."""
+        self.iterations: deque[tuple[float, str]] = deque(maxlen=MAX_ITERATIONS)
+        """The latest requests that carried ``X-Horde-Iteration``: (wall time, its value)."""
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")
@@ -49,6 +58,9 @@ class DemoApp:
             start_response("200 OK", headers)
             return [body]
         self.served += 1
+        iteration = environ.get("HTTP_X_HORDE_ITERATION")
+        if iteration is not None:
+            self.iterations.append((time.time(), iteration[:100]))
         method = environ.get("REQUEST_METHOD", "GET")
         if method == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -64,6 +76,8 @@ class DemoApp:
         text = "text/plain"
         if path in ("/", "/fast"):
             return 200, b"ok\n", text
+        if path == "/iterations":
+            return 200, json.dumps(list(self.iterations)).encode(), "application/json"
         if path == "/slow":
             gevent.sleep(0.05)
             return 200, b"slow\n", text

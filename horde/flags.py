@@ -160,6 +160,25 @@ MAX_NAMES: list[Option] = [
     ),
 ]
 
+ARRIVAL_POOL: list[Option] = [
+    flag(
+        "--arrival-pool",
+        type=int,
+        default=worker.DEFAULT_ARRIVAL_POOL,
+        metavar="N",
+        help="users pre-started on each worker per arrival-rate class, to start iterations"
+        f" from (default {worker.DEFAULT_ARRIVAL_POOL}; not --max-users)",
+    ),
+    flag(
+        "--max-start-delay",
+        type=float,
+        default=worker.DEFAULT_MAX_START_DELAY,
+        metavar="SECONDS",
+        help="an arrival-rate iteration that finds no free user this long after its due time"
+        f" is dropped, not started late (default {worker.DEFAULT_MAX_START_DELAY:g})",
+    ),
+]
+
 INSECURE: list[Option] = [
     flag(
         "--insecure",
@@ -284,6 +303,20 @@ TEST: list[Option] = [
     *THRESHOLDS,
     *TAGS,
     flag(
+        "--arrival-rate",
+        default=None,
+        metavar="RATE",
+        help="drive the user classes by a fleet-wide rate of iterations per second (split"
+        " by weight) instead of users and wait_time; needs horde workers",
+    ),
+    flag(
+        "--stages",
+        default=None,
+        metavar="SPAN:RATE,...",
+        help="like --arrival-rate, in linear ramps from 0: 30s:100,2m:500,30s:0"
+        " (the run stops after the last)",
+    ),
+    flag(
         "--heartbeat-interval",
         type=float,
         default=DEFAULT_HEARTBEAT_INTERVAL,
@@ -306,6 +339,7 @@ RUN: list[Option] = [
         default=cmd.DEFAULT_LOCAL_WORKERS,
         help="local worker processes (default: one per CPU core; --processes is Locust's name)",
     ),
+    *ARRIVAL_POOL,
 ]
 
 MASTER: list[Option] = [
@@ -385,6 +419,7 @@ WORKER: list[Option] = [
     ),
     *MAX_NAMES,
     *TAGS,
+    *ARRIVAL_POOL,
 ]
 
 DEMO: list[Option] = [

@@ -10,7 +10,7 @@ below the commands sees the namespace. The defaults of the flags that only the c
 line has (the demo's, the target's, ``--workers``) are named here.
 
 Imports: the standard library, horde.logsetup, horde.health, horde.master (config, auth,
-timespan), horde.worker.config and horde.protocol.
+timespan, arrivalspec, threshold_syntax), horde.worker.config and horde.protocol.
 """
 
 from __future__ import annotations
@@ -25,11 +25,13 @@ import zmq
 
 from horde.health import HealthSettings
 from horde.logsetup import LogSettings
+from horde.master.arrivalspec import constant, parse_stages
 from horde.master.auth import parse_web_auth
 from horde.master.config import DEFAULT_MAX_USERS, MasterSettings
 from horde.master.threshold_syntax import Threshold, ThresholdSyntaxError, parse_thresholds
 from horde.master.timespan import parse_timespan
 from horde.protocol.errors import ConfigError
+from horde.protocol.rates import Schedule
 from horde.protocol.security import (
     ClientKeys,
     ServerKeys,
@@ -263,6 +265,7 @@ def _test_master(
         abort_grace=args.abort_grace,
         junit_path=args.junit,
         log_summary=args.log_format == "json",
+        arrival=arrival_schedule(args.arrival_rate, args.stages),
     )
 
 
@@ -280,6 +283,20 @@ def script_thresholds(module: object) -> tuple[Threshold, ...]:
     if isinstance(texts, str) or not isinstance(texts, list | tuple):
         raise ConfigError("the script's `thresholds` must be a list of strings")
     return flag_thresholds(texts, "the script's thresholds:")
+
+
+def arrival_schedule(rate: str | None, stages: str | None) -> Schedule | None:
+    """``--arrival-rate`` or ``--stages`` as a schedule (None: neither); both: refused."""
+    if rate is not None and stages is not None:
+        raise ConfigError("give --arrival-rate or --stages, not both")
+    try:
+        if rate is not None:
+            return constant(rate)
+        if stages is not None:
+            return parse_stages(stages)
+    except ValueError as exc:
+        raise ConfigError(f"--{'arrival-rate' if rate is not None else 'stages'}: {exc}") from None
+    return None
 
 
 def _autoquit(args: argparse.Namespace) -> float | None:
@@ -306,6 +323,8 @@ def worker_settings(args: argparse.Namespace) -> WorkerSettings:
         max_names=args.max_names,
         tags=tuple(args.tags or ()),
         exclude_tags=tuple(args.exclude_tags or ()),
+        arrival_pool=args.arrival_pool,
+        max_start_delay=args.max_start_delay,
     )
     check_worker_exposure(settings)
     return settings
@@ -333,6 +352,8 @@ def local_run(args: argparse.Namespace) -> LocalRun:
         max_names=master.max_names,
         tags=master.tags,
         exclude_tags=master.exclude_tags,
+        arrival_pool=args.arrival_pool,
+        max_start_delay=args.max_start_delay,
     )
     return LocalRun(master, worker, workers)
 

@@ -22,6 +22,7 @@ from horde.protocol.defaults import (
 )
 from horde.protocol.errors import ConfigError
 from horde.protocol.options import ScriptOption
+from horde.protocol.rates import Schedule
 from horde.protocol.security import ServerKeys
 
 DEFAULT_BIND = f"tcp://*:{DEFAULT_MASTER_PORT}"
@@ -109,6 +110,9 @@ class MasterSettings:
     """``--junit``: write one JUnit test case per threshold here at the end."""
     log_summary: bool = False
     """``--log-format json``: log the final summary as one JSON line (event ``summary``)."""
+    arrival: Schedule | None = None
+    """``--arrival-rate`` / ``--stages``: a headless run's fleet-wide schedule of iterations
+    per second, split among the classes by weight (None: users, as ``-u`` says)."""
 
     @property
     def lease_seconds(self) -> float:

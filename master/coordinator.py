@@ -41,6 +41,8 @@ from horde.master.history import History
 from horde.master.intake import Send, StatsIntake
 from horde.master.placement import Placement, SpawnOrder
 from horde.master.ramp import RampPlan
+from horde.master.ratebook import RateBook
+from horde.master.ratelease import LEAD, RateLease
 from horde.master.ratelimit import LogThrottle
 from horde.master.registry import Registry, WorkerState
 from horde.master.shape import ShapeRunner
@@ -67,6 +69,7 @@ from horde.master.verdict import Verdict
 from horde.master.worker_logs import WorkerLogs
 from horde.protocol import messages as m
 from horde.protocol.codec import AnyMessage
+from horde.protocol.rates import Schedule
 
 __all__ = [
     "ACTIVE_RUN",
@@ -95,6 +98,7 @@ class Coordinator:
         hooks: RunHooks | None = None,
         shapes: Mapping[str, Callable[[], Any]] | None = None,
         key_of: Callable[[str], str | None] = lambda worker_id: None,
+        schedules: Mapping[str, Schedule] | None = None,
     ) -> None:
         self.settings = settings
         self.key_of = key_of
@@ -113,7 +117,14 @@ class Coordinator:
             self.counters,
             send,
         )
-        self.placement = Placement(self.user_classes)
+        self.class_schedules = dict(schedules or {})
+        """The arrival-rate classes of the script (their own schedules): never placed."""
+        self.placement = Placement(
+            [s for s in self.user_classes if s.name not in self.class_schedules]
+        )
+        self.rates: RateLease | None = None
+        """The run's arrival-rate schedules and grants (None: no arrival-rate class)."""
+        self.ratebook = RateBook()
         self.stopping = StopTracker()
         self.logs = WorkerLogs()
         self.exceptions = ExceptionBook()
@@ -165,11 +176,13 @@ class Coordinator:
             raise CommandError("the test is stopping; start again once it has stopped")
         if not self.registry.active():
             raise CommandError("no worker is connected yet; start a worker first")
+        schedules = self._arrival_schedules(request)
         if self.state not in ACTIVE_RUN:
             # test_start listeners read the target (Locust's runner.target_user_count)
             self.target_total = 0 if request.shape_class is not None else request.user_count
             self._new_run(now)
             self.deadline = None
+            self.rates = RateLease(schedules, now + LEAD) if schedules else None
         if request.host:
             self.host = request.host
         if request.thresholds is not None:
@@ -192,7 +205,8 @@ class Coordinator:
             log.info("swarm with shape", run_id=self.run_id, shape=request.shape_class)
         else:
             self.shape = None
-            self.retarget(request.user_count, request.spawn_rate, request.user_classes, now)
+            users = 0 if request.arrival is not None else request.user_count
+            self.retarget(users, request.spawn_rate, request.user_classes, now)
             log.info(
                 "swarm",
                 run_id=self.run_id,
@@ -203,6 +217,36 @@ class Coordinator:
                 user_classes=request.user_classes,
             )
         self.tick(now)
+
+    def _arrival_schedules(self, request: SwarmRequest) -> dict[str, Schedule]:
+        """The schedule of each arrival-rate class ``request`` runs (its rate split among the
+        chosen classes by weight, else the classes' own); refused without a horde worker."""
+        chosen = request.user_classes
+        if request.arrival is not None:
+            if self.state in ACTIVE_RUN:
+                raise CommandError("stop the test to change its arrival rate", "arrival_rate")
+            specs = [s for s in self.user_classes if chosen is None or s.name in chosen]
+            weights = sum(s.weight for s in specs)
+            if not weights:
+                raise CommandError("the chosen classes have no weight to split the rate by")
+            try:
+                schedules = {
+                    s.name: request.arrival.scaled(s.weight / weights) for s in specs if s.weight
+                }
+            except ValueError as exc:  # a share too small to be a rate
+                raise CommandError(f"arrival rate: {exc}", "arrival_rate") from None
+        else:
+            schedules = {
+                name: schedule
+                for name, schedule in self.class_schedules.items()
+                if chosen is None or name in chosen
+            }
+        if schedules and not any(r.is_horde for r in self.registry.active()):
+            raise CommandError(
+                "arrival-rate classes need a horde worker: Locust workers get no share of the"
+                " rate, and none of the connected workers is a horde worker"
+            )
+        return schedules
 
     def retarget(
         self, users: int, rate: float, classes: tuple[str, ...] | None, now: float
@@ -231,6 +275,8 @@ class Coordinator:
         if reason.cut_short:
             log.error("the run was cut short", reason=self.end.describe())
         self.hooks.test_stopping()
+        if self.rates is not None:
+            self.rates.stop(now)
         self.ramp = None
         self.shape = None
         self.deadline = None
@@ -267,6 +313,7 @@ class Coordinator:
         self.end = None
         self._reset_figures(now, 0)
         self.placement.new_run()
+        self.ratebook.new_run(self.run_id)
         self.hooks.test_start()
 
     def _reset_figures(self, now: float, epoch: int) -> None:
@@ -325,6 +372,7 @@ class Coordinator:
         self.lose_worker(worker_id, now)
         self.registry.remove(worker_id)
         self.intake.forget(worker_id)
+        self.ratebook.forget(worker_id)
         self.logs.forget(worker_id)
         self.check_stopped(now)
 

@@ -399,6 +399,11 @@ class CsvFiles:
         return f"{self.prefix}_stats_corrected.csv"
 
     @property
+    def arrivals_path(self) -> str:
+        """Path of the arrival-rate iterations CSV (written only for such runs)."""
+        return f"{self.prefix}_arrivals.csv"
+
+    @property
     def history_path(self) -> str:
         """Path of the stats history CSV."""
         return f"{self.prefix}_stats_history.csv"
@@ -410,8 +415,11 @@ class CsvFiles:
         user_count: int,
         now: float,
         corrected: CorrectedStats | None = None,
+        *,
+        arrivals: str | None = None,
     ) -> None:
-        """Rewrite the snapshot files and append this interval's history rows.
+        """Rewrite the snapshot files and append this interval's history rows (and write
+        ``arrivals``, the text of ``PREFIX_arrivals.csv``, when given).
 
         Raises :class:`ConfigError` naming the path when a file cannot be written.
         """
@@ -419,6 +427,8 @@ class CsvFiles:
         _replace(self.corrected_path, corrected_csv(corrected or CorrectedStats()))
         _replace(self.failures_path, failures_csv(stats))
         _replace(self.exceptions_path, exceptions_csv(exceptions))
+        if arrivals is not None:
+            _replace(self.arrivals_path, arrivals)
         rows = history_rows(stats, user_count, now, full_history=self.full_history)
         self._append_history(rows)
 

@@ -129,6 +129,13 @@ def _period(weights: tuple[int, ...]) -> _Period:
     return _Period(weights)
 
 
+def interleaving(weights: Sequence[int]) -> Sequence[int]:
+    """One period of the quota-method interleaving of ``weights`` (each above 0, reduced by
+    their gcd): for each pick, the index of the weight it goes to (see :class:`_Period`)."""
+    divisor = math.gcd(*weights)
+    return _period(tuple(weight // divisor for weight in weights)).order
+
+
 def worker_order(worker_ids: Iterable[str]) -> list[str]:
     """Sort workers the way Locust places users: spread across hosts first.
 

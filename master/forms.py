@@ -16,11 +16,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from horde.master.arrivalspec import constant, parse_stages
 from horde.master.swarm import SwarmRequest
 from horde.master.threshold_syntax import Threshold, ThresholdSyntaxError, parse_thresholds
 from horde.master.timespan import parse_timespan
 from horde.protocol.errors import ConfigError, RequestError
 from horde.protocol.options import ScriptOption
+from horde.protocol.rates import Schedule
 
 MAX_TEXT = 200
 """Longest text value (a profile name, a tag) a form may carry."""
@@ -175,6 +177,21 @@ def thresholds_field(form: Form) -> tuple[Threshold, ...] | None:
         raise FieldError("thresholds", f"thresholds: {exc}") from None
 
 
+def _arrival(form: Form) -> Schedule | None:
+    """``arrival_rate`` (iterations/s) or ``stages`` (``30s:100,2m:500``), not both."""
+    rate, stages = _one(form, "arrival_rate"), text_field(form, "stages")
+    rate = None if rate == "" else rate
+    if rate is not None and stages:
+        raise FieldError("stages", "give arrival_rate or stages, not both")
+    name = "arrival_rate" if rate is not None else "stages"
+    try:
+        if rate is not None:
+            return constant(rate)
+        return parse_stages(stages) if stages else None
+    except ValueError as exc:
+        raise FieldError(name, f"{name}: {exc}") from None
+
+
 def _stop_timeout(form: Form, name: str) -> float | None:
     return float_field(form, name, minimum=0.0, inclusive=True)
 
@@ -198,6 +215,8 @@ SWARM_FIELDS = (
     "user_classes",
     "shape_class",
     "thresholds",
+    "arrival_rate",
+    "stages",
 )
 
 
@@ -219,8 +238,11 @@ def parse_swarm(
     if unknown:
         allowed = ", ".join([*SWARM_FIELDS, *RUN_OPTIONS, *own])
         raise FieldError(unknown[0], f"{unknown[0][:40]!r} is not a /swarm field ({allowed})")
-    shape = text_field(form, "shape_class") or default_shape
-    user_count = int_field(form, "user_count", required=shape is None)
+    arrival = _arrival(form)
+    if arrival is not None and text_field(form, "shape_class"):
+        raise FieldError("shape_class", "a load shape and an arrival rate cannot share a run")
+    shape = text_field(form, "shape_class") or (default_shape if arrival is None else None)
+    user_count = int_field(form, "user_count", required=shape is None and arrival is None)
     if user_count is not None and user_count < 0:
         raise FieldError("user_count", f"user_count must be 0 or more, got {user_count}")
     spawn_rate = float_field(form, "spawn_rate", minimum=0.0, inclusive=False)
@@ -249,6 +271,7 @@ def parse_swarm(
         shape_class=shape,
         options=options,
         thresholds=thresholds_field(form),
+        arrival=arrival,
     )
 
 

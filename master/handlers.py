@@ -2,7 +2,8 @@
 
 Responsibility: what each upstream message changes: registration and its ack, heartbeats
 (and a worker back from missing), spawn progress, stats reports (through the stats
-intake), a worker's stop or quit, exceptions, the script request and log lines. Reactions
+intake), a worker's stop or quit, exceptions, the script request, log lines and
+arrival-rate counts. Reactions
 that cross components (a worker loses its users, a worker is forgotten, a migration
 starts, a stop may be over) are the coordinator's, called from here. Pure: every handler
 takes ``now``; messages go out through the coordinator's ``send``.
@@ -48,6 +49,7 @@ class Handlers:
             m.ExceptionReport: self.exception,
             m.LocustfileRequest: self.locustfile,
             m.Logs: self.logs,
+            m.HordeArrivals: self.arrivals,
         }
 
     def handle(self, worker_id: str, message: AnyMessage, now: float) -> None:
@@ -196,6 +198,10 @@ class Handlers:
             c.send(worker_id, m.LocustfileReply(worker_id, c.scripts))
         else:
             c.send(worker_id, m.LocustfileReply(worker_id, error="the master has no script"))
+
+    def arrivals(self, worker_id: str, message: m.HordeArrivals, now: float) -> None:
+        """The worker's arrival pool and its iterations started and dropped in the run."""
+        self.c.ratebook.report(worker_id, message)
 
     def logs(self, worker_id: str, message: m.Logs, now: float) -> None:
         """The worker's recent log lines."""

@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from horde import __version__
+from horde.master.arrivalsout import arrivals_html
 from horde.master.dispatch import UserClassSpec
 from horde.master.history import HistoryPoint
+from horde.master.ratebook import ArrivalFigures
 from horde.master.report import MAX_ROWS, PERCENTILES, stats_report
 from horde.master.snapshot import MasterSnapshot
 from horde.master.stats import ErrorRecord
@@ -70,6 +72,8 @@ class ReportData:
     version: str = __version__
     verdict: VerdictReport = field(default_factory=VerdictReport)
     """The thresholds and the generator's health (nothing shown without either)."""
+    arrivals: tuple[ArrivalFigures, ...] = ()
+    """Per arrival-rate class: the run's iterations (empty: no such class, no section)."""
 
 
 def report_data(
@@ -99,6 +103,7 @@ def report_data(
         history=history,
         show_download_link=show_download_link,
         verdict=snapshot.verdict,
+        arrivals=snapshot.arrivals,
     )
 
 
@@ -333,6 +338,7 @@ def render_report(data: ReportData) -> str:
     sections = (
         _verdict_section(data),
         _stats_section(data),
+        arrivals_html(data.arrivals),
         _percentiles_section(data),
         _errors_section(data),
         _exceptions_section(data),

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from horde.master.arrivalsout import arrival_families
 from horde.master.registry import WorkerState
 from horde.master.report import MAX_ROWS
 from horde.master.snapshot import MasterSnapshot, RunSnapshot
@@ -308,6 +309,7 @@ class HordeCollector:
         secure = snapshot.settings.curve is not None
         yield from _counter_families(snapshot.counters, secure=secure)
         yield from _verdict_families(snapshot.verdict)
+        yield from arrival_families(snapshot.arrivals)
 
 
 def render_metrics(snapshot: MasterSnapshot) -> bytes:

@@ -22,6 +22,7 @@ import gevent
 import structlog
 from gevent.pywsgi import WSGIServer
 
+from horde.master.arrivalsout import arrivals_csv, arrivals_table, with_arrivals
 from horde.master.config import DEFAULT_HEADLESS_USERS, MasterSettings
 from horde.master.coordinator import Coordinator
 from horde.master.csvout import CsvFiles
@@ -48,6 +49,7 @@ from horde.master.webui import WebUI
 from horde.protocol.corrected import CORRECTED_KEY
 from horde.protocol.errors import ConfigError, InitListenerError
 from horde.protocol.messages import ScriptFile
+from horde.protocol.rates import Schedule
 from horde.worker.api.environment import Environment
 from horde.worker.api.events import listener_failures
 from horde.worker.api.usage import monitor_usage
@@ -143,6 +145,7 @@ class MasterRuntime:
         clock: Callable[[], float] = time.time,
         shapes: Mapping[str, Callable[[], Any]] | None = None,
         log_lines: Callable[[], list[str]] = list,
+        schedules: Mapping[str, Schedule] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -156,6 +159,7 @@ class MasterRuntime:
             started_at=clock(),
             hooks=hooks,
             shapes=shapes,
+            schedules=schedules,
         )
         if settings.shape is not None and settings.shape not in coordinator.shapes:
             raise ConfigError(
@@ -293,8 +297,14 @@ class MasterRuntime:
             return
         snap = self.loops.snapshot()
         try:
+            arrivals = arrivals_csv(snap.arrivals) if snap.arrivals else None
             self.csv.write(
-                snap.stats, snap.exceptions, snap.run.user_count, snap.run.now, snap.corrected
+                snap.stats,
+                snap.exceptions,
+                snap.run.user_count,
+                snap.run.now,
+                snap.corrected,
+                arrivals=arrivals,
             )
         except (OSError, ConfigError) as exc:
             log.error("cannot write the CSV files", error=str(exc))
@@ -316,8 +326,8 @@ class MasterRuntime:
         report = judge_once(self.loops)
         if s.json_output:
             snap = self.loops.snapshot()
-            document = json_document(locust_json(snap.stats, snap.corrected), report)
-            out.write(json.dumps(document, indent=4) + "\n")
+            entries = with_arrivals(locust_json(snap.stats, snap.corrected), snap.arrivals)
+            out.write(json.dumps(json_document(entries, report), indent=4) + "\n")
             out.flush()
         if s.junit_path:
             write_junit(self.loops, s.junit_path)
@@ -414,7 +424,9 @@ class MasterRuntime:
                     shape=shape,
                 )
             run_time = None
-        request = SwarmRequest(users, s.spawn_rate, s.host, run_time, shape_class=shape)
+        request = SwarmRequest(
+            users, s.spawn_rate, s.host, run_time, shape_class=shape, arrival=s.arrival
+        )
         self.loops.command(lambda c, now: c.start(request, now))
         code = self._follow_run(tables)
         self.write_outputs(out)
@@ -439,6 +451,8 @@ class MasterRuntime:
         corrected = corrected_table(snap.stats, snap.corrected)
         if corrected:
             out.write("\n" + corrected + "\n")
+        if snap.arrivals:
+            out.write("\n" + arrivals_table(snap.arrivals) + "\n")
         if snap.stats.errors():
             out.write("\nError report\n" + errors_table(snap.stats) + "\n")
         out.write("\n" + workers_text(snap) + "\n")

@@ -27,6 +27,7 @@ from horde.master.corrected import CorrectedStats
 from horde.master.dispatch import UserClassSpec
 from horde.master.exceptions import GroupedException
 from horde.master.history import HistoryPoint
+from horde.master.ratebook import ArrivalFigures, total
 from horde.master.registry import ACTIVE_STATES, WorkerRecord, WorkerState, count_states
 from horde.master.stats import MergedStats
 from horde.master.swarm import RunEnd, RunState
@@ -81,8 +82,15 @@ class MasterSnapshot:
     """The current (or last) run's thresholds."""
     verdict: VerdictReport = field(default_factory=VerdictReport)
     """The run's thresholds and generator health, as last judged (:mod:`horde.master.verdict`)."""
-    dropped_iterations: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
-    """Arrival-rate iterations dropped, per user class (what ``dropped_iterations`` reads)."""
+    arrivals: tuple[ArrivalFigures, ...] = ()
+    """Per arrival-rate class of the run: target rate, iterations scheduled, started and
+    dropped, achieved rate (empty when the run has no arrival-rate class)."""
+
+    @property
+    def arrivals_total(self) -> ArrivalFigures | None:
+        """Every arrival-rate class added up (``dropped`` is ``dropped_iterations``); None
+        when the run has no arrival-rate class."""
+        return total(self.arrivals) if self.arrivals else None
 
     @property
     def workers_by_state(self) -> dict[WorkerState, int]:
@@ -133,4 +141,5 @@ def take_snapshot(coordinator: Coordinator, now: float) -> MasterSnapshot:
         shape_names=tuple(sorted(c.shapes)),
         thresholds=c.thresholds,
         verdict=c.verdict.report,
+        arrivals=c.ratebook.figures(c.rates, now),
     )

@@ -18,6 +18,7 @@ from typing import Any
 
 from horde.master.threshold_syntax import Threshold
 from horde.protocol.errors import RequestError
+from horde.protocol.rates import Schedule
 
 
 class RunState(StrEnum):
@@ -42,6 +43,7 @@ class StopReason(StrEnum):
     SHAPE_FINISHED = "the load shape finished"
     SHAPE_FAILED = "the load shape failed"
     NO_WORKERS = "every worker was lost (no workers left)"
+    STAGES_FINISHED = "the arrival-rate stages finished"
 
     @property
     def cut_short(self) -> bool:
@@ -56,6 +58,7 @@ _PLANNED_ENDS = frozenset(
         StopReason.RUN_TIME,
         StopReason.SHAPE_FINISHED,
         StopReason.THRESHOLD_FAILED,  # the thresholds say so: exit code 99, not "cut short"
+        StopReason.STAGES_FINISHED,
     }
 )
 
@@ -81,7 +84,9 @@ class SwarmRequest:
 
     ``user_classes`` picks among the script's classes (None: all of them);
     ``shape_class`` hands the run to a load shape, which then sets users and rate;
-    ``options`` are run options for the workers (the ``/swarm`` allow-list).
+    ``options`` are run options for the workers (the ``/swarm`` allow-list);
+    ``arrival`` drives the chosen classes by a fleet-wide schedule of iterations per
+    second, split by weight (``user_count`` is then not used).
     """
 
     user_count: int = 0
@@ -93,6 +98,7 @@ class SwarmRequest:
     options: Mapping[str, object] = field(default_factory=dict)
     thresholds: tuple[Threshold, ...] | None = None
     """The run's thresholds (None: the master's own, ``--threshold`` and the script's)."""
+    arrival: Schedule | None = None
 
 
 class RunHooks:

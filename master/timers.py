@@ -1,11 +1,11 @@
 """What the passing of time does to a run: the timed half of the coordinator.
 
 Responsibility: :meth:`Timers.tick` applies the ramp steps, load-shape ticks, migration
-steps, the run-time deadline, the stop wait and history points that are due at ``now``,
-and says how long the timer loop may sleep; :meth:`Timers.sweep` is the liveness sweep
-(silent workers become missing, a missing horde worker's users move once its lease has
-surely run out, a worker missing too long is forgotten). The reactions that cross
-components are the coordinator's, called from here. Pure: everything takes ``now``.
+steps, arrival-rate grants, the run-time deadline, the stop wait and history points that
+are due at ``now``, and says how long the timer loop may sleep; :meth:`Timers.sweep` is
+the liveness sweep (silent workers become missing, a missing horde worker's users move
+once its lease has surely run out, a worker missing too long is forgotten). The reactions
+that cross components are the coordinator's, called from here. Pure: everything takes ``now``.
 
 Imports: the standard library, structlog and horde.master / horde.protocol.
 """
@@ -58,6 +58,7 @@ class Timers:
                 c.send_spawns(placement.migrate(workers, c.spawn_rate, c.host, now))
             if placement.migrate_at is not None:
                 waits.append(placement.migrate_at - now)
+        waits.append(self._grant_rates(now))
         if c.deadline is not None and c.state in ACTIVE_RUN:
             if now >= c.deadline:
                 log.info("run time reached, stopping")
@@ -70,6 +71,38 @@ class Timers:
         if c.state in (*ACTIVE_RUN, RunState.STOPPING) and c.history.due(now):
             c.history.add(history_point(c.stats, c.user_count, now))
         return max(0.0, min(waits))
+
+    def _grant_rates(self, now: float) -> float:
+        """Grant the iterations due soon to the horde workers present, in proportion to
+        their pools; stop when every stage has run. Return seconds until the next grant."""
+        c = self.c
+        rates = c.rates
+        if rates is None or c.state not in ACTIVE_RUN:
+            return math.inf
+        if rates.finished(now):
+            log.info("arrival-rate stages finished, stopping")
+            c.stop(now, StopReason.STAGES_FINISHED)
+            return c.settings.sweep_interval
+        pools = [
+            (r.worker_id, c.ratebook.pools.get(r.worker_id, 0))
+            for r in c.registry.active()
+            if r.is_horde
+        ]
+        for grant in rates.issue(pools, now):
+            message = m.HordeRate(
+                grant.worker_id,
+                run_id=c.run_id,
+                user_class=grant.user_class,
+                schedule=rates.schedules[grant.user_class],
+                origin=rates.origin,
+                sent_at=now,
+                first=grant.first,
+                last=grant.last,
+                period=grant.period,
+                offsets=grant.offsets,
+            )
+            c.send(grant.worker_id, message)
+        return max(0.0, rates.next_at - now)
 
     def _advance_ramp(self, ramp: RampPlan, now: float) -> float:
         """Apply every ramp step due at ``now``; return seconds until the next one."""

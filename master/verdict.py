@@ -121,7 +121,7 @@ class Verdict:
             total=stats.total,
             start=stats.start_time,
             last=stats.last_request_timestamp,
-            dropped_iterations=snapshot.dropped_iterations,
+            dropped_iterations={f.user_class: f.dropped for f in snapshot.arrivals},
             generator_ok=self._health.ok,
         )
 

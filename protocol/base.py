@@ -38,6 +38,8 @@ class MessageType(StrEnum):
     HORDE_STATS = "horde.stats"
     HORDE_STATS_ACK = "horde.stats_ack"
     HORDE_EPOCH = "horde.epoch"
+    HORDE_RATE = "horde.rate"
+    HORDE_ARRIVALS = "horde.arrivals"
 
 
 def horde_marker_version(version: object) -> int | None:

@@ -8,9 +8,9 @@ Messages are declared once, in two tables: :data:`UPSTREAM` (worker to master) a
 ``locustfile`` mean different things in each direction.
 
 horde's own messages are namespaced (``horde.stats``, ``horde.stats_ack``,
-``horde.epoch``) and are sent only between peers that agreed on the horde extension
-during the handshake (see :func:`horde_marker_version`). Unknown keys in a payload are
-kept in ``extra`` and sent on again.
+``horde.epoch``, ``horde.rate``, ``horde.arrivals``) and are sent only between peers that
+agreed on the horde extension during the handshake (see :func:`horde_marker_version`).
+Unknown keys in a payload are kept in ``extra`` and sent on again.
 
 This module gathers them: the base (:mod:`.base`), the two directions
 (:mod:`.upstream`, :mod:`.downstream`) and the two tables the codec uses.
@@ -42,6 +42,7 @@ from horde.protocol.downstream import (
     Spawn,
     Stop,
 )
+from horde.protocol.ratewire import HordeArrivals, HordeRate
 from horde.protocol.upstream import (
     ClientReady,
     ClientStopped,
@@ -66,7 +67,9 @@ __all__ = [
     "ClientReady",
     "ClientStopped",
     "ExceptionReport",
+    "HordeArrivals",
     "HordeEpoch",
+    "HordeRate",
     "HordeStats",
     "HordeStatsAck",
     "LocustStats",
@@ -108,6 +111,7 @@ UPSTREAM: dict[str, type[Message]] = _table(
     ExceptionReport,
     LocustfileRequest,
     Logs,
+    HordeArrivals,
 )
 
 #: Messages a worker accepts from a master, by wire type.
@@ -122,4 +126,5 @@ DOWNSTREAM: dict[str, type[Message]] = _table(
     LocustfileReply,
     HordeStatsAck,
     HordeEpoch,
+    HordeRate,
 )

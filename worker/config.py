@@ -37,6 +37,10 @@ LOOP_PROBE_INTERVAL = 0.1
 #: How often the gevent side checks the lease while users run (and starts a spawn that
 #: waited for one).
 LEASE_CHECK_INTERVAL = 0.1
+#: Users pre-started per arrival-rate class on each worker (``--arrival-pool``).
+DEFAULT_ARRIVAL_POOL = 100
+#: Seconds past its due time an arrival-rate iteration may still start (``--max-start-delay``).
+DEFAULT_MAX_START_DELAY = 0.010
 #: Horde stats deltas in flight before the worker stops taking new ones (``worker/outbox.py``).
 STATS_WINDOW = 4
 
@@ -70,6 +74,8 @@ class WorkerSettings:
     max_names: int = DEFAULT_MAX_NAMES
     tags: tuple[str, ...] = ()
     exclude_tags: tuple[str, ...] = ()
+    arrival_pool: int = DEFAULT_ARRIVAL_POOL
+    max_start_delay: float = DEFAULT_MAX_START_DELAY
 
     def __post_init__(self) -> None:
         for name in (
@@ -85,6 +91,12 @@ class WorkerSettings:
                 raise ConfigError(f"{name} must be a positive number, got {value}")
         if self.max_names < 1:
             raise ConfigError(f"max_names must be at least 1, got {self.max_names}")
+        if not 1 <= self.arrival_pool <= 100_000:
+            raise ConfigError(f"--arrival-pool must be 1 to 100000, got {self.arrival_pool}")
+        if not (math.isfinite(self.max_start_delay) and 0 <= self.max_start_delay <= 60):
+            raise ConfigError(
+                f"--max-start-delay must be 0 to 60 seconds, got {self.max_start_delay}"
+            )
         if not 0 < self.master_port <= 65535:
             raise ConfigError(f"master port must be a TCP port, got {self.master_port}")
         if not self.node_id or "\x00" in self.node_id:
@@ -132,6 +144,10 @@ class WorkerSettings:
             *self.tags,
             "--exclude-tags",
             *self.exclude_tags,
+            "--arrival-pool",
+            str(self.arrival_pool),
+            "--max-start-delay",
+            repr(self.max_start_delay),
             # No keys (even if HORDE_SECRET_KEY / HORDE_MASTER_KEY are set for remote ones).
             "--secret-key=",
             "--master-key=",

@@ -15,8 +15,8 @@ The heartbeat and lease renewal stay in the link's own OS thread
 the probe loop hands that thread the GIL when users that spin keep it waiting
 (:mod:`horde.worker.handoff`).
 
-Imports: gevent, structlog, horde.protocol, horde.worker (agent, config, pool, stats,
-transport) and the user API (environment, pacing).
+Imports: gevent, structlog, horde.protocol, horde.worker (agent, arrival, config, pool,
+stats, transport) and the user API (environment, pacing).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from horde.worker import agent as a
 from horde.worker.api.environment import Environment
 from horde.worker.api.pacing import current_lateness
 from horde.worker.api.usage import monitor_usage
+from horde.worker.arrival import ArrivalRunner
 from horde.worker.config import LEASE_CHECK_INTERVAL, LOOP_PROBE_INTERVAL
 from horde.worker.pool import UserPool
 from horde.worker.transport import LinkStatus, WorkerLink
@@ -57,6 +58,7 @@ class WorkerRuntime:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         new_log_lines: Callable[[], list[str]] | None = None,
+        arrivals: ArrivalRunner | None = None,
     ) -> None:
         """Wire the parts; no I/O, no greenlets until :meth:`run`."""
         self.agent = agent
@@ -69,6 +71,7 @@ class WorkerRuntime:
         self.clock = clock
         self.monotonic = monotonic
         self.new_log_lines = new_log_lines
+        self.arrivals = arrivals
         self._greenlets: list[gevent.Greenlet] = []
         self._done = gevent.event.Event()
         self._doers: dict[type, Callable[[Any], None]] = {
@@ -118,8 +121,18 @@ class WorkerRuntime:
         self.execute(self.agent.shutdown(self.monotonic(), self.facts()))
 
     def handle(self, message: AnyMessage) -> None:
-        """React to one message from the master: ask the agent, do what it says."""
+        """React to one message from the master: ask the agent, do what it says.
+
+        Arrival-rate grants go to the arrival runner (only under a lease); after a horde
+        ``ack`` the master hears this worker's arrival pool.
+        """
+        if type(message) is m.HordeRate:
+            if self.arrivals is not None and not self.status.lease.expired(self.monotonic()):
+                self.arrivals.grant(message)
+            return
         self.execute(self.agent.handle(message, self.monotonic(), self.facts()))
+        if type(message) is m.Ack and message.horde is not None and self.arrivals is not None:
+            self.link.send(self.arrivals.report(self.agent.node_id))
 
     def check_lease(self) -> None:
         """Run the agent's lease check now."""
@@ -132,6 +145,8 @@ class WorkerRuntime:
         if self.environment.events.report_to_master.listeners:
             self.environment.events.report_to_master.fire(client_id=self.agent.node_id, data=extra)
         self.execute(self.agent.report(self.monotonic(), self.facts(), final=final, extra=extra))
+        if self.arrivals is not None and self.arrivals.run_id and self.status.horde is not None:
+            self.link.send(self.arrivals.report(self.agent.node_id))
 
     def resend_stats(self) -> None:
         """Send the unacknowledged deltas again if acks stalled."""
@@ -140,9 +155,10 @@ class WorkerRuntime:
     def facts(self) -> a.Facts:
         """What the agent decides from: the link's status, the pool, the wall clock."""
         status = self.status
+        pooled = self.arrivals.greenlet_count if self.arrivals is not None else 0
         return a.Facts(
             state=status.state,
-            users=self.pool.greenlet_count,
+            users=self.pool.greenlet_count + pooled,
             counts=self.pool.counts(),
             registered=status.registered,
             horde=status.horde is not None,
@@ -182,7 +198,10 @@ class WorkerRuntime:
         self.execute(self.agent.users_started(self.pool.counts(), error))
 
     def _stop_users(self, action: a.StopUsers) -> None:
-        self.pool.stop_all(self.environment.stop_timeout if action.graceful else 0)
+        timeout = self.environment.stop_timeout if action.graceful else 0
+        if self.arrivals is not None:
+            self.arrivals.stop(timeout)
+        self.pool.stop_all(timeout)
 
     def _configure(self, action: a.Configure) -> None:
         environment = self.environment

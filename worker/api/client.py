@@ -59,6 +59,7 @@ from horde.worker.api.outgoing import (
     timeouts,
 )
 from horde.worker.api.outgoing import route as outgoing_route
+from horde.worker.api.pacing import ITERATION_ATTR
 from horde.worker.api.response import (
     CatchResponseError,
     HTTPError,
@@ -267,6 +268,10 @@ class HttpSession:
         method = method.upper()
         target = self._build_url(url, params)
         fields, body = self._prepare(data, json, files, headers, auth)
+        iteration = getattr(self.user, ITERATION_ATTR, None)
+        if iteration is not None:  # an arrival-rate iteration's global index
+            fields = dict(fields or DEFAULT_FIELDS)
+            fields["x-horde-iteration"] = ("X-Horde-Iteration", iteration)
         if verify is None:
             verify = _CUSTOM_TLS if self._ssl_context_factory is not None else not self.insecure
         outgoing = Outgoing(

@@ -10,7 +10,8 @@ records the request a second time, from its intended start (raw time plus latene
 The schedule follows Locust's ``constant_pacing``: the next iteration is due one period
 after the previous one was due; when a task overruns its period the schedule restarts from
 the late start (Locust's pacing never bunches iterations to catch up), so an overrun is
-charged once, to the iteration it delays.
+charged once, to the iteration it delays. Arrival-rate users (``horde.worker.arrival``)
+set the lateness themselves: their iterations are due on the fleet's schedule.
 
 Imports: the standard library and gevent.
 """
@@ -23,6 +24,8 @@ from typing import Any
 from gevent import getcurrent
 
 __all__ = [
+    "GATE_ATTR",
+    "ITERATION_ATTR",
     "LATENESS_ATTR",
     "PACING_MARK",
     "SCHEDULE_ATTR",
@@ -38,6 +41,11 @@ SCHEDULE_ATTR = "_horde_schedule"
 """Instance attribute: ``(clock, due)``, when the next iteration is due by that clock."""
 LATENESS_ATTR = "_horde_lateness"
 """User attribute: seconds the current iteration started late."""
+GATE_ATTR = "_horde_gate"
+"""Class attribute (True) of an arrival-rate pool's users: they wait for an iteration
+before their first task too, and their iterations are timed from the scheduled start."""
+ITERATION_ATTR = "_horde_iteration"
+"""User attribute: ``class:index`` of the arrival-rate iteration it runs (a header)."""
 
 
 def set_schedule(instance: Any, clock: Callable[[], float], due: float) -> None:

@@ -29,7 +29,7 @@ import gevent
 from gevent import GreenletExit
 
 from horde.protocol.errors import ConfigError
-from horde.worker.api.pacing import mark_iteration_start
+from horde.worker.api.pacing import GATE_ATTR, mark_iteration_start
 
 if TYPE_CHECKING:
     from horde.worker.api.users import User
@@ -404,6 +404,8 @@ class DefaultTaskSet(TaskSet):
                 f"{type(self._user).__name__} has no tasks to run: declare some with @task"
                 " or 'tasks', mark the class abstract, or check the tag filters"
             )
+        if getattr(self._user, GATE_ATTR, False):
+            self.wait()  # an arrival-rate user's first task waits for its iteration too
         super().run()
 
     def execute_task(self, entry: Any) -> None:
