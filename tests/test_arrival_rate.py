@@ -175,7 +175,8 @@ def _recovery(seen: list[tuple[float, str]], detected: float, end: float) -> flo
 @pytest.mark.timeout(90)
 def test_a_pool_too_small_drops_iterations_and_starts_none_late(tmp_path: Path) -> None:
     """100 it/s of a 100 ms page on a pool of 5 users (50 it/s at most): about half are
-    dropped and counted, and every iteration the target saw started within the max delay."""
+    dropped and counted, every iteration the target saw started within the max delay, and
+    a ``dropped_iterations==0`` threshold on the class fails the run."""
     with processes() as procs:
         target = start_target(procs)
         port = free_port()
@@ -196,8 +197,12 @@ def test_a_pool_too_small_drops_iterations_and_starts_none_late(tmp_path: Path) 
             "6s",
             "--csv",
             str(tmp_path / "slow"),
+            "--threshold",
+            "Slow: dropped_iterations==0",
+            "--threshold",
+            "Other: dropped_iterations==0",
         )
-        _wait_exit(run, 60)
+        code = _wait_exit(run, 60)
         seen = _iterations(target)
         rows = _arrivals_csv(tmp_path / "slow")
         started, dropped = int(rows["Slow"]["Started"]), int(rows["Slow"]["Dropped"])
@@ -210,4 +215,11 @@ def test_a_pool_too_small_drops_iterations_and_starts_none_late(tmp_path: Path) 
         offsets = [t - int(tag.split(":")[1]) / 100 for t, tag in seen]
         late = max(offsets) - min(offsets)
         assert late <= MAX_START_DELAY + 0.010, late
-        assert "Arrival-rate iterations" in procs.output(run)
+        output = procs.output(run)
+        assert "Arrival-rate iterations" in output
+        # the thresholds read the same figure: the class's drops fail the run (99), and a
+        # class without any passes
+        assert code == 99, output[-2000:]
+        verdicts = [line for line in output.splitlines() if "dropped_iterations==0" in line]
+        assert any("Slow:" in line and "FAIL" in line.upper() for line in verdicts), verdicts
+        assert any("Other:" in line and "PASS" in line.upper() for line in verdicts), verdicts

@@ -320,7 +320,7 @@ def _snapshot(
     run = SimpleNamespace(now=now, run_id="run1", state=state)
     workers = kw.get("workers", ())
     return SimpleNamespace(
-        run=run, stats=stats, workers=workers, thresholds=thresholds, dropped_iterations={}
+        run=run, stats=stats, workers=workers, thresholds=thresholds, arrivals=()
     )
 
 
