@@ -96,10 +96,12 @@ def _build_master(
     from horde.logsetup import RECENT
     from horde.master.process import tune_process
     from horde.master.runtime import MasterRuntime, class_specs, script_files
+    from horde.master.statsconf import validate
     from horde.worker.api.environment import Environment
     from horde.worker.api.loader import load_script
 
     script = loaded if loaded is not None else load_script(script_path)
+    validate()  # the script's horde.stats percentiles, checked as Locust does
     environment = Environment(
         events=horde.events,
         host=settings.host,

@@ -37,8 +37,6 @@ DEFAULT_SWEEP_INTERVAL = 0.25
 DEFAULT_MAX_USERS = 1_000_000
 DEFAULT_REPORT_CACHE = 0.5
 DEFAULT_STOP_WAIT = 10.0
-#: Seconds between rewrites of the ``--csv`` files (Locust: 1).
-DEFAULT_CSV_INTERVAL = 1.0
 #: A worker missing this long is forgotten (Locust: about 60 s): like one that quits, it is
 #: dropped by every component of the coordinator, so churn cannot grow us (test_churn.py).
 DEFAULT_FORGET_MISSING_AFTER = 60.0
@@ -86,7 +84,9 @@ class MasterSettings:
     tls_key: str | None = None
     csv_prefix: str | None = None
     csv_full_history: bool = False
-    csv_interval: float = DEFAULT_CSV_INTERVAL
+    csv_interval: float | None = None
+    """Seconds between rewrites of the ``--csv`` files; None: the script's
+    ``horde.stats.CSV_STATS_INTERVAL_SEC`` at each write (Locust's 1 s unless assigned)."""
     html_path: str | None = None
     json_output: bool = False
     only_summary: bool = False
@@ -160,7 +160,8 @@ class MasterSettings:
             raise ConfigError("--csv-full-history needs --csv PREFIX")
         if self.web_auth_token is not None and not self.web_auth_token:
             raise ConfigError("--web-auth-token must not be empty")
-        _positive("csv_interval", self.csv_interval)
+        if self.csv_interval is not None:
+            _positive("csv_interval", self.csv_interval)
 
 
 _BASE_PATH = re.compile(r"(/[A-Za-z0-9._~-]+)+")

@@ -30,6 +30,7 @@ from horde.master.history import HistoryPoint
 from horde.master.report import MAX_ROWS, PERCENTILES, stats_report
 from horde.master.snapshot import MasterSnapshot
 from horde.master.stats import ErrorRecord
+from horde.master.statsconf import report_percentiles
 from horde.master.units import format_ms
 from horde.master.view import workers_table
 
@@ -40,7 +41,7 @@ UPLOT_DIR = Path(__file__).parent / "static" / "vendor" / "uplot"
 
 
 class PercentileRow(NamedTuple):
-    """Response-time percentiles (ms) of one entry, in the order of ``PERCENTILES``."""
+    """Response-time percentiles (ms) of one entry, in the order of the report's columns."""
 
     method: str
     name: str
@@ -66,6 +67,8 @@ class ReportData:
     history: tuple[HistoryPoint, ...]
     show_download_link: bool
     version: str = __version__
+    percentile_columns: tuple[float, ...] = PERCENTILES
+    """The percentiles of the percentile table (the script's ``PERCENTILES_TO_REPORT``)."""
 
 
 def report_data(
@@ -77,6 +80,7 @@ def report_data(
     entries = [*islice(stats.entries(), MAX_ROWS), stats.total]
     start = stats.start_time or (history[0].time if history else None)
     end = stats.last_request_timestamp or (history[-1].time if history else None)
+    ps = report_percentiles()
     return ReportData(
         locustfile=locustfile,
         host=snapshot.run.host,
@@ -85,7 +89,7 @@ def report_data(
         generated_at=now,
         stats=tuple(stats_report(stats, now)["stats"]),
         percentiles=tuple(
-            PercentileRow(e.method, e.name, e.num_requests, tuple(e.percentiles_ms(PERCENTILES)))
+            PercentileRow(e.method, e.name, e.num_requests, tuple(e.percentiles_ms(ps)))
             for e in entries
         ),
         errors=tuple(islice(stats.errors(), MAX_ROWS)),
@@ -94,6 +98,7 @@ def report_data(
         user_classes=snapshot.user_classes,
         history=history,
         show_download_link=show_download_link,
+        percentile_columns=ps,
     )
 
 
@@ -189,7 +194,7 @@ def _stats_section(data: ReportData) -> str:
 
 
 def _percentiles_section(data: ReportData) -> str:
-    headers = ["Type", "Name", *(_pct(p) for p in PERCENTILES)]
+    headers = ["Type", "Name", *(_pct(p) for p in data.percentile_columns)]
     rows = [[_e(r.method), _e(r.name), *(format_ms(v) for v in r.values)] for r in data.percentiles]
     table = _table("percentiles-table", headers, rows, "No requests.")
     return "<h2>Response time statistics (ms)</h2>" + table
