@@ -318,6 +318,14 @@ WORKER: list[Option] = [
         metavar="PID",
         help="exit when this process does (horde run sets it for its local workers)",
     ),
+    flag(
+        "--processes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="start N worker processes (-1: one per CPU core) and wait for them all, as"
+        " Locust's --worker --processes",
+    ),
     *INSECURE,
     flag(
         "--heartbeat-interval",
