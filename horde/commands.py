@@ -167,7 +167,8 @@ def _serve_master(runtime: MasterRuntime, workers: LocalWorkers | None = None) -
     environment = runtime.environment
     if environment is not None:  # the script's last words, as on Locust's master
         environment.events.quitting.fire(environment=environment)
-        code = exit_code(code, environment.process_exit_code, listener_failures())
+        failures = listener_failures() + runtime.loops.coordinator.unhandled_errors
+        code = exit_code(code, environment.process_exit_code, failures)
         environment.events.quit.fire(exit_code=code)
     return code
 
