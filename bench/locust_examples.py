@@ -7,8 +7,9 @@ Not a test: the examples come from Locust's repository, which CI cannot fetch. U
 Each example runs headless for ``--seconds`` against a loopback target that answers 200 to
 any request, twice: ``locust -f EXAMPLE --headless -u 2 -r 10 -t Ns -H TARGET --csv P``
 (Locust's one-process run, as a user types it) and, on a copy of the example's folder
-where every ``locust`` in an import became ``horde`` (``import locust`` becomes ``import
-horde as locust``), ``horde run -f EXAMPLE --headless --workers 1 ...`` with the same flags.
+where every ``locust`` in an import became ``horde`` (``import locust`` and ``import
+locust.stats`` become ``import horde as locust``), ``horde run -f EXAMPLE --headless
+--workers 1 ...`` with the same flags.
 A run that outlives its time by 20 s (a load shape that ignores ``-t``, as in Locust) gets
 SIGTERM, then SIGKILL 15 s later. One line per example: the requests each side recorded
 (total count and the (type, name) pairs of its ``--csv`` file), both exit codes, and
@@ -75,12 +76,13 @@ NOT_RUN = {
 """Examples not run, with why (paths relative to the examples folder)."""
 
 _FROM = re.compile(r"^(\s*)from\s+locust(?=[\s.])", re.MULTILINE)
-_IMPORT = re.compile(r"^(\s*)import\s+locust\s*$", re.MULTILINE)
+_IMPORT = re.compile(r"^(\s*)import\s+locust(?:\.[\w.]+)?\s*$", re.MULTILINE)
 
 
 def port_script(text: str) -> str:
     """Apply the one porting rule: ``from locust[.x]`` -> ``from horde[.x]``, ``import
-    locust`` -> ``import horde as locust`` (``locust_plugins`` and the rest untouched)."""
+    locust`` and ``import locust.x`` -> ``import horde as locust`` (horde's submodules are
+    its attributes, as Locust's are); ``locust_plugins`` and the rest are untouched."""
     return _IMPORT.sub(r"\1import horde as locust", _FROM.sub(r"\1from horde", text))
 
 
