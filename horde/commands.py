@@ -116,6 +116,10 @@ def _build_master(
         shapes=dict(script.shape_classes),
         log_lines=RECENT.lines,
     )
+    if settings.iterations and runtime.environment is not None:
+        from horde.master.iterations import end_after_iterations
+
+        end_after_iterations(runtime.environment, settings.iterations)
     tune_process()
     return runtime
 

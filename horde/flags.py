@@ -176,6 +176,15 @@ TEST: list[Option] = [
     ),
     flag("-H", "--host", default="", help="base URL of the system under test"),
     flag(
+        "-i",
+        "--iterations",
+        type=int,
+        default=0,
+        metavar="N",
+        help="each worker runs at most N task iterations, then the test ends once every"
+        " worker's users have stopped (locust-plugins' -i; default 0: no limit)",
+    ),
+    flag(
         "--headless",
         action="store_true",
         help="start at once, print stats, stop at --run-time; no swarm needed",

@@ -12,6 +12,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from horde.master.statsconf import DEFAULT_CSV_STATS_INTERVAL_SEC
 from horde.protocol.codec import DEFAULT_MAX_FRAME
 from horde.protocol.counters import DEFAULT_MAX_NAMES
 from horde.protocol.defaults import (
@@ -90,6 +91,9 @@ class MasterSettings:
     html_path: str | None = None
     json_output: bool = False
     only_summary: bool = False
+    iterations: int = 0
+    """Task iterations each worker runs at most (``-i``; 0: no limit), sent as the
+    ``iterations`` option, which locust-plugins' ``-i`` reads on Locust workers too."""
     """``--only-summary``: a headless run prints the final summary, no periodic tables."""
     autostart: bool = False
     """``--autostart``: start the test at once, as headless does, keeping the web UI."""
@@ -122,6 +126,8 @@ class MasterSettings:
             options["exclude_tags"] = list(self.exclude_tags)
         for option in self.script_options:
             options[option.name] = option.value
+        if self.iterations:
+            options["iterations"] = self.iterations
         return options
 
     def __post_init__(self) -> None:
@@ -129,6 +135,7 @@ class MasterSettings:
         _positive("sweep_interval", self.sweep_interval)
         _positive("spawn_rate", self.spawn_rate)
         _positive("print_stats", self.print_stats)
+        _not_negative("iterations", self.iterations)
         _positive("forget_missing_after", self.forget_missing_after)
         if self.lease is not None and not (
             0 < self.lease <= self.heartbeat_liveness * self.heartbeat_interval
@@ -160,11 +167,16 @@ class MasterSettings:
             raise ConfigError("--csv-full-history needs --csv PREFIX")
         if self.web_auth_token is not None and not self.web_auth_token:
             raise ConfigError("--web-auth-token must not be empty")
-        if self.csv_interval is not None:
-            _positive("csv_interval", self.csv_interval)
+        interval = self.csv_interval
+        _positive("csv_interval", DEFAULT_CSV_STATS_INTERVAL_SEC if interval is None else interval)
 
 
 _BASE_PATH = re.compile(r"(/[A-Za-z0-9._~-]+)+")
+
+
+def _not_negative(name: str, value: int) -> None:
+    if value < 0:
+        raise ConfigError(f"{name} must be 0 or more, got {value}")
 
 
 def _positive(name: str, value: float) -> None:

@@ -195,6 +195,8 @@ class WorkerRuntime:
             environment.parsed_options.update(action.options)
 
     def _fire(self, action: a.Fire) -> None:
+        if action.event == "test_start":  # a new test: -i counts its iterations afresh
+            self.environment.iterations.reset()
         hook = getattr(self.environment.events, action.event)
         if action.arguments is None:
             hook.fire(environment=self.environment)
