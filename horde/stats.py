@@ -6,13 +6,15 @@ The master reads them when it makes an output (:mod:`horde.master.statsconf`), s
 set while the script loads or in an ``init`` listener take effect:
 
 - ``PERCENTILES_TO_REPORT``: the console percentile tables, the CSV files' (and
-  downloads') percentile columns, ``--json`` and the HTML report's percentile table;
+  downloads') percentile columns, ``--json``'s corrected series and the HTML report's
+  percentile table;
 - ``PERCENTILES_TO_STATISTICS``: the ``response_time_percentile_<p>`` keys of each
   ``/stats/requests`` row;
 - ``PERCENTILES_TO_CHART``: ``current_response_time_percentiles`` of ``/stats/requests``
   (at most six, each strictly between 0 and 1, checked before the run as Locust does);
 - ``CSV_STATS_INTERVAL_SEC``: how often the ``--csv`` files are written;
-- ``CURRENT_RESPONSE_TIME_PERCENTILE_WINDOW``: the seconds behind the current percentiles.
+- ``CURRENT_RESPONSE_TIME_PERCENTILE_WINDOW``: the seconds behind the current percentiles
+  (``/stats/requests`` and the history).
 
 The other names exist with Locust 2.47's values, for scripts that read them; they change
 nothing in horde (``CSV_STATS_FLUSH_INTERVAL_SEC``: every write is a whole file;
