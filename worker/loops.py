@@ -64,6 +64,7 @@ class WorkerRuntime:
         self.recorder = agent.recorder
         self.link = link
         self.status = status
+        self._listening = False
         self.environment = environment
         self.pool = pool
         self.clock = clock
@@ -89,11 +90,21 @@ class WorkerRuntime:
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    def run(self) -> int:
-        """Connect, follow the master until it says ``quit``; return the exit code."""
+    def listen(self) -> None:
+        """Record requests and user errors (once): called before the script's ``init``
+        listeners run, so the recording listeners come first, as Locust's runner's do (a
+        script's ``request`` listener that raises ``RescheduleTask`` cannot skip them)."""
+        if self._listening:
+            return
+        self._listening = True
         events = self.environment.events
         events.request.add_listener(self.on_request)
         events.user_error.add_listener(self.on_user_error)
+
+    def run(self) -> int:
+        """Connect, follow the master until it says ``quit``; return the exit code."""
+        self.listen()
+        events = self.environment.events
         self.status.forward_heartbeats = bool(events.heartbeat_received.listeners)
         self.link.start()
         log.info("worker connecting", master=self.link.endpoint, node_id=self.agent.node_id)
