@@ -97,7 +97,14 @@ if TYPE_CHECKING:
     )
 
 
+_SUBMODULES = {"clients", "contrib", "env", "event", "exception", "runners", "stats", "user"}
+"""Modules reached as attributes after ``import horde as locust`` (``locust.stats.X = ...``),
+as ``import locust`` makes Locust's submodules attributes."""
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"horde.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'horde' has no attribute {name!r}")

@@ -110,6 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the script first, so its init_command_line_parser listeners add their options
         script, script_args = preload(parser, arguments)
         args = parser.parse_args(arguments)
+        if args.command == "worker" and args.processes is not None:  # Locust's worker fork
+            from horde.forked import process_count, run_worker_processes
+
+            return run_worker_processes(process_count(args.processes), arguments)
         from horde import commands
 
         logs = log_settings(args)

@@ -106,6 +106,7 @@ def _build_master(
     from horde.master.arrivalspec import arrival_classes
     from horde.master.process import tune_process
     from horde.master.runtime import MasterRuntime, class_specs, script_files
+    from horde.master.statsconf import validate
     from horde.worker.api.environment import Environment
     from horde.worker.api.loader import load_script
 
@@ -113,6 +114,7 @@ def _build_master(
     thresholds = script_thresholds(script.module)
     if thresholds:  # the script's first, then --threshold's
         settings = replace(settings, thresholds=(*thresholds, *settings.thresholds))
+    validate()  # the script's horde.stats percentiles, checked as Locust does
     environment = Environment(
         events=horde.events,
         host=settings.host,
@@ -128,6 +130,10 @@ def _build_master(
         log_lines=RECENT.lines,
         schedules=arrival_classes(script.user_classes),
     )
+    if settings.iterations and runtime.environment is not None:
+        from horde.master.iterations import end_after_iterations
+
+        end_after_iterations(runtime.environment, settings.iterations)
     tune_process()
     return runtime
 
@@ -179,7 +185,8 @@ def _serve_master(runtime: MasterRuntime, workers: LocalWorkers | None = None) -
     environment = runtime.environment
     if environment is not None:  # the script's last words, as on Locust's master
         environment.events.quitting.fire(environment=environment)
-        code = exit_code(code, environment.process_exit_code, listener_failures())
+        failures = listener_failures() + runtime.loops.coordinator.unhandled_errors
+        code = exit_code(code, environment.process_exit_code, failures)
         environment.events.quit.fire(exit_code=code)
     return code
 

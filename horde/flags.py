@@ -244,6 +244,15 @@ TEST: list[Option] = [
     ),
     flag("-H", "--host", default="", help="base URL of the system under test"),
     flag(
+        "-i",
+        "--iterations",
+        type=int,
+        default=0,
+        metavar="N",
+        help="each worker runs at most N task iterations, then the test ends once every"
+        " worker's users have stopped (locust-plugins' -i; default 0: no limit)",
+    ),
+    flag(
         "--headless",
         action="store_true",
         help="start at once, print stats, stop at --run-time; no swarm needed",
@@ -404,6 +413,14 @@ WORKER: list[Option] = [
         help="exit when this process does (horde run sets it for its local workers)",
     ),
     *HEALTH,
+    flag(
+        "--processes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="start N worker processes (-1: one per CPU core) and wait for them all, as"
+        " Locust's --worker --processes",
+    ),
     *INSECURE,
     flag(
         "--heartbeat-interval",

@@ -258,6 +258,7 @@ def _test_master(
         html_path=args.html,
         json_output=args.json,
         only_summary=args.only_summary,
+        iterations=args.iterations,
         autostart=args.autostart and not args.headless,
         autoquit=_autoquit(args),
         thresholds=flag_thresholds(args.threshold or ()),

@@ -12,6 +12,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from horde.master.statsconf import DEFAULT_CSV_STATS_INTERVAL_SEC
 from horde.master.threshold_syntax import Threshold
 from horde.protocol.codec import DEFAULT_MAX_FRAME
 from horde.protocol.counters import DEFAULT_MAX_NAMES
@@ -39,8 +40,6 @@ DEFAULT_SWEEP_INTERVAL = 0.25
 DEFAULT_MAX_USERS = 1_000_000
 DEFAULT_REPORT_CACHE = 0.5
 DEFAULT_STOP_WAIT = 10.0
-#: Seconds between rewrites of the ``--csv`` files (Locust: 1).
-DEFAULT_CSV_INTERVAL = 1.0
 #: A worker missing this long is forgotten (Locust: about 60 s): like one that quits, it is
 #: dropped by every component of the coordinator, so churn cannot grow us (test_churn.py).
 DEFAULT_FORGET_MISSING_AFTER = 60.0
@@ -90,10 +89,15 @@ class MasterSettings:
     tls_key: str | None = None
     csv_prefix: str | None = None
     csv_full_history: bool = False
-    csv_interval: float = DEFAULT_CSV_INTERVAL
+    csv_interval: float | None = None
+    """Seconds between rewrites of the ``--csv`` files; None: the script's
+    ``horde.stats.CSV_STATS_INTERVAL_SEC`` at each write (Locust's 1 s unless assigned)."""
     html_path: str | None = None
     json_output: bool = False
     only_summary: bool = False
+    iterations: int = 0
+    """Task iterations each worker runs at most (``-i``; 0: no limit), sent as the
+    ``iterations`` option, which locust-plugins' ``-i`` reads on Locust workers too."""
     """``--only-summary``: a headless run prints the final summary, no periodic tables."""
     autostart: bool = False
     """``--autostart``: start the test at once, as headless does, keeping the web UI."""
@@ -138,6 +142,8 @@ class MasterSettings:
             options["exclude_tags"] = list(self.exclude_tags)
         for option in self.script_options:
             options[option.name] = option.value
+        if self.iterations:
+            options["iterations"] = self.iterations
         return options
 
     def __post_init__(self) -> None:
@@ -145,6 +151,7 @@ class MasterSettings:
         _positive("sweep_interval", self.sweep_interval)
         _positive("spawn_rate", self.spawn_rate)
         _positive("print_stats", self.print_stats)
+        _not_negative("iterations", self.iterations)
         _positive("forget_missing_after", self.forget_missing_after)
         if self.lease is not None and not (
             0 < self.lease <= self.heartbeat_liveness * self.heartbeat_interval
@@ -176,12 +183,18 @@ class MasterSettings:
             raise ConfigError("--csv-full-history needs --csv PREFIX")
         if self.web_auth_token is not None and not self.web_auth_token:
             raise ConfigError("--web-auth-token must not be empty")
-        _positive("csv_interval", self.csv_interval)
+        interval = self.csv_interval
+        _positive("csv_interval", DEFAULT_CSV_STATS_INTERVAL_SEC if interval is None else interval)
         if not (math.isfinite(self.abort_grace) and self.abort_grace >= 0):
             raise ConfigError(f"abort_grace must be 0 or more seconds, got {self.abort_grace}")
 
 
 _BASE_PATH = re.compile(r"(/[A-Za-z0-9._~-]+)+")
+
+
+def _not_negative(name: str, value: int) -> None:
+    if value < 0:
+        raise ConfigError(f"{name} must be 0 or more, got {value}")
 
 
 def _positive(name: str, value: float) -> None:

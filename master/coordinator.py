@@ -128,6 +128,8 @@ class Coordinator:
         self.stopping = StopTracker()
         self.logs = WorkerLogs()
         self.exceptions = ExceptionBook()
+        self.unhandled_errors = 0
+        """Spawns a worker could not carry out (Locust's unhandled greenlet exceptions)."""
         self.history = History()
         self.throttle = LogThrottle()
         self.state = RunState.READY

@@ -15,6 +15,9 @@ failures are listed most frequent first (Locust orders them by a hash). horde ad
 ``PREFIX_stats_corrected.csv``: pacing users' response times from their intended starts
 (coordinated omission), with the time columns of the requests CSV.
 
+The percentile columns are the script's ``PERCENTILES_TO_REPORT``, read when a document is
+made (:mod:`horde.master.statsconf`); the history file keeps the columns of its header.
+
 Imports: the standard library, :mod:`horde.protocol` and :mod:`horde.master`.
 """
 
@@ -33,6 +36,7 @@ from horde.master.corrected import CorrectedStats
 from horde.master.exceptions import GroupedException
 from horde.master.report import PERCENTILES
 from horde.master.stats import MergedEntry, MergedStats
+from horde.master.statsconf import report_percentiles
 from horde.master.units import round_ms
 from horde.protocol.errors import ConfigError
 
@@ -46,6 +50,7 @@ __all__ = [
     "CsvFiles",
     "attachment_filename",
     "corrected_csv",
+    "corrected_header",
     "corrected_rows",
     "exception_rows",
     "exceptions_csv",
@@ -57,6 +62,7 @@ __all__ = [
     "history_rows",
     "readable_percentiles",
     "requests_csv",
+    "requests_header",
     "requests_rows",
     "safe_filename_part",
 ]
@@ -79,7 +85,7 @@ def readable_percentiles(percentiles: Iterable[float]) -> list[str]:
     return titles
 
 
-REQUESTS_HEADER: tuple[str, ...] = (
+_REQUESTS_COLUMNS = (
     "Type",
     "Name",
     "Request Count",
@@ -91,9 +97,16 @@ REQUESTS_HEADER: tuple[str, ...] = (
     "Average Content Size",
     "Requests/s",
     "Failures/s",
-    *readable_percentiles(PERCENTILES),
 )
-"""Header of ``PREFIX_stats.csv`` and ``/stats/requests/csv`` (Locust's ``StatsCSV``)."""
+
+
+def requests_header(percentiles: Sequence[float]) -> tuple[str, ...]:
+    """Header of ``PREFIX_stats.csv`` and ``/stats/requests/csv`` (Locust's ``StatsCSV``)."""
+    return (*_REQUESTS_COLUMNS, *readable_percentiles(percentiles))
+
+
+REQUESTS_HEADER = requests_header(PERCENTILES)
+"""The requests CSV's header with the default percentiles."""
 FAILURES_HEADER: tuple[str, ...] = (
     "Method",
     "Name",
@@ -125,11 +138,11 @@ def render_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     return buf.getvalue()
 
 
-def _figures(entry: MergedEntry) -> tuple[float, list[object]]:
+def _figures(entry: MergedEntry, percentiles: Sequence[float]) -> tuple[float, list[object]]:
     """Return the entry's median and its percentile cells (N/A without requests)."""
-    median, *values = entry.percentiles_ms((0.5, *PERCENTILES))
+    median, *values = entry.percentiles_ms((0.5, *percentiles))
     if not entry.num_requests:
-        return round_ms(median), [NOT_AVAILABLE] * len(PERCENTILES)
+        return round_ms(median), [NOT_AVAILABLE] * len(percentiles)
     return round_ms(median), [round_ms(v) for v in values]
 
 
@@ -144,11 +157,18 @@ def _all_rows(stats: MergedStats) -> list[MergedEntry]:
     return [*stats.entries(), stats.total]
 
 
-def requests_rows(stats: MergedStats, now: float) -> list[list[object]]:
-    """Return the data rows of the requests CSV: one per entry, then ``Aggregated``."""
+def requests_rows(
+    stats: MergedStats, now: float, percentiles: Sequence[float] | None = None
+) -> list[list[object]]:
+    """Return the data rows of the requests CSV: one per entry, then ``Aggregated``.
+
+    ``percentiles`` defaults to the script's ``PERCENTILES_TO_REPORT``.
+    """
+    if percentiles is None:
+        percentiles = report_percentiles()
     rows: list[list[object]] = []
     for e in _all_rows(stats):
-        median, cells = _figures(e)
+        median, cells = _figures(e, percentiles)
         rows.append(
             [
                 e.method,
@@ -168,7 +188,7 @@ def requests_rows(stats: MergedStats, now: float) -> list[list[object]]:
     return rows
 
 
-CORRECTED_HEADER: tuple[str, ...] = (
+_CORRECTED_COLUMNS = (
     "Type",
     "Name",
     "Request Count",
@@ -176,17 +196,31 @@ CORRECTED_HEADER: tuple[str, ...] = (
     "Average Response Time",
     "Min Response Time",
     "Max Response Time",
-    *readable_percentiles(PERCENTILES),
 )
-"""Header of ``PREFIX_stats_corrected.csv``: the time columns of the requests CSV."""
 
 
-def corrected_rows(corrected: CorrectedStats) -> list[list[object]]:
-    """Rows of the corrected CSV: one per pacing entry, then ``Aggregated`` (if any)."""
+def corrected_header(percentiles: Sequence[float]) -> tuple[str, ...]:
+    """Header of ``PREFIX_stats_corrected.csv``: the time columns of the requests CSV."""
+    return (*_CORRECTED_COLUMNS, *readable_percentiles(percentiles))
+
+
+CORRECTED_HEADER = corrected_header(PERCENTILES)
+"""The corrected CSV's header with the default percentiles."""
+
+
+def corrected_rows(
+    corrected: CorrectedStats, percentiles: Sequence[float] | None = None
+) -> list[list[object]]:
+    """Rows of the corrected CSV: one per pacing entry, then ``Aggregated`` (if any).
+
+    ``percentiles`` defaults to the script's ``PERCENTILES_TO_REPORT``.
+    """
+    if percentiles is None:
+        percentiles = report_percentiles()
     rows: list[list[object]] = []
     entries = corrected.entries()
     for c in [*entries, corrected.total] if entries else []:
-        median, *values = c.percentiles_ms((0.5, *PERCENTILES))
+        median, *values = c.percentiles_ms((0.5, *percentiles))
         rows.append(
             [
                 c.method,
@@ -204,12 +238,14 @@ def corrected_rows(corrected: CorrectedStats) -> list[list[object]]:
 
 def corrected_csv(corrected: CorrectedStats) -> str:
     """Return ``PREFIX_stats_corrected.csv``: pacing users' times from intended starts."""
-    return render_csv(CORRECTED_HEADER, corrected_rows(corrected))
+    ps = report_percentiles()
+    return render_csv(corrected_header(ps), corrected_rows(corrected, ps))
 
 
 def requests_csv(stats: MergedStats, now: float) -> str:
     """Return the requests CSV (Locust's ``requests_csv``), header included."""
-    return render_csv(REQUESTS_HEADER, requests_rows(stats, now))
+    ps = report_percentiles()
+    return render_csv(requests_header(ps), requests_rows(stats, now, ps))
 
 
 def format_utc_timestamp(unix_time: float) -> str:
@@ -251,8 +287,13 @@ def exceptions_csv(groups: Iterable[GroupedException]) -> str:
     return render_csv(EXCEPTIONS_HEADER, exception_rows(groups))
 
 
-def history_header() -> list[str]:
-    """Return the header of ``PREFIX_stats_history.csv`` (Locust's ``StatsCSVFileWriter``)."""
+def history_header(percentiles: Sequence[float] | None = None) -> list[str]:
+    """Return the header of ``PREFIX_stats_history.csv`` (Locust's ``StatsCSVFileWriter``).
+
+    ``percentiles`` defaults to the script's ``PERCENTILES_TO_REPORT``.
+    """
+    if percentiles is None:
+        percentiles = report_percentiles()
     return [
         "Timestamp",
         "User Count",
@@ -260,25 +301,33 @@ def history_header() -> list[str]:
         "Name",
         "Requests/s",
         "Failures/s",
-        *readable_percentiles(PERCENTILES),
+        *readable_percentiles(percentiles),
         *_HISTORY_TOTALS,
     ]
 
 
 def history_rows(
-    stats: MergedStats, user_count: int, now: float, *, full_history: bool = True
+    stats: MergedStats,
+    user_count: int,
+    now: float,
+    *,
+    full_history: bool = True,
+    percentiles: Sequence[float] | None = None,
 ) -> list[list[object]]:
     """Return one interval's history rows: each entry (if ``full_history``), then ``Aggregated``.
 
     As Locust: the timestamp is ``int(now)``, rates are current rates formatted ``:2f``
-    and an entry without requests has ``N/A`` percentiles.
+    and an entry without requests has ``N/A`` percentiles (``percentiles`` defaults to the
+    script's ``PERCENTILES_TO_REPORT``).
     """
+    if percentiles is None:
+        percentiles = report_percentiles()
     stats.fold()
     entries = _all_rows(stats) if full_history else [stats.total]
     stamp = int(now)
     rows: list[list[object]] = []
     for e in entries:
-        median, cells = _figures(e)
+        median, cells = _figures(e, percentiles)
         rows.append(
             [
                 stamp,
@@ -376,7 +425,8 @@ class CsvFiles:
         """Prepare to write the files named after ``prefix``."""
         self.prefix = prefix
         self.full_history = full_history
-        self._history_started = False
+        self._history_percentiles: tuple[float, ...] | None = None
+        """The history file's percentile columns, fixed by its header (None: not started)."""
 
     @property
     def stats_path(self) -> str:
@@ -429,18 +479,24 @@ class CsvFiles:
         _replace(self.exceptions_path, exceptions_csv(exceptions))
         if arrivals is not None:
             _replace(self.arrivals_path, arrivals)
-        rows = history_rows(stats, user_count, now, full_history=self.full_history)
-        self._append_history(rows)
+        first = self._history_percentiles is None
+        ps = (
+            report_percentiles() if self._history_percentiles is None else self._history_percentiles
+        )
+        rows = history_rows(stats, user_count, now, full_history=self.full_history, percentiles=ps)
+        self._append_history(rows, ps if first else None)
+        self._history_percentiles = ps
 
-    def _append_history(self, rows: list[list[object]]) -> None:
-        """Append ``rows`` to the history file (truncating it and adding the header first)."""
-        first = not self._history_started
+    def _append_history(self, rows: list[list[object]], header: Sequence[float] | None) -> None:
+        """Append ``rows`` to the history file; with ``header`` (its percentiles), truncate it
+        and write the header first."""
         try:
-            with open(self.history_path, "w" if first else "a", encoding="utf-8", newline="") as fh:
+            with open(
+                self.history_path, "a" if header is None else "w", encoding="utf-8", newline=""
+            ) as fh:
                 writer = csv.writer(fh)
-                if first:
-                    writer.writerow(history_header())
+                if header is not None:
+                    writer.writerow(history_header(header))
                 writer.writerows(rows)
         except OSError as exc:
             raise _config_error(self.history_path, exc) from exc
-        self._history_started = True

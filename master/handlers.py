@@ -188,7 +188,12 @@ class Handlers:
         self.c.forget_worker(worker_id, now)
 
     def exception(self, worker_id: str, message: m.ExceptionReport, now: float) -> None:
-        """An exception from one of the worker's users."""
+        """An exception from one of the worker's users; or a spawn the worker could not carry
+        out, which (as Locust's unhandled greenlet exception) is logged and counted apart."""
+        if message.unhandled:
+            log.error("a worker could not carry out a spawn", worker=worker_id, error=message.msg)
+            self.c.unhandled_errors += 1
+            return
         self.c.exceptions.record(message.msg, message.traceback, worker_id)
 
     def locustfile(self, worker_id: str, message: m.LocustfileRequest, now: float) -> None:

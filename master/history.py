@@ -5,7 +5,7 @@ current-window percentiles) sampled while a test runs. When the series is full, 
 other point is dropped and the interval doubles, so a run of any length keeps its whole
 shape in at most ``max_points`` points. Pure: the caller passes ``now``.
 
-Imports: the standard library and horde.master (stats, units).
+Imports: the standard library and horde.master (stats, statsconf, units).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from horde.master.stats import MergedStats
+from horde.master.statsconf import current_window
 from horde.master.units import round_ms
 
 DEFAULT_INTERVAL = 1.0
@@ -44,7 +45,7 @@ def history_point(stats: MergedStats, user_count: int, now: float) -> HistoryPoi
     """Sample ``stats`` at ``now``."""
     stats.fold()
     total = stats.total
-    p50, p95 = stats.current_percentiles_ms((0.5, 0.95), now)
+    p50, p95 = stats.current_percentiles_ms((0.5, 0.95), now, current_window())
     return HistoryPoint(
         time=round(now, 3),
         user_count=user_count,

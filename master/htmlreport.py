@@ -32,6 +32,7 @@ from horde.master.ratebook import ArrivalFigures
 from horde.master.report import MAX_ROWS, PERCENTILES, stats_report
 from horde.master.snapshot import MasterSnapshot
 from horde.master.stats import ErrorRecord
+from horde.master.statsconf import report_percentiles
 from horde.master.units import format_ms
 from horde.master.verdict import VerdictReport
 from horde.master.verdict_out import format_value
@@ -44,7 +45,7 @@ UPLOT_DIR = Path(__file__).parent / "static" / "vendor" / "uplot"
 
 
 class PercentileRow(NamedTuple):
-    """Response-time percentiles (ms) of one entry, in the order of ``PERCENTILES``."""
+    """Response-time percentiles (ms) of one entry, in the order of the report's columns."""
 
     method: str
     name: str
@@ -74,6 +75,8 @@ class ReportData:
     """The thresholds and the generator's health (nothing shown without either)."""
     arrivals: tuple[ArrivalFigures, ...] = ()
     """Per arrival-rate class: the run's iterations (empty: no such class, no section)."""
+    percentile_columns: tuple[float, ...] = PERCENTILES
+    """The percentiles of the percentile table (the script's ``PERCENTILES_TO_REPORT``)."""
 
 
 def report_data(
@@ -85,6 +88,7 @@ def report_data(
     entries = [*islice(stats.entries(), MAX_ROWS), stats.total]
     start = stats.start_time or (history[0].time if history else None)
     end = stats.last_request_timestamp or (history[-1].time if history else None)
+    ps = report_percentiles()
     return ReportData(
         locustfile=locustfile,
         host=snapshot.run.host,
@@ -93,7 +97,7 @@ def report_data(
         generated_at=now,
         stats=tuple(stats_report(stats, now)["stats"]),
         percentiles=tuple(
-            PercentileRow(e.method, e.name, e.num_requests, tuple(e.percentiles_ms(PERCENTILES)))
+            PercentileRow(e.method, e.name, e.num_requests, tuple(e.percentiles_ms(ps)))
             for e in entries
         ),
         errors=tuple(islice(stats.errors(), MAX_ROWS)),
@@ -104,6 +108,7 @@ def report_data(
         show_download_link=show_download_link,
         verdict=snapshot.verdict,
         arrivals=snapshot.arrivals,
+        percentile_columns=ps,
     )
 
 
@@ -199,7 +204,7 @@ def _stats_section(data: ReportData) -> str:
 
 
 def _percentiles_section(data: ReportData) -> str:
-    headers = ["Type", "Name", *(_pct(p) for p in PERCENTILES)]
+    headers = ["Type", "Name", *(_pct(p) for p in data.percentile_columns)]
     rows = [[_e(r.method), _e(r.name), *(format_ms(v) for v in r.values)] for r in data.percentiles]
     table = _table("percentiles-table", headers, rows, "No requests.")
     return "<h2>Response time statistics (ms)</h2>" + table

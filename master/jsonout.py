@@ -13,8 +13,10 @@ does not track them per entry); ``num_reqs_per_sec`` and ``num_fail_per_sec`` ho
 recent seconds the master keeps; entries are sorted by (name, method). Entries of pacing
 users carry one extra key, ``corrected``: the coordinated-omission corrected series.
 
+The ``corrected`` percentiles are the script's ``PERCENTILES_TO_REPORT``, read when made.
+
 Imports: the standard library, :mod:`horde.protocol` and horde.master (stats, corrected,
-report, units).
+statsconf, units).
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ import json
 from typing import Any
 
 from horde.master.corrected import CorrectedEntry, CorrectedStats
-from horde.master.report import PERCENTILES
 from horde.master.stats import MergedEntry, MergedStats
+from horde.master.statsconf import report_percentiles
 from horde.master.units import round_ms, us_to_ms
 from horde.protocol.histogram import bucket_mid
 from horde.protocol.locust_stats import locust_bucket
@@ -97,7 +99,8 @@ def corrected_json(entry: CorrectedEntry) -> dict[str, Any]:
     count, average, min, max and the CSV's percentiles, keyed as ``/stats/requests`` keys
     its percentiles.
     """
-    median, *values = entry.percentiles_ms((0.5, *PERCENTILES))
+    percentiles = report_percentiles()
+    median, *values = entry.percentiles_ms((0.5, *percentiles))
     out: dict[str, Any] = {
         "num_requests": entry.count,
         "avg_response_time": round_ms(entry.avg_ms),
@@ -105,7 +108,7 @@ def corrected_json(entry: CorrectedEntry) -> dict[str, Any]:
         "max_response_time": us_to_ms(entry.max_us),
         "median_response_time": round_ms(median),
     }
-    for p, value in zip(PERCENTILES, values, strict=True):
+    for p, value in zip(percentiles, values, strict=True):
         out[f"response_time_percentile_{p}"] = round_ms(value)
     return out
 

@@ -4,16 +4,27 @@ Responsibility: turn :class:`~horde.master.stats.MergedStats` into the JSON-read
 Locust's web UI and API clients read: the same keys, with response times in ms as floats
 that keep microsecond precision (Locust rounds to whole ms). Pure: ``now`` is an argument.
 
-Imports: the standard library and horde.master (stats, units) only.
+Which percentiles it carries is read when it is made (:mod:`horde.master.statsconf`): a
+script's ``PERCENTILES_TO_STATISTICS`` and ``PERCENTILES_TO_CHART`` take effect.
+
+Imports: the standard library and horde.master (stats, statsconf, units) only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from itertools import islice
 from typing import Any
 
 from horde.master.stats import MergedEntry, MergedStats
+from horde.master.statsconf import (
+    DEFAULT_PERCENTILES_TO_CHART,
+    DEFAULT_PERCENTILES_TO_REPORT,
+    DEFAULT_PERCENTILES_TO_STATISTICS,
+    chart_percentiles,
+    current_window,
+    statistics_percentiles,
+)
 from horde.master.units import round_ms
 
 __all__ = [
@@ -26,21 +37,29 @@ __all__ = [
     "stats_report",
 ]
 
-PERCENTILES = (0.5, 0.66, 0.75, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0)
-"""Percentiles shown in the summary tables (Locust's ``PERCENTILES_TO_REPORT``)."""
-PERCENTILES_TO_STATISTICS = (0.95, 0.99)
-"""Percentiles each ``/stats/requests`` row carries."""
-PERCENTILES_TO_CHART = (0.5, 0.95)
-"""Percentiles of ``current_response_time_percentiles`` (the UI's chart)."""
+PERCENTILES = DEFAULT_PERCENTILES_TO_REPORT
+"""Default percentiles of the summary tables (Locust's ``PERCENTILES_TO_REPORT``)."""
+PERCENTILES_TO_STATISTICS = DEFAULT_PERCENTILES_TO_STATISTICS
+"""Default percentiles each ``/stats/requests`` row carries."""
+PERCENTILES_TO_CHART = DEFAULT_PERCENTILES_TO_CHART
+"""Default percentiles of ``current_response_time_percentiles`` (the UI's chart)."""
 MAX_ROWS = 500
 """Most entries (and errors) one document lists, as Locust's UI does."""
 ROW_SLICE = 5
 """Rows computed between two calls of the pause of a pausing :func:`stats_report`."""
 
 
-def entry_row(entry: MergedEntry, now: float) -> dict[str, Any]:
-    """Return one row of ``stats`` with Locust's keys, in Locust's order."""
-    median, *stat_ps = entry.percentiles_ms((0.5, *PERCENTILES_TO_STATISTICS))
+def entry_row(
+    entry: MergedEntry, now: float, percentiles: Sequence[float] | None = None
+) -> dict[str, Any]:
+    """Return one row of ``stats`` with Locust's keys, in Locust's order.
+
+    ``percentiles`` are the ``response_time_percentile_<p>`` keys (default: the script's
+    ``PERCENTILES_TO_STATISTICS``).
+    """
+    if percentiles is None:
+        percentiles = statistics_percentiles()
+    median, *stat_ps = entry.percentiles_ms((0.5, *percentiles))
     row: dict[str, Any] = {
         "method": entry.method,
         "name": entry.name,
@@ -55,7 +74,7 @@ def entry_row(entry: MergedEntry, now: float) -> dict[str, Any]:
         "total_rps": entry.total_rps(now),
         "total_fail_per_sec": entry.total_fail_per_sec(now),
     }
-    for p, value in zip(PERCENTILES_TO_STATISTICS, stat_ps, strict=True):
+    for p, value in zip(percentiles, stat_ps, strict=True):
         row[f"response_time_percentile_{p}"] = round_ms(value)
     row["avg_content_length"] = entry.avg_content_length
     return row
@@ -94,14 +113,15 @@ def stats_report(
     else:
         pause()
         entries, total = stats.snapshot(MAX_ROWS)
-    current = stats.current_percentiles_ms(PERCENTILES_TO_CHART, now)  # the snapshot's moment
+    chart, statistics = chart_percentiles(), statistics_percentiles()
+    current = stats.current_percentiles_ms(chart, now, current_window())  # the snapshot's moment
     errors = error_rows(stats)
     rows = []
     for k, entry in enumerate(entries, 1):
-        rows.append(entry_row(entry, now))
+        rows.append(entry_row(entry, now, statistics))
         if pause is not None and k % ROW_SLICE == 0:
             pause()
-    total_row = entry_row(total, now)
+    total_row = entry_row(total, now, statistics)
     rows.append(total_row)
     return {
         "stats": rows,
@@ -113,6 +133,6 @@ def stats_report(
         "current_fail_per_sec": total_row["current_fail_per_sec"],
         "current_response_time_percentiles": {
             f"response_time_percentile_{p}": round_ms(value)
-            for p, value in zip(PERCENTILES_TO_CHART, current, strict=True)
+            for p, value in zip(chart, current, strict=True)
         },
     }

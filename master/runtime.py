@@ -35,6 +35,7 @@ from horde.master.keybind import WRONG_KEY
 from horde.master.loops import MasterLoops
 from horde.master.metrics import HANDSHAKES_REFUSED
 from horde.master.runner import HordeMasterRunner
+from horde.master.statsconf import csv_interval
 from horde.master.summary import (
     corrected_table,
     errors_table,
@@ -284,7 +285,8 @@ class MasterRuntime:
         """
         written: tuple[str, bool] = ("", False)  # (run id, whether it was still running)
         while True:
-            gevent.sleep(self.settings.csv_interval)
+            interval = self.settings.csv_interval
+            gevent.sleep(csv_interval() if interval is None else interval)
             run = self.loops.run_snapshot()
             running = run.state in (*ACTIVE_RUN, RunState.STOPPING)
             if run.run_id and (running or written != (run.run_id, False)):

@@ -90,8 +90,9 @@ class MergedStats:
         self._errors: dict[tuple[str, str, str], list[Any]] = {}
         self._interns: dict[str, dict[int, MergedEntry]] = {}
         self._row_cache: dict[str, tuple[int, tuple[Any, ...], Any]] = {}
-        self._window_cache: tuple[int, dict[int, Histogram], Histogram] | None = None
+        self._window_cache: tuple[int, dict[int, Histogram], int, Histogram] | None = None
         self._ring: dict[int, Histogram] = {}
+        self._ring_seconds = RING_SECONDS
         self._archive = Histogram()
         self._total_hist_stale = False
         self._pruned_sec: int | None = None
@@ -150,7 +151,7 @@ class MergedStats:
         """Return the total histogram for receive second ``sec``, evicting old seconds."""
         slot = self._ring.get(sec)
         if slot is None:
-            for old in [s for s in self._ring if not sec - RING_SECONDS < s <= sec]:
+            for old in [s for s in self._ring if not sec - self._ring_seconds < s <= sec]:
                 self._archive.merge(self._ring.pop(old))
             slot = self._ring[sec] = Histogram()
         self._total_hist_stale = True
@@ -443,9 +444,16 @@ class MergedStats:
         """Total response-time percentile in ms over the last 10 received seconds (0: none)."""
         return self.current_percentiles_ms((p,), now)[0]
 
-    def current_percentiles_ms(self, ps: Sequence[float], now: float) -> list[float]:
-        """:meth:`current_percentile_ms` of each of ``ps``, the window merged once."""
-        window = self._window(int(now))
+    def current_percentiles_ms(
+        self, ps: Sequence[float], now: float, window_seconds: int = CURRENT_WINDOW_SECONDS
+    ) -> list[float]:
+        """:meth:`current_percentile_ms` of each of ``ps``, the window merged once.
+
+        ``window_seconds`` longer than the seconds kept makes the stats keep that many from
+        now on (a script's ``CURRENT_RESPONSE_TIME_PERCENTILE_WINDOW``).
+        """
+        self._ring_seconds = max(self._ring_seconds, window_seconds)
+        window = self._window(int(now), window_seconds)
         if not window.total:
             return [0.0] * len(ps)
         # The window's own extremes are unknown; the run's bound it.
@@ -455,20 +463,25 @@ class MergedStats:
             for value in window.percentiles(ps)
         ]
 
-    def _window(self, sec: int) -> Histogram:
-        """The total histogram of the received seconds ``(sec - 10, sec]``.
+    def _window(self, sec: int, seconds: int) -> Histogram:
+        """The total histogram of the received seconds ``(sec - seconds, sec]``.
 
         The seconds before ``sec`` are merged once per ``sec`` (they are complete), the
         slot of ``sec`` itself on every call.
         """
         cached = self._window_cache
-        if cached is None or cached[0] != sec or cached[1] is not self._ring:
+        if (
+            cached is None
+            or cached[0] != sec
+            or cached[1] is not self._ring
+            or cached[2] != seconds
+        ):
             done = Histogram()
             for s, slot in self._ring.items():
-                if sec - CURRENT_WINDOW_SECONDS < s < sec:
+                if sec - seconds < s < sec:
                     done.merge(slot)
-            cached = self._window_cache = (sec, self._ring, done)
-        window = cached[2].copy()
+            cached = self._window_cache = (sec, self._ring, seconds, done)
+        window = cached[3].copy()
         current = self._ring.get(sec)
         if current is not None:
             window.merge(current)

@@ -5,14 +5,18 @@ Responsibility: render the requests table, the percentiles table and the error r
 Names wider than their column are truncated with ``...``; times are ms with three
 significant digits or so.
 
-Imports: the standard library and :mod:`horde.master` (corrected, stats, report, units) only.
+The percentile columns are the script's ``PERCENTILES_TO_REPORT``, read when a table is made.
+
+Imports: the standard library and :mod:`horde.master` (corrected, stats, statsconf, units) only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from horde.master.corrected import CorrectedStats
-from horde.master.report import PERCENTILES
 from horde.master.stats import MergedEntry, MergedStats
+from horde.master.statsconf import report_percentiles
 from horde.master.units import format_ms
 
 __all__ = [
@@ -79,28 +83,34 @@ def requests_table(stats: MergedStats, now: float) -> str:
     return "\n".join(lines)
 
 
-def _percentile_row(entry: MergedEntry) -> str:
+def _percentile_row(entry: MergedEntry, percentiles: Sequence[float]) -> str:
     """Return one line of the percentiles table."""
-    cells = " ".join(f"{format_ms(v):>7}" for v in entry.percentiles_ms(PERCENTILES))
+    cells = " ".join(f"{format_ms(v):>7}" for v in entry.percentiles_ms(percentiles))
     return (
         f"{_row_type(entry):<{TYPE_WIDTH}} {_fit(entry.name, NAME_WIDTH):<{NAME_WIDTH}} "
         f"{cells} {entry.num_requests:>8d}"
     )
 
 
+def _percentile_heading(percentiles: Sequence[float]) -> tuple[str, str]:
+    """Return the header line and the separator of a percentiles table."""
+    heads = " ".join(f"{_pct_header(p):>7}" for p in percentiles)
+    header = f"{'Type':<{TYPE_WIDTH}} {'Name':<{NAME_WIDTH}} {heads} {'# reqs':>8}"
+    sep = f"{'-' * TYPE_WIDTH}|{'-' * NAME_WIDTH}|" + "|".join(["-" * 7] * len(percentiles))
+    return header, sep + "|" + "-" * 8
+
+
 def percentiles_table(stats: MergedStats) -> str:
     """Return the response-time percentiles table (ms) for entries with timed requests."""
     stats.fold()
-    heads = " ".join(f"{_pct_header(p):>7}" for p in PERCENTILES)
-    header = f"{'Type':<{TYPE_WIDTH}} {'Name':<{NAME_WIDTH}} {heads} {'# reqs':>8}"
-    sep = f"{'-' * TYPE_WIDTH}|{'-' * NAME_WIDTH}|" + "|".join(["-" * 7] * len(PERCENTILES))
-    sep += "|" + "-" * 8
+    ps = report_percentiles()
+    header, sep = _percentile_heading(ps)
     lines = ["Response time percentiles (ms)", header, sep]
-    lines += [_percentile_row(e) for e in stats.entries() if e.hist.total]
+    lines += [_percentile_row(e, ps) for e in stats.entries() if e.hist.total]
     lines.append(sep)
     total = stats.total
     if total.hist.total:
-        lines.append(_percentile_row(total))
+        lines.append(_percentile_row(total, ps))
     return "\n".join(lines)
 
 
@@ -122,10 +132,8 @@ def corrected_table(stats: MergedStats, corrected: CorrectedStats) -> str:
     stats.fold()
     if not corrected:
         return ""
-    heads = " ".join(f"{_pct_header(p):>7}" for p in PERCENTILES)
-    header = f"{'Type':<{TYPE_WIDTH}} {'Name':<{NAME_WIDTH}} {heads} {'# reqs':>8}"
-    sep = f"{'-' * TYPE_WIDTH}|{'-' * NAME_WIDTH}|" + "|".join(["-" * 7] * len(PERCENTILES))
-    sep += "|" + "-" * 8
+    ps = report_percentiles()
+    header, sep = _percentile_heading(ps)
     lines = [
         "Response time percentiles corrected for coordinated omission (ms), pacing users",
         header,
@@ -135,17 +143,13 @@ def corrected_table(stats: MergedStats, corrected: CorrectedStats) -> str:
     for c in corrected.entries():
         e = raw.get((c.method, c.name))
         if e is not None and e.hist.total:
-            lines.append(_percentile_row(e))
-        lines.append(
-            _corrected_row("", f"  corrected {c.name}", c.percentiles_ms(PERCENTILES), c.count)
-        )
+            lines.append(_percentile_row(e, ps))
+        lines.append(_corrected_row("", f"  corrected {c.name}", c.percentiles_ms(ps), c.count))
     if len(corrected.entries()) > 1:
         total = corrected.total
         lines.append(sep)
         lines.append(
-            _corrected_row(
-                "", "corrected Aggregated", total.percentiles_ms(PERCENTILES), total.count
-            )
+            _corrected_row("", "corrected Aggregated", total.percentiles_ms(ps), total.count)
         )
     return "\n".join(lines)
 

@@ -173,16 +173,28 @@ class WorkerQuit(Message):
 
 
 _EXCEPTION_KEYS = frozenset({"msg", "traceback"})
+UNHANDLED = "horde_unhandled"
+"""Extra key of an :class:`ExceptionReport` for a spawn the worker could not carry out."""
 
 
 @dataclass(frozen=True, slots=True)
 class ExceptionReport(Message):
-    """An exception raised in a user's task, with its formatted traceback."""
+    """An exception raised in a user's task, with its formatted traceback.
+
+    A horde worker that could not carry out a spawn (a user class it cannot create) sets
+    the extra key :data:`UNHANDLED` (Locust's masters ignore extra keys): in Locust that is
+    an unhandled greenlet exception, which makes an otherwise clean run exit 2.
+    """
 
     TYPE = MessageType.EXCEPTION
     msg: str = ""
     traceback: str = ""
     extra: Mapping[Any, Any] = field(default_factory=dict)
+
+    @property
+    def unhandled(self) -> bool:
+        """Whether this reports a failed spawn rather than a task's exception."""
+        return bool(self.extra.get(UNHANDLED))
 
     def to_data(self) -> object:
         data: dict[Any, Any] = {"msg": self.msg, "traceback": self.traceback}

@@ -9,6 +9,7 @@ import pytest
 
 from horde.protocol import messages as m
 from horde.protocol.states import WorkerState
+from horde.protocol.upstream import UNHANDLED
 from horde.worker import agent as a
 from horde.worker.config import WorkerSettings
 from horde.worker.lease import Lease
@@ -245,12 +246,13 @@ def test_a_stop_forgets_the_waiting_spawn() -> None:
 
 
 def test_users_started_reports_counts_and_a_failure() -> None:
-    """After starting users the agent reports the counts; a failure is reported first."""
+    """After starting users the agent reports the counts; a failure is reported first,
+    marked unhandled (Locust's failed spawn is an unhandled greenlet exception)."""
     agent = fresh()
     running = [a.SetState(WorkerState.RUNNING), a.SetUserCount(3)]
     complete = a.Send(m.WorkerSpawningComplete("w_1", {"Idle": 3}, 3))
     assert agent.users_started({"Idle": 3}, None) == [*running, complete]
-    failed = a.Send(m.ExceptionReport("w_1", msg="no class Nope", traceback=""))
+    failed = a.Send(m.ExceptionReport("w_1", msg="no class Nope", extra={UNHANDLED: True}))
     assert agent.users_started({"Idle": 3}, "no class Nope") == [failed, *running, complete]
 
 

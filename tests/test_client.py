@@ -205,13 +205,18 @@ def test_catch_response_without_verdict_follows_the_status(
     assert str(recorded[1]["exception"]) == "bad content"
 
 
-def test_other_exception_in_catch_block_is_recorded_and_propagates(
+def test_other_exception_in_catch_block_propagates_and_records_nothing(
     session: HttpSession, recorded: list[dict[str, Any]]
 ) -> None:
-    """An unexpected exception in the block fails the request and still propagates."""
+    """An unexpected exception in the block propagates and, as in Locust, leaves the
+    request unrecorded; after failure() or success() the verdict is still recorded."""
     with pytest.raises(KeyError), session.get("/ok", catch_response=True):
         raise KeyError("field")
-    assert isinstance(recorded[0]["exception"], KeyError)
+    assert recorded == []
+    with pytest.raises(KeyError), session.get("/ok", catch_response=True) as response:
+        response.failure("seen")
+        raise KeyError("field")
+    assert str(recorded[0]["exception"]) == "seen"
 
 
 def test_verdict_methods_need_catch_response(session: HttpSession) -> None:
@@ -334,3 +339,14 @@ def test_http_users_in_a_pool_record_requests_against_the_spawn_host(base_url: s
     pool.stop_all(0)
     assert set(names) == {"/ok"}
     assert pool.greenlet_count == 0
+
+
+def test_an_invalid_method_is_raised_not_recorded(
+    session: HttpSession, recorded: list[dict[str, Any]]
+) -> None:
+    """An empty or malformed HTTP method raises ValueError before anything is sent, and no
+    request is recorded, as Locust's clients do."""
+    for method in ("", "GE T", "GET\\r\\n"):
+        with pytest.raises(ValueError, match="invalid HTTP method"):
+            session.request(method, "/ok")
+    assert recorded == []

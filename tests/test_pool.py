@@ -181,16 +181,20 @@ def test_bad_targets_are_config_errors_and_change_nothing(pool: UserPool) -> Non
     assert pool.user_count == 0
 
 
-def test_class_without_runnable_tasks_is_a_config_error(pool: UserPool) -> None:
-    """A class whose tasks are all filtered out by tags cannot be spawned."""
+def test_class_without_runnable_tasks_spawns_users_that_report_and_end(pool: UserPool) -> None:
+    """A class whose tasks are all filtered out by tags is spawned, as in Locust: its user
+    fires user_error with the ConfigError and ends, and the pool counts it no more."""
+    errors: list[BaseException] = []
+    pool.environment.events.user_error.add_listener(lambda exception, **_: errors.append(exception))
     pool.environment.set_tags(["absent"], None)
-    with pytest.raises(ConfigError, match="no tasks"):
-        pool.apply({"Idle": 1})
-    assert pool.user_count == 0
+    pool.apply({"Idle": 1})
+    wait_until(lambda: pool.user_count == 0 and bool(errors))
+    assert isinstance(errors[0], ConfigError)
 
 
-def test_failing_constructor_is_a_script_error_and_starts_nothing() -> None:
-    """A user whose __init__ raises makes apply() fail with ScriptError; no user starts."""
+def test_failing_constructor_is_a_script_error_after_the_users_before_it() -> None:
+    """A user whose __init__ raises makes apply() fail with ScriptError; as in Locust, the
+    users created before it run, and none after it is created."""
 
     class Broken(User):
         def __init__(self, environment: Environment) -> None:
@@ -203,7 +207,32 @@ def test_failing_constructor_is_a_script_error_and_starts_nothing() -> None:
     broken = UserPool(Environment(events=Events()), {"Idle": Idle, "Broken": Broken})
     with pytest.raises(ScriptError, match="bad init"):
         broken.apply({"Idle": 1, "Broken": 1})
-    assert broken.user_count == 0 and broken.greenlet_count == 0
+    assert broken.counts() == {"Idle": 1, "Broken": 0}
+    broken.stop_all(0)
+
+
+def test_each_user_starts_as_soon_as_it_is_created() -> None:
+    """A slow __init__ delays only the users after it: the first runs its task while the
+    later ones are still being created, as Locust spawns them."""
+    ran: list[int] = []
+    seen_when_created: list[int] = []
+
+    class Slow(User):
+        wait_time = constant(10)
+
+        def __init__(self, environment: Environment) -> None:
+            seen_when_created.append(len(ran))
+            gevent.sleep(0.05)
+            super().__init__(environment)
+
+        @horde.task
+        def work(self) -> None:
+            ran.append(1)
+
+    pool = UserPool(Environment(events=Events()), {"Slow": Slow})
+    pool.apply({"Slow": 3})
+    assert seen_when_created[0] == 0 and seen_when_created[2] >= 1
+    pool.stop_all(0)
 
 
 def test_crashed_greenlet_is_reported_and_leaves_the_counts() -> None:

@@ -1,9 +1,10 @@
 """The command line a Locust user types: locust.conf / --config, --autostart and
---autoquit, --only-summary, --processes."""
+--autoquit, --only-summary, --processes (for horde run, and for a worker)."""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,10 +13,11 @@ import pytest
 
 from horde.cli import apply_env, build_parser
 from horde.configfile import apply_config, config_files, read_config
+from horde.forked import child_argv, process_count
 from horde.protocol.errors import ConfigError
 from horde.settings import local_run, master_settings
 from tests.fault_support import SCRIPTS, counting_target
-from tests.support import free_port, get_json, wait_for
+from tests.support import free_port, get_json, processes, start_master, wait_for
 
 
 def parse(
@@ -69,6 +71,43 @@ def test_config_files_are_the_present_defaults_then_the_named_one(tmp_path: Path
 def test_processes_is_locusts_name_for_local_workers() -> None:
     """`horde run --processes 3` starts three local workers."""
     assert local_run(parse(["run", "-f", "s.py", "--processes", "3"], [])).workers == 3
+
+
+def test_a_workers_processes_are_its_own_command_less_the_count() -> None:
+    """Each child gets the command's arguments without --processes, plus --parent-pid;
+    -1 is one per CPU core and other counts below 1 are refused."""
+    argv = ["worker", "--processes", "3", "--master", "m:5557", "--processes=2", "-f", "x.py"]
+    assert child_argv(argv, 42) == [
+        "worker",
+        "--master",
+        "m:5557",
+        "-f",
+        "x.py",
+        "--parent-pid",
+        "42",
+    ]
+    assert process_count(3) == 3 and process_count(-1) >= 1
+    with pytest.raises(ConfigError, match="--processes"):
+        process_count(0)
+
+
+@pytest.mark.process
+@pytest.mark.timeout(90)
+def test_a_worker_with_processes_joins_as_that_many_workers_and_waits_for_them() -> None:
+    """`horde worker --processes 2` joins the master as two workers; SIGTERM to the command
+    ends both, and it exits with their exit code (0), as Locust's parent does."""
+    with processes() as procs:
+        master = start_master(procs, "basic.py")
+        address = f"127.0.0.1:{master.zmq_port}"
+        fleet = procs.horde("worker", "--master", address, "--processes", "2")
+
+        def workers() -> int:
+            return int(get_json(f"{master.web}/stats/requests")["worker_count"])
+
+        wait_for(lambda: workers() == 2, 30, "two workers registered")
+        fleet.send_signal(signal.SIGTERM)
+        assert fleet.wait(timeout=30) == 0
+        wait_for(lambda: workers() == 0, 30, "both workers gone")
 
 
 @pytest.mark.process

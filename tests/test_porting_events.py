@@ -8,6 +8,7 @@ must reach the master's worker_report.
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from tests.fault_support import SCRIPTS, counting_target
 from tests.support import (
     as_locust_script,
     probe_env,
+    run_headless,
     run_locust_fleet,
     wait_for,
 )
@@ -158,3 +160,27 @@ def test_test_start_listeners_see_the_runs_target_user_count() -> None:
     coordinator.handle("w_1", m.ClientReady("w_1"), 100.0)
     coordinator.start(SwarmRequest(7, 10.0, "http://127.0.0.1:9", None), 100.0)
     assert seen == [7]
+
+
+def test_a_request_listener_that_reschedules_still_lets_the_failure_be_recorded(
+    tmp_path: Path,
+) -> None:
+    """A request listener added in init raising RescheduleTask ends the task at the failed
+    request, which is still recorded as a failure (exit 1), under horde as under Locust."""
+    script = SCRIPTS / "reschedule_on_failure.py"
+    locust_script = as_locust_script(script, tmp_path)
+    flags = ["-u", "1", "-r", "10", "-t", "2s"]
+    with counting_target() as target:
+        ours = run_headless(script, target.url, *flags, "--csv", str(tmp_path / "h"))
+        locust = [sys.executable, "-m", "locust", "-f", str(locust_script), "--headless"]
+        theirs = subprocess.run(
+            [*locust, *flags, "-H", target.url, "--csv", str(tmp_path / "l")],
+            env=probe_env(tmp_path / "probe.log"), capture_output=True, text=True,
+            timeout=60, check=False,
+        )  # fmt: skip
+        assert target.counts()["/second"] == 0
+    assert (ours.returncode, theirs.returncode) == (1, 1), ours.stderr[-2000:]
+    for prefix in ("h", "l"):
+        rows = {r["Name"]: r for r in csv.DictReader((tmp_path / f"{prefix}_stats.csv").open())}
+        assert set(rows) == {"/first", "Aggregated"}
+        assert int(rows["/first"]["Failure Count"]) == int(rows["/first"]["Request Count"]) > 0

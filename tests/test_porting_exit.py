@@ -1,6 +1,7 @@
 """Exit codes as Locust decides them: a failing init listener is fatal (1), a script's
-environment.process_exit_code wins, and a listener that failed during an otherwise clean
-run makes it 2."""
+environment.process_exit_code wins, and a listener that failed, or a user class that could
+not be created (Locust's unhandled greenlet exception), during an otherwise clean run
+makes it 2."""
 
 from __future__ import annotations
 
@@ -39,6 +40,10 @@ SCRIPTS = {
         "@events.test_stop.add_listener\n"
         "def boom(environment, **kw):\n    raise ValueError('late')\n"
     ),
+    "user_init_fails": (
+        "def broken(self, environment):\n    raise KeyError('API_HOST')\n\n"
+        "Visitor.__init__ = broken\n"
+    ),
 }
 
 
@@ -52,7 +57,10 @@ def test_the_exit_code_rule() -> None:
 
 @pytest.mark.process
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize(("name", "code"), [("init_fails", 1), ("chooses_3", 3), ("stop_fails", 2)])
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [("init_fails", 1), ("chooses_3", 3), ("stop_fails", 2), ("user_init_fails", 2)],
+)
 def test_exit_codes_follow_locusts_rules(tmp_path: Path, name: str, code: int) -> None:
     """Each script's headless run exits with the code Locust gives it."""
     script = tmp_path / f"{name}.py"

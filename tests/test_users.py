@@ -513,8 +513,8 @@ def test_event_hook_isolates_failing_listeners() -> None:
     assert calls == [1]
 
 
-def test_user_flow_exceptions_pass_through_hooks_except_request() -> None:
-    """StopUser raised by a listener propagates, except from the request hook."""
+def test_user_flow_exceptions_pass_through_every_hook() -> None:
+    """StopUser raised by a listener propagates, from the request hook too, as in Locust."""
     events = Events()
 
     def stopper(**_: Any) -> None:
@@ -524,7 +524,37 @@ def test_user_flow_exceptions_pass_through_hooks_except_request() -> None:
     events.request.add_listener(stopper)
     with pytest.raises(horde.StopUser):
         events.user_error.fire(user_instance=None, exception=None, tb="")
-    events.request.fire(request_type="GET", name="/", response_time=1.0, response_length=0)
+    with pytest.raises(horde.StopUser):
+        events.request.fire(request_type="GET", name="/", response_time=1.0, response_length=0)
+
+
+def test_a_request_listener_raising_reschedule_task_ends_the_task_early() -> None:
+    """Locust's response_validations pattern: a request listener raising RescheduleTask on a
+    failure ends the task at that request; the user goes on with its next iteration."""
+    env = make_env()
+    steps: list[str] = []
+
+    def on_request(exception: object = None, **_: Any) -> None:
+        if exception:
+            raise horde.RescheduleTask()
+
+    env.events.request.add_listener(on_request)
+
+    class Flow(User):
+        wait_time = horde.constant(0)
+
+        @horde.task
+        def flow(self) -> None:
+            steps.append("first")
+            fire = self.environment.events.request.fire
+            fire(request_type="GET", name="/", response_time=1.0, response_length=0,
+                 exception=ValueError("failed"))  # fmt: skip
+            steps.append("after")
+
+    group = start(Flow(env))
+    wait_until(lambda: len(steps) >= 3)
+    group.kill()
+    assert set(steps) == {"first"}
 
 
 def test_measure_fires_a_request_with_time_and_failure() -> None:

@@ -47,6 +47,7 @@ from horde.protocol.codec import AnyMessage, encode
 from horde.protocol.locust_stats import LocustStatsReport
 from horde.protocol.states import WorkerState
 from horde.protocol.stats import HordeStatsDelta
+from horde.protocol.upstream import UNHANDLED
 from horde.worker.config import STATS_WINDOW, WorkerSettings
 from horde.worker.lease import Lease
 from horde.worker.outbox import Outbox
@@ -262,7 +263,8 @@ class WorkerAgent:
         actions: list[Action] = []
         if error is not None:  # e.g. a class this worker's script does not define
             log.error("cannot apply spawn", error=error)
-            actions.append(Send(m.ExceptionReport(self.node_id, msg=error, traceback="")))
+            report = m.ExceptionReport(self.node_id, msg=error, extra={UNHANDLED: True})
+            actions.append(Send(report))
         total = sum(counts.values())
         actions += [
             SetState(WorkerState.RUNNING),

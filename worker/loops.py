@@ -66,6 +66,7 @@ class WorkerRuntime:
         self.recorder = agent.recorder
         self.link = link
         self.status = status
+        self._listening = False
         self.environment = environment
         self.pool = pool
         self.clock = clock
@@ -92,11 +93,21 @@ class WorkerRuntime:
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    def run(self) -> int:
-        """Connect, follow the master until it says ``quit``; return the exit code."""
+    def listen(self) -> None:
+        """Record requests and user errors (once): called before the script's ``init``
+        listeners run, so the recording listeners come first, as Locust's runner's do (a
+        script's ``request`` listener that raises ``RescheduleTask`` cannot skip them)."""
+        if self._listening:
+            return
+        self._listening = True
         events = self.environment.events
         events.request.add_listener(self.on_request)
         events.user_error.add_listener(self.on_user_error)
+
+    def run(self) -> int:
+        """Connect, follow the master until it says ``quit``; return the exit code."""
+        self.listen()
+        events = self.environment.events
         self.status.forward_heartbeats = bool(events.heartbeat_received.listeners)
         self.link.start()
         log.info("worker connecting", master=self.link.endpoint, node_id=self.agent.node_id)
@@ -214,6 +225,8 @@ class WorkerRuntime:
             environment.parsed_options.update(action.options)
 
     def _fire(self, action: a.Fire) -> None:
+        if action.event == "test_start":  # a new test: -i counts its iterations afresh
+            self.environment.iterations.reset()
         hook = getattr(self.environment.events, action.event)
         if action.arguments is None:
             hook.fire(environment=self.environment)

@@ -151,6 +151,7 @@ def _run(
     script = obtain_script(settings, loaded)
     runtime = build_agent(settings, script, options)
     events = runtime.environment.events
+    runtime.listen()  # the recording listeners first, as Locust's runner registers them
     failures = listener_failures()
     events.init.fire(
         environment=runtime.environment, runner=runtime.environment.runner, web_ui=None

@@ -23,7 +23,6 @@ from gevent.pool import Group
 
 from horde.protocol.errors import ConfigError, HordeError, ScriptError
 from horde.worker.api.environment import Environment
-from horde.worker.api.tasks import task_table
 from horde.worker.api.users import User
 
 log = structlog.get_logger("horde.worker")
@@ -74,24 +73,22 @@ class UserPool:
         """Start or stop users so that each class runs ``counts[name]`` (absent means 0).
 
         A non-empty ``host`` becomes the environment's host, which new users take instead
-        of their class's. Raises :class:`ConfigError` for an unknown class, a bad count or
-        a class with no runnable task, and :class:`ScriptError` if a user cannot be created;
-        nothing changes in either case.
+        of their class's. Surplus users are stopped first; then, as in Locust, each new user
+        starts as soon as it is created, so a slow ``__init__`` delays only the users after
+        it. Raises :class:`ConfigError` for an unknown class or a bad count (nothing
+        changes) and :class:`ScriptError` when a user cannot be created (the users started
+        before it keep running, as in Locust).
         """
         targets = self._targets(counts)
         if host:
             self.environment.host = host
-        created: list[tuple[str, User]] = []
-        for name, target in targets.items():
-            missing = target - len(self._live[name])
-            if missing > 0:
-                created.extend((name, user) for user in self._create(name, missing))
         for name, target in targets.items():
             surplus = len(self._live[name]) - target
             if surplus > 0:
                 self._stop_newest(name, surplus)
-        for name, user in created:
-            self._start(name, user)
+        for name, target in targets.items():
+            for _ in range(target - len(self._live[name])):
+                self._start(name, self._create(name))
 
     def stop_all(self, timeout: float | None = None) -> None:
         """Stop every user and wait for them: busy users get ``timeout`` seconds to finish
@@ -123,16 +120,11 @@ class UserPool:
             targets[name] = count
         return targets
 
-    def _create(self, name: str, count: int) -> list[User]:
-        cls = self.user_classes[name]
-        env = self.environment
-        if not task_table(cls, env.tags, env.exclude_tags).tasks:
-            raise ConfigError(
-                f"user class {name} has no tasks to run (tags={sorted(env.tags or [])},"
-                f" exclude_tags={sorted(env.exclude_tags or [])})"
-            )
+    def _create(self, name: str) -> User:
+        # A class without tasks (none declared, or all filtered out by tags) is spawned, as in
+        # Locust: each of its users reports the error and ends; the other classes run.
         try:
-            return [cls(env) for _ in range(count)]
+            return self.user_classes[name](self.environment)
         except HordeError:
             raise
         except Exception as exc:

@@ -24,6 +24,7 @@ Imports: the standard library, gevent and ``horde.worker.api``.
 
 from __future__ import annotations
 
+import re
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -98,6 +99,8 @@ MAX_REDIRECTS = 30  # requests' limit, and Locust FastHttpUser's default
 # response that is not HTTP, a body that does not decompress
 TRANSPORT_ERRORS = (OSError, BadResponse, zlib.error)
 _CUSTOM_TLS = "<ssl_context_factory>"  # verify value: the session's own TLS context factory
+_METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Z-]+")
+"""An HTTP method: an RFC 9110 token (upper-cased); anything else is refused."""
 
 
 def _holds_cookies(jar: CookieJar) -> bool:
@@ -266,6 +269,8 @@ class HttpSession:
         a :class:`ResponseContextManager` to use in a ``with`` block.
         """
         method = method.upper()
+        if not _METHOD.fullmatch(method):  # raised, not recorded, as Locust's clients do
+            raise ValueError(f"invalid HTTP method {method!r}")
         target = self._build_url(url, params)
         fields, body = self._prepare(data, json, files, headers, auth)
         iteration = getattr(self.user, ITERATION_ATTR, None)

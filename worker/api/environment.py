@@ -4,7 +4,7 @@ Every user instance holds one (``self.environment``), as in Locust. It is plain 
 constructor does no I/O, and the worker updates ``host`` and ``stop_timeout`` from each spawn
 request.
 
-Imports: the standard library and ``horde.worker.api.events``.
+Imports: the standard library and ``horde.worker.api`` (events, iterations).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 from horde.worker.api.events import Events
 from horde.worker.api.events import events as default_events
+from horde.worker.api.iterations import IterationCount
 
 
 class Options(dict[str, Any]):
@@ -75,6 +76,8 @@ class Environment:
         self.web_ui: Any = None
         self.process_exit_code: int | None = None
         """Set by a script (say in ``quitting``) to choose the process's exit code."""
+        self.iterations = IterationCount()
+        """Task iterations started in this test, for ``-i`` (``horde.worker.api.iterations``)."""
 
     def set_tags(self, tags: Iterable[str] | None, exclude_tags: Iterable[str] | None) -> None:
         """Replace the task filters (an empty list means no filter)."""

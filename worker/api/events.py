@@ -47,13 +47,13 @@ def listener_failures() -> int:
 class EventHook:
     """A named list of listeners fired with keyword arguments.
 
-    ``shielded`` hooks swallow every ``Exception`` a listener raises (after logging it);
-    other hooks let the user-flow exceptions through.
+    A listener's user-flow exception (``StopUser``, ``RescheduleTask``, ...) goes on to the
+    code that fired the hook, as in Locust: a ``request`` listener raising ``RescheduleTask``
+    ends the task that made the request. Any other exception is logged and counted.
     """
 
-    def __init__(self, name: str = "", *, shielded: bool = False) -> None:
+    def __init__(self, name: str = "") -> None:
         self.name = name
-        self.shielded = shielded
         # copy-on-write: a new tuple on every change, so that firing needs no copy and a
         # listener may add or remove listeners while the hook fires
         self._listeners: tuple[Listener, ...] = ()
@@ -81,9 +81,7 @@ class EventHook:
             try:
                 listener(**kwargs)
             except USER_FLOW_EXCEPTIONS:
-                if not self.shielded:
-                    raise
-                log.exception("user-flow exception in event listener ignored", hook=self.name)
+                raise
             except Exception:
                 log.exception("event listener failed", hook=self.name, listener=repr(listener))
                 _FAILURES[0] += 1
@@ -175,7 +173,7 @@ class Events:
         self.test_stopping = EventHook("test_stopping")
         self.test_stop = EventHook("test_stop")
         self.spawning_complete = EventHook("spawning_complete")
-        self.request = EventHook("request", shielded=True)
+        self.request = EventHook("request")
         self.user_error = EventHook("user_error")
         self.report_to_master = EventHook("report_to_master")
         self.worker_report = EventHook("worker_report")

@@ -23,7 +23,6 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from horde.worker.api.http11 import Headers
-from horde.worker.api.tasks import USER_FLOW_EXCEPTIONS
 
 if TYPE_CHECKING:
     from horde.worker.api.events import EventHook
@@ -179,7 +178,7 @@ class ResponseContextManager(Response):
 
     Inside the block, :meth:`success` or :meth:`failure` decide the outcome; otherwise the
     status decides. Raising :class:`ResponseError` in the block records a failure and is
-    swallowed; another exception is recorded as the failure and propagates.
+    swallowed; another exception propagates and, as in Locust, the request is not recorded.
     """
 
     def __init__(
@@ -204,12 +203,11 @@ class ResponseContextManager(Response):
             meta["exception"] = None if self._verdict is True else self._verdict
             self._report()
             return exc is None
-        if exc is None or isinstance(exc, USER_FLOW_EXCEPTIONS):
-            meta["exception"] = self._failure(meta["name"])
-        else:
-            meta["exception"] = exc
+        if exc is not None and not isinstance(exc, ResponseError):
+            return False  # as Locust: the request is not recorded, the exception goes on
+        meta["exception"] = self._failure(meta["name"]) if exc is None else exc
         self._report()
-        return exc is None or isinstance(exc, ResponseError)
+        return True
 
     def _report(self) -> None:
         self._request_event.fire(**self.request_meta)

@@ -11,7 +11,8 @@ the user-flow ones are reported through the user (``events.user_error``) and the
 on. ``InterruptTaskSet`` leaves a nested TaskSet; ``StopUser`` and ``GreenletExit`` end the
 user after the TaskSet's ``on_stop``.
 
-Imports: the standard library, gevent, structlog and ``horde.protocol.errors``.
+Imports: the standard library, gevent, structlog, ``horde.protocol.errors`` and
+``horde.worker.api`` (iterations, pacing).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import gevent
 from gevent import GreenletExit
 
 from horde.protocol.errors import ConfigError
+from horde.worker.api.iterations import take_iteration
 from horde.worker.api.pacing import GATE_ATTR, mark_iteration_start
 
 if TYPE_CHECKING:
@@ -341,7 +343,7 @@ class TaskSet:
 
     def _run_one(self) -> bool:
         """Run the next task; returns whether to wait before the one after."""
-        if self._user._state == STOPPING:
+        if self._user._state == STOPPING or not take_iteration(self._user.environment):
             raise StopUser()
         try:
             self.execute_task(self._queue.popleft() if self._queue else self.get_next_task())
