@@ -25,7 +25,7 @@ from gevent.pywsgi import WSGIServer
 from horde.master.arrivalsout import arrivals_csv, arrivals_table, with_arrivals
 from horde.master.config import DEFAULT_HEADLESS_USERS, MasterSettings
 from horde.master.coordinator import Coordinator
-from horde.master.csvout import CsvFiles
+from horde.master.csvfiles import CsvFiles
 from horde.master.dispatch import UserClassSpec
 from horde.master.htmlreport import render_report, report_data
 from horde.master.http import WebContext, create_app, serve, wrap_auth

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
+from horde.master.csvfiles import CsvFiles
 from horde.master.csvout import (
     EXCEPTIONS_HEADER,
     FAILURES_HEADER,
     NOT_AVAILABLE,
     REQUESTS_HEADER,
     UNKNOWN_TIMESTAMP,
-    CsvFiles,
     attachment_filename,
     exceptions_csv,
     failures_csv,
