@@ -63,3 +63,22 @@ class EntryCounters:
         self.hist = Histogram()
         self.req_per_sec: dict[int, int] = {}
         self.fail_per_sec: dict[int, int] = {}
+
+    def add(self, other: EntryCounters) -> None:
+        """Add ``other``'s figures to these (an aggregate of several entries)."""
+        self.num_requests += other.num_requests
+        self.num_none_requests += other.num_none_requests
+        self.num_failures += other.num_failures
+        self.total_rt_us += other.total_rt_us
+        if other.min_rt_us is not None:
+            low = self.min_rt_us
+            self.min_rt_us = other.min_rt_us if low is None else min(low, other.min_rt_us)
+        self.max_rt_us = max(self.max_rt_us, other.max_rt_us)
+        self.total_content_length += other.total_content_length
+        self.hist.merge(other.hist)
+        for mine, theirs in (
+            (self.req_per_sec, other.req_per_sec),
+            (self.fail_per_sec, other.fail_per_sec),
+        ):
+            for sec, n in theirs.items():
+                mine[sec] = mine.get(sec, 0) + n

@@ -17,7 +17,8 @@ pytestmark = [pytest.mark.timeout(120), pytest.mark.process]
 
 def test_custom_messages_between_a_horde_master_and_a_horde_worker(tmp_path: Path) -> None:
     """The master's greeting reaches the worker's handler; the worker's ack reaches the
-    master's, with its node id; the master's runner is a MasterRunner."""
+    master's, with its node id; the master's runner is a MasterRunner; the worker's
+    runner.stats holds its own first request."""
     log = tmp_path / "log"
     with counting_target() as target:
         command = [sys.executable, "-m", "horde", "run", "-f", str(SCRIPTS / "messages_probe.py")]
@@ -30,10 +31,12 @@ def test_custom_messages_between_a_horde_master_and_a_horde_worker(tmp_path: Pat
     lines = log.read_text().splitlines()
     assert lines.count("master runner") == 1
     assert "worker greet there" in lines and "master ack True" in lines
+    assert "worker stats True True True True True" in lines
 
 
 def test_custom_messages_between_a_horde_master_and_a_locust_worker(tmp_path: Path) -> None:
-    """The same script, with `locust` imports on a real Locust 2.47 worker: both ways."""
+    """The same script, with `locust` imports on a real Locust 2.47 worker: both ways, and
+    the worker's runner.stats reads the same."""
     log = tmp_path / "log"
     locust_script = as_locust_script(SCRIPTS / "messages_probe.py", tmp_path)
     port = free_port()
@@ -51,3 +54,4 @@ def test_custom_messages_between_a_horde_master_and_a_locust_worker(tmp_path: Pa
         assert master.returncode == 0, procs.output(master)[-2000:]
     lines = log.read_text().splitlines()
     assert "worker greet there" in lines and "master ack True" in lines
+    assert "worker stats True True True True True" in lines

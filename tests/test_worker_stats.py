@@ -13,6 +13,7 @@ from horde.protocol.histogram import bucket_index
 from horde.protocol.locust_stats import LocustStatsReport, locust_error_key
 from horde.protocol.stats import HordeStatsDelta
 from horde.worker.stats import RequestRecorder
+from horde.worker.statsview import WorkerStatsView
 
 T0 = 1_700_000_000.0
 
@@ -212,3 +213,26 @@ def test_locust_report_resets_and_keys_errors_like_locust() -> None:
     again = rec.take_locust_report(now=T0 + 6, user_classes_count={}, user_count=0)
     assert again.stats == () and again.errors == {}
     assert again.stats_total.num_requests == 0 and again.stats_total.start_time == T0 + 3
+
+
+def test_worker_stats_view_reads_the_requests_since_the_last_take() -> None:
+    """environment.runner.stats on a worker: per entry and in total, in ms, as Locust's
+    names read them; a take empties it, as a Locust worker's report resets its stats."""
+    rec = RequestRecorder()
+    for ms in (10.0, 20.0, 30.0, 40.0):
+        rec.record("GET", "/a", ms, 100, None, 1000.0)
+    rec.record("POST", "/b", 50.0, 0, RuntimeError("no"), 1001.0)
+    view = WorkerStatsView(rec)
+    a = view.get("/a", "GET")
+    assert (a.num_requests, a.num_failures, a.fail_ratio) == (4, 0, 0.0)
+    assert a.avg_response_time == 25.0 and a.min_response_time == 10.0
+    assert a.max_response_time == 40.0 and a.avg_content_length == 100.0
+    assert abs(a.median_response_time - 20.0) / 20.0 < 0.01
+    total = view.total
+    assert (total.name, total.num_requests, total.num_failures) == ("Aggregated", 5, 1)
+    assert total.fail_ratio == 0.2 and total.max_response_time == 50.0
+    assert total.min_response_time == 10.0 and total.avg_response_time == 30.0
+    assert total.num_reqs_per_sec == {1000: 4, 1001: 1}
+    assert view.get("/none", "GET").num_requests == 0
+    rec.take_locust_report(now=1002.0, user_classes_count={}, user_count=0)
+    assert WorkerStatsView(rec).total.num_requests == 0

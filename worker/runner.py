@@ -1,6 +1,7 @@
 """A worker's ``environment.runner``: Locust's ``WorkerRunner`` over horde's worker.
 
-Scripts on a worker read its state, users and index, send custom messages to the master
+Scripts on a worker read its state, users, index and recent requests (``stats``: see
+:mod:`horde.worker.statsview`), send custom messages to the master
 (Locust's envelope: ``[type, data, node_id]``), register handlers for the master's, stop
 its users or make it leave. Every read looks at the worker as it is now.
 
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from horde.protocol.base import UnknownMessage
 from horde.worker.api.runners import WorkerRunner
+from horde.worker.statsview import WorkerStatsView
 
 if TYPE_CHECKING:
     from horde.worker.loops import WorkerRuntime
@@ -57,6 +59,12 @@ class HordeWorkerRunner(WorkerRunner):
     def target_user_count(self) -> int:
         """Users the master's last spawn asked of this worker."""
         return self.runtime.agent.target_user_count
+
+    @property
+    def stats(self) -> WorkerStatsView:
+        """This worker's requests since its last stats report, under Locust's names (a
+        Locust worker's ``environment.stats`` is reset at each report too)."""
+        return WorkerStatsView(self.runtime.recorder)
 
     @property
     def worker_index(self) -> int:

@@ -230,6 +230,11 @@ class RequestRecorder:
             seen[1] = min(seen[1], now)
             seen[2] = max(seen[2], now)
 
+    def current(self) -> list[EntryCounters]:
+        """The entries with requests since the last take, as they are now (read them, do
+        not change them): what a Locust worker's ``environment.stats`` holds."""
+        return list(self._active())
+
     def _active(self) -> list[_Entry]:
         """Return the entries with activity since the last take."""
         return [e for e in self._entries.values() if e.num_requests or e.num_failures]

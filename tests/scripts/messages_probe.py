@@ -1,7 +1,8 @@
 """Custom messages both ways, noted as "SIDE what" lines in $EVENTS_LOG.
 
 The master greets every worker at test_start; each worker answers with an ack that the
-master notes. Written with horde's imports; tests run it with `locust` ones for Locust
+master notes. A worker also notes, once, what its ``environment.runner.stats`` says of its
+first request. Written with horde's imports; tests run it with `locust` ones for Locust
 workers.
 """
 
@@ -45,7 +46,17 @@ def on_test_start(environment, **_kwargs):
 
 class Visitor(HttpUser):
     wait_time = constant(0.2)
+    noted_stats = False
 
     @task
     def home(self):
         self.client.get("/")
+        if not Visitor.noted_stats:  # the worker's own requests since its last report
+            Visitor.noted_stats = True
+            stats = self.environment.runner.stats
+            home = stats.get("/", "GET")
+            note(
+                f"worker stats {home.num_requests >= 1} {stats.total.num_requests >= 1}"
+                f" {home.fail_ratio == 0} {home.avg_response_time > 0}"
+                f" {home.get_response_time_percentile(0.5) > 0}"
+            )
