@@ -13,9 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -134,17 +132,6 @@ def test_a_worker_outlives_a_master_gone_for_good_alive_but_not_ready() -> None:
         run.wait(timeout=10)
         wait_for(lambda: answers(health, "/readyz", (503, "unregistered\n")), 30, "unready")
         assert answers(health, "/healthz", (200, "ok\n")) and joined.poll() is None
-
-
-@pytest.fixture
-def shared_dir() -> Iterator[Path]:
-    """A folder every user may enter (pytest's tmp_path is private to its owner)."""
-    path = Path(tempfile.mkdtemp(prefix="horde-readonly-"))
-    path.chmod(0o755)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path)
 
 
 def test_outputs_go_to_their_folder_and_nothing_else_is_written(shared_dir: Path) -> None:

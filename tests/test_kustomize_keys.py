@@ -10,11 +10,9 @@ import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from base64 import b64encode
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,17 +41,6 @@ def secret_volume(source: Path, mount: Path, mode: int) -> Path:
         (mount / name).symlink_to(Path("..data") / name)
     (mount / "..data").symlink_to(stamp.name)
     return mount
-
-
-@pytest.fixture
-def shared_dir() -> Iterator[Path]:
-    """A folder every user may enter (pytest's tmp_path is private to its owner)."""
-    path = Path(tempfile.mkdtemp(prefix="horde-kustomize-"))
-    path.chmod(0o755)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path)
 
 
 def test_kustomize_writes_the_flat_files_the_manifests_read(tmp_path: Path) -> None:
