@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     monkey.patch_all()  # before anything imports socket, ssl or threading users
     parser = build_parser()
-    arguments = list(sys.argv[1:] if argv is None else argv)
+    arguments = attach_key_values(sys.argv[1:] if argv is None else argv)
     try:
         # config files, then HORDE_* variables, then the command line: later wins
         apply_config(parser, config_files(arguments, Path.cwd(), os.environ.get("HORDE_CONFIG")))
@@ -128,6 +128,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+KEY_FLAGS = ("--secret-key", "--master-key")
+"""The flags whose value may be a Z85 key, and a Z85 key may begin with ``-``."""
+
+Z85_KEY_LENGTH = 40
+
+
+def attach_key_values(arguments: Sequence[str]) -> list[str]:
+    """``--master-key -xyz...`` as ``--master-key=-xyz...``: argparse would read a 40-character
+    Z85 key that begins with ``-`` (one key in 85) as an unknown option, so join it to its flag."""
+    joined: list[str] = []
+    tokens = iter(arguments)
+    for token in tokens:
+        if token in KEY_FLAGS:
+            value = next(tokens, None)
+            if value is not None and value.startswith("-") and len(value) == Z85_KEY_LENGTH:
+                joined.append(f"{token}={value}")
+                continue
+            joined.append(token)
+            if value is not None:
+                joined.append(value)
+            continue
+        joined.append(token)
+    return joined
 
 
 SCRIPT_COMMANDS = ("run", "master", "worker")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from horde.cli import apply_env, build_parser
+from horde.cli import apply_env, attach_key_values, build_parser
 from horde.protocol.errors import ConfigError
 from horde.worker.config import parse_master_address
 
@@ -71,3 +71,28 @@ def test_bad_master_addresses(text: str) -> None:
     """Unusable --master values raise ConfigError quoting them."""
     with pytest.raises(ConfigError):
         parse_master_address(text)
+
+
+def test_a_z85_key_that_begins_with_a_dash_is_read_as_the_flag_value() -> None:
+    """One Z85 key in 85 begins with ``-``; argparse alone takes it for an option and fails
+    with "expected one argument". Both key flags accept it, spaced or with ``=``."""
+    import zmq
+
+    public = next(p for p, _ in iter(zmq.curve_keypair, None) if p.startswith(b"-")).decode()
+    secret = next(s for _, s in iter(zmq.curve_keypair, None) if s.startswith(b"-")).decode()
+    argv = ["worker", "--master-key", public, "--secret-key", secret, "-f", "x.py"]
+    args = build_parser().parse_args(attach_key_values(argv))
+    assert (args.master_key, args.secret_key, args.locustfile) == (public, secret, "x.py")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(argv)  # what the join is for
+    assert attach_key_values(["worker", f"--master-key={public}"]) == [
+        "worker",
+        f"--master-key={public}",
+    ]
+    # only a 40-character value is joined: a missing value still reads as one
+    assert attach_key_values(["worker", "--master-key", "--insecure"]) == [
+        "worker",
+        "--master-key",
+        "--insecure",
+    ]
+    assert attach_key_values(["worker", "--master-key"]) == ["worker", "--master-key"]
