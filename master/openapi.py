@@ -202,6 +202,43 @@ _THRESHOLD = (
 )
 """A subset of the threshold language: every string it matches parses (blank: none)."""
 
+_RATE = r"([1-9][0-9]{0,5}(\.[0-9]{1,3})?|0\.[0-9]{0,2}[1-9])"
+_SPAN = r"([1-9][0-9]{0,5}|([1-9][0-9]{0,3}[hmsHMS])+)"
+_STAGES = rf"^( *({_SPAN}:0,)*{_SPAN}:{_RATE}(,{_SPAN}:(0|{_RATE}))* *)?$"
+"""``stages``: ``SPAN:RATE`` ramps, at least one rate above 0 (blank: none); a subset."""
+
+_ARRIVAL: dict[str, Schema] = {
+    "arrival_rate": {
+        "anyOf": [
+            {"type": "number", "minimum": 0.001, "maximum": 1_000_000},
+            {"type": "string", "pattern": rf"^({_RATE})?$"},
+        ]
+    },
+    "stages": {"type": "string", "maxLength": 200, "pattern": _STAGES},
+}
+"""``arrival_rate`` (iterations/s) or ``stages``: the run's fleet-wide schedule."""
+
+_GIVEN_RATE: Schema = {
+    "required": ["arrival_rate"],
+    "properties": {
+        "arrival_rate": {"anyOf": [{"type": "number"}, {"type": "string", "minLength": 1}]}
+    },
+}
+_GIVEN_STAGES: Schema = {
+    "required": ["stages"],
+    "properties": {"stages": {"type": "string", "pattern": r"\S"}},
+}
+_GIVEN_SHAPE: Schema = {
+    "required": ["shape_class"],
+    "properties": {"shape_class": {"type": "string", "pattern": r"\S"}},
+}
+_REFUSED_TOGETHER: list[Schema] = [
+    {"allOf": [_GIVEN_RATE, _GIVEN_STAGES]},
+    {"allOf": [_GIVEN_SHAPE, {"anyOf": [_GIVEN_RATE, _GIVEN_STAGES]}]},
+]
+"""Bodies refused whatever their values: ``arrival_rate`` with ``stages``, and either with a
+``shape_class`` (a run follows one schedule)."""
+
 
 def _thresholds_field() -> Schema:
     """``thresholds``: repeated form fields, a JSON list or one string (see threshold_syntax)."""
@@ -270,7 +307,8 @@ def _swarm_body(
 ) -> Schema:
     """The ``/swarm`` fields (forms.parse_swarm) as one closed object.
 
-    ``user_count`` is required unless a known shape runs the test. In ``json``, null
+    ``user_count`` is required unless a known shape or an arrival rate runs the test. In
+    ``json``, null
     means "not given" (a form has no null: it would send the text ``null``).
     """
     nullable = _absent_if_null if json else dict
@@ -291,6 +329,7 @@ def _swarm_body(
         "stop_timeout": {"type": "number", "minimum": 0},
         "profile": text,
         "thresholds": _thresholds_field(),
+        **_ARRIVAL,
     }
     for option in script_options:
         fields[option.name] = _option_schema(option, json=json)
@@ -299,16 +338,22 @@ def _swarm_body(
     elif shapes:
         fields["shape_class"] = {"type": "string", "enum": list(shapes)}
     properties = {name: nullable(schema) for name, schema in fields.items()}
-    body: Schema = {"type": "object", "properties": properties, "additionalProperties": False}
+    body: Schema = {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+        "not": {"anyOf": _REFUSED_TOGETHER},
+    }
+    properties["user_count"] = nullable(users)
+    body["anyOf"] = [
+        {"required": ["user_count"], "properties": {"user_count": {"type": "integer"}}},
+        _GIVEN_RATE,
+        _GIVEN_STAGES,
+    ]
     if shapes:
-        properties["user_count"] = nullable(users)
-        body["anyOf"] = [
-            {"required": ["user_count"], "properties": {"user_count": {"type": "integer"}}},
-            {"required": ["shape_class"], "properties": {"shape_class": {"type": "string"}}},
-        ]
-    else:
-        properties["user_count"] = users
-        body["required"] = ["user_count"]
+        body["anyOf"].append(
+            {"required": ["shape_class"], "properties": {"shape_class": {"type": "string"}}}
+        )
     return body
 
 
