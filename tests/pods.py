@@ -306,9 +306,12 @@ class Cluster:
     def close(self) -> None:
         """Remove this run's pods, their volumes and the network."""
         pods = podman("pod", "ls", "--format", "{{.Name}}", check=False).split()
-        for pod in pods:
-            if pod.startswith(self.prefix):
-                podman("pod", "rm", "-f", pod, check=False, timeout=120)
+        ours = [pod for pod in pods if pod.startswith(self.prefix)]
+        if ours:
+            # Stopped first, all at once and with no grace (the test is over): removing a
+            # running pod waits about 3 s for its cgroup, one pod after another.
+            podman("pod", "stop", "-t", "0", *ours, check=False, timeout=120)
+            podman("pod", "rm", "-f", *ours, check=False, timeout=120)
         volumes = set(podman("volume", "ls", "-q", check=False).split())
         for volume in volumes & self.volume_names():
             podman("volume", "rm", "-f", volume, check=False)
