@@ -457,6 +457,7 @@ def running_cluster(curve: bool, tmp_path: Path) -> Iterator[tuple[Cluster, str]
 
 
 @SECURITY
+@pytest.mark.no_cover  # what it tests runs in the master's process; tracing the fuzzer costs 6 s
 def test_seeded_fuzzer_over_100k_frames_leaves_the_master_serving(
     running_cluster: tuple[Cluster, str], curve: bool
 ) -> None:

@@ -350,6 +350,7 @@ def live_master() -> Iterator[LiveMaster]:
 
 
 @pytest.mark.process
+@pytest.mark.no_cover  # the master is another process; tracing schemathesis here costs 11 s
 def test_live_master_honours_its_document(live_master: LiveMaster) -> None:
     """Over HTTP with auth, every operation answers as documented and demands credentials."""
     url = f"{live_master.url}/openapi.json"
