@@ -130,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-KEY_FLAGS = ("--secret-key", "--master-key")
+KEY_FLAGS = ("--secret-key", "--master-key", "--allow-keys")
 """The flags whose value may be a Z85 key, and a Z85 key may begin with ``-``."""
 
 Z85_KEY_LENGTH = 40

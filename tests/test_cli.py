@@ -83,6 +83,9 @@ def test_a_z85_key_that_begins_with_a_dash_is_read_as_the_flag_value() -> None:
     argv = ["worker", "--master-key", public, "--secret-key", secret, "-f", "x.py"]
     args = build_parser().parse_args(attach_key_values(argv))
     assert (args.master_key, args.secret_key, args.locustfile) == (public, secret, "x.py")
+    master = ["master", "-f", "x.py", "--secret-key", secret, "--allow-keys", public]
+    args = build_parser().parse_args(attach_key_values(master))
+    assert (args.secret_key, args.allow_keys) == (secret, public)
     with pytest.raises(SystemExit):
         build_parser().parse_args(argv)  # what the join is for
     assert attach_key_values(["worker", f"--master-key={public}"]) == [
