@@ -211,3 +211,21 @@ def test_a_worker_that_fetches_its_script_shows_its_key(tmp_path: Path) -> None:
         c.wait_workers([node])
         public = read_key(str(keys.allow_dir / "worker.key"), secret=False, flag="-")[0]
         assert c.rows()[node]["key"] == fingerprint(public)
+
+
+def _pair_whose_public_key_begins_with_a_dash() -> tuple[str, str]:
+    """A CURVE pair (public, secret) as Z85 text; one in 85 public keys begins with ``-``."""
+    return next((p.decode(), s.decode()) for p, s in iter(zmq.curve_keypair, None) if p[:1] == b"-")
+
+
+def test_keys_given_as_text_join_even_when_they_begin_with_a_dash() -> None:
+    """The master's public key and the worker's, both beginning with ``-``, passed as text
+    on the command line (``--allow-keys -...`` and ``--master-key -...``): the worker joins."""
+    master_public, master_secret = _pair_whose_public_key_begins_with_a_dash()
+    worker_public, worker_secret = _pair_whose_public_key_begins_with_a_dash()
+    with cluster(target="http://127.0.0.1:9") as c:
+        c.start_master("--secret-key", master_secret, "--allow-keys", worker_public)
+        worker = c.worker("--master-key", master_public, "--secret-key", worker_secret)
+        node = c.node_id(worker)
+        c.wait_workers([node])
+        assert c.rows()[node]["key"] == fingerprint(worker_public)
