@@ -140,19 +140,16 @@ def attach_key_values(arguments: Sequence[str]) -> list[str]:
     """``--master-key -xyz...`` as ``--master-key=-xyz...``: argparse would read a 40-character
     Z85 key that begins with ``-`` (one key in 85) as an unknown option, so join it to its flag."""
     joined: list[str] = []
-    tokens = iter(arguments)
-    for token in tokens:
-        if token in KEY_FLAGS:
-            value = next(tokens, None)
-            if value is not None and value.startswith("-") and len(value) == Z85_KEY_LENGTH:
-                joined.append(f"{token}={value}")
-                continue
+    for token in arguments:
+        if joined and joined[-1] in KEY_FLAGS and _dashed_key(token):
+            joined[-1] = f"{joined[-1]}={token}"
+        else:
             joined.append(token)
-            if value is not None:
-                joined.append(value)
-            continue
-        joined.append(token)
     return joined
+
+
+def _dashed_key(token: str) -> bool:
+    return token.startswith("-") and len(token) == Z85_KEY_LENGTH
 
 
 SCRIPT_COMMANDS = ("run", "master", "worker")
