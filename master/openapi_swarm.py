@@ -6,7 +6,7 @@ subset of what parses, where the language is richer than a regular expression), 
 fields that may not come together, and when ``user_count`` may be left out. The script's
 class names, shapes, options and ``--max-users`` tighten it. Pure data.
 
-Imports: the standard library and horde.protocol (script options).
+Imports: the standard library, horde.master.arrivalspec (the lowest rate) and horde.protocol.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from horde.master.arrivalspec import MIN_RATE
 from horde.protocol.options import ScriptOption
+from horde.protocol.rates import MAX_RATE
 
 __all__ = ["swarm_body"]
 
@@ -29,7 +31,8 @@ _HOST = (  # an http(s) URL with a host name (IPv6 literals are accepted but not
     r"^\s*([hH][tT][tT][pP][sS]?://([A-Za-z0-9._~!$&'()*+,;=%-]+@)?"
     rf"[A-Za-z0-9._~!$&'()*+,;=%-]+(:{_PORT})?([/?#][!-~]*)?)?\s*$"
 )
-_TIMESPAN = r"^(\s*([1-9][0-9]{0,5}|([1-9][0-9]{0,3}[hmsHMS])+)\s*)?$"
+_SPAN = r"([1-9][0-9]{0,5}|([1-9][0-9]{0,3}[hmsHMS])+)"  # a time span: 90, 1h20m
+_TIMESPAN = rf"^(\s*{_SPAN}\s*)?$"
 
 
 def _list_field(names: Sequence[str] | None) -> Schema:
@@ -58,14 +61,13 @@ _THRESHOLD = (
 """A subset of the threshold language: every string it matches parses (blank: none)."""
 
 _RATE = r"([1-9][0-9]{0,5}(\.[0-9]{1,3})?|0\.[0-9]{0,2}[1-9])"
-_SPAN = r"([1-9][0-9]{0,5}|([1-9][0-9]{0,3}[hmsHMS])+)"
 _STAGES = rf"^( *({_SPAN}:0,)*{_SPAN}:{_RATE}(,{_SPAN}:(0|{_RATE}))* *)?$"
 """``stages``: ``SPAN:RATE`` ramps, at least one rate above 0 (blank: none); a subset."""
 
 _ARRIVAL: dict[str, Schema] = {
     "arrival_rate": {
         "anyOf": [
-            {"type": "number", "minimum": 0.001, "maximum": 1_000_000},
+            {"type": "number", "minimum": MIN_RATE, "maximum": MAX_RATE},
             {"type": "string", "pattern": rf"^({_RATE})?$"},
         ]
     },
