@@ -48,6 +48,22 @@ def _worker(procs: Processes, master_port: int, script: str, *extra: str) -> Any
     )
 
 
+def _fleet_master(
+    procs: Processes,
+    target: str,
+    workers: int,
+    rate: int,
+    run_time: str,
+    *extra: str,
+    wait: bool = True,
+) -> Any:
+    """A headless master of ``arrival_fast.py`` at ``rate``/s that waits for ``workers``."""
+    return start_master(
+        procs, "arrival_fast.py", "--headless", "--expect-workers", str(workers),
+        "--arrival-rate", str(rate), "-t", run_time, "-H", target, *extra, wait=wait,
+    )  # fmt: skip
+
+
 def _arrivals_csv(prefix: Path) -> dict[str, dict[str, str]]:
     with open(f"{prefix}_arrivals.csv", encoding="utf-8") as fh:
         return {row["User class"]: row for row in csv.DictReader(fh)}
@@ -71,22 +87,8 @@ def test_two_workers_hold_500_per_second_to_1_percent(tmp_path: Path) -> None:
     is within 1% of the schedule, every second within 5%, none repeated, few dropped."""
     with processes() as procs:
         target = start_target(procs)
-        master = start_master(
-            procs,
-            "arrival_fast.py",
-            "--headless",
-            "--expect-workers",
-            "2",
-            "--arrival-rate",
-            "500",
-            "-t",
-            "21s",
-            "-H",
-            target,
-            "--csv",
-            str(tmp_path / "run"),
-            wait=False,
-        )
+        csv_prefix = str(tmp_path / "run")
+        master = _fleet_master(procs, target, 2, 500, "21s", "--csv", csv_prefix, wait=False)
         for _ in range(2):
             _worker(procs, master.zmq_port, "arrival_fast.py")
         assert _wait_exit(master.proc, 90) == 0, procs.output(master.proc)[-3000:]
@@ -115,19 +117,7 @@ def test_a_lost_workers_rate_moves_to_the_survivors_without_repeats() -> None:
     rate is back within 5% of 300/s, and no iteration index was sent twice."""
     with processes() as procs:
         target = start_target(procs)
-        master = start_master(
-            procs,
-            "arrival_fast.py",
-            "--headless",
-            "--expect-workers",
-            "3",
-            "--arrival-rate",
-            "300",
-            "-t",
-            "16s",
-            "-H",
-            target,
-        )
+        master = _fleet_master(procs, target, 3, 300, "16s")
         workers = [_worker(procs, master.zmq_port, "arrival_fast.py") for _ in range(3)]
         wait_for(
             lambda: len(_iterations(target)) > 1500, 40, "five seconds of iterations", interval=0.5
