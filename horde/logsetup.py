@@ -94,7 +94,10 @@ def configure(settings: LogSettings, process: str = "") -> None:
     structlog.configure(
         processors=[*shared, _keep_recent(renderer, fmt)],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # one write per line: print() writes the line and its newline apart, and with
+        # PYTHONUNBUFFERED (set in the image) the processes sharing a stderr pipe (horde run,
+        # worker --processes) then interleave halves of their JSON lines
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(
